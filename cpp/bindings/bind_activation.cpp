@@ -1,0 +1,52 @@
+#include "brisknn/activation.h"
+
+#include "check.h"
+
+namespace brisknn::bind {
+
+Activation activation_arg(const char* fn, const std::string& name) {
+  Activation act;
+  if (!parse_activation(name, &act)) {
+    fail_value(std::string(fn) + ": unknown activation '" + name + "'");
+  }
+  return act;
+}
+
+void bind_activation(py::module_& m) {
+  m.def(
+      "activation_forward",
+      [](const py::array& x, const py::array& y, const std::string& name, double alpha) {
+        const char* fn = "activation_forward";
+        const Activation act = activation_arg(fn, name);
+        dispatch_float(fn, x, [&](auto tag) {
+          using T = decltype(tag);
+          const T* xp = data_ptr<T>(fn, "x", x, false);
+          T* yp = out_like<T>(fn, "y", y, x);
+          const auto [rows, cols] = rows_cols(x);
+          py::gil_scoped_release release;
+          activation_forward<T>(yp, xp, rows, cols, act, static_cast<T>(alpha));
+        });
+      },
+      py::arg("x"), py::arg("y"), py::arg("activation"), py::arg("alpha") = 0.0,
+      "y = activation(x), written into y (which may be x). Softmax is over the last axis.");
+  m.def(
+      "activation_backward",
+      [](const py::array& dy, const py::array& y, const py::array& dx, const std::string& name,
+         double alpha) {
+        const char* fn = "activation_backward";
+        const Activation act = activation_arg(fn, name);
+        dispatch_float(fn, y, [&](auto tag) {
+          using T = decltype(tag);
+          const T* yp = data_ptr<T>(fn, "y", y, false);
+          const T* dyp = in_like<T>(fn, "dy", dy, y);
+          T* dxp = out_like<T>(fn, "dx", dx, y);
+          const auto [rows, cols] = rows_cols(y);
+          py::gil_scoped_release release;
+          activation_backward<T>(dxp, dyp, yp, rows, cols, act, static_cast<T>(alpha));
+        });
+      },
+      py::arg("dy"), py::arg("y"), py::arg("dx"), py::arg("activation"), py::arg("alpha") = 0.0,
+      "dx = dy * activation'(x), from the forward output y; dx may be dy.");
+}
+
+}  // namespace brisknn::bind

@@ -1,0 +1,131 @@
+// Argument checking shared by the bindings: every array that reaches a kernel has the right dtype,
+// shape, C-contiguity and (for outputs) writeability, or Python gets a ValueError/TypeError
+// naming the function, the argument, and the expected and actual shape.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+
+#include "brisknn/parallel.h"
+
+namespace brisknn::bind {
+
+namespace py = pybind11;
+
+constexpr Index kAny = -1;  // wildcard dimension in an expected shape
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+inline std::string shape_str(std::initializer_list<Index> shape) {
+  std::ostringstream s;
+  s << "(";
+  Index i = 0;
+  for (Index d : shape) {
+    s << (i++ ? ", " : "");
+    if (d == kAny) s << "?"; else s << d;
+  }
+  s << (shape.size() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+[[noreturn]] inline void fail_value(const std::string& msg) { throw py::value_error(msg); }
+[[noreturn]] inline void fail_type(const std::string& msg) { throw py::type_error(msg); }
+
+// Checks dtype, C-contiguity and (for outputs) writeability; returns the data pointer.
+template <class T>
+T* data_ptr(const char* fn, const char* name, const py::array& a, bool writeable) {
+  if (!a.dtype().is(py::dtype::of<T>())) {
+    fail_type(std::string(fn) + ": " + name + " has dtype " + std::string(py::str(a.dtype())) +
+              ", expected " + std::string(py::str(py::dtype::of<T>())));
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    fail_value(std::string(fn) + ": " + name + " must be C-contiguous (use np.ascontiguousarray)");
+  }
+  if (writeable && !a.writeable()) fail_value(std::string(fn) + ": output " + name + " is read-only");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+// Dimensions given as kAny are not checked.
+inline void expect_shape(const char* fn, const char* name, const py::array& a,
+                         std::initializer_list<Index> shape) {
+  bool ok = static_cast<size_t>(a.ndim()) == shape.size();
+  Index i = 0;
+  for (Index d : shape) {
+    if (ok && d != kAny && a.shape(i) != d) ok = false;
+    ++i;
+  }
+  if (!ok) {
+    fail_value(std::string(fn) + ": " + name + " has shape " + shape_str(a) + ", expected " +
+               shape_str(shape));
+  }
+}
+
+inline void expect_same_shape(const char* fn, const char* name, const py::array& a,
+                              const py::array& ref) {
+  bool ok = a.ndim() == ref.ndim();
+  for (py::ssize_t i = 0; ok && i < a.ndim(); ++i) ok = a.shape(i) == ref.shape(i);
+  if (!ok) {
+    fail_value(std::string(fn) + ": " + name + " has shape " + shape_str(a) + ", expected " +
+               shape_str(ref));
+  }
+}
+
+template <class T>
+const T* in(const char* fn, const char* name, const py::array& a,
+            std::initializer_list<Index> shape) {
+  expect_shape(fn, name, a, shape);
+  return data_ptr<T>(fn, name, a, false);
+}
+
+template <class T>
+T* out(const char* fn, const char* name, const py::array& a, std::initializer_list<Index> shape) {
+  expect_shape(fn, name, a, shape);
+  return data_ptr<T>(fn, name, a, true);
+}
+
+template <class T>
+const T* in_like(const char* fn, const char* name, const py::array& a, const py::array& ref) {
+  expect_same_shape(fn, name, a, ref);
+  return data_ptr<T>(fn, name, a, false);
+}
+
+template <class T>
+T* out_like(const char* fn, const char* name, const py::array& a, const py::array& ref) {
+  expect_same_shape(fn, name, a, ref);
+  return data_ptr<T>(fn, name, a, true);
+}
+
+// Arrays of any rank viewed as (rows, last dimension): row-wise ops work over the last axis.
+inline std::pair<Index, Index> rows_cols(const py::array& a) {
+  const Index cols = a.ndim() ? a.shape(a.ndim() - 1) : 1;
+  return {cols ? a.size() / cols : 0, cols};
+}
+
+// Calls f.template operator()<T>() for the array's floating dtype (float32 or float64).
+template <class F>
+decltype(auto) dispatch_float(const char* fn, const py::array& a, F&& f) {
+  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
+  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
+  fail_type(std::string(fn) + ": expected float32 or float64 data, got " +
+            std::string(py::str(a.dtype())));
+}
+
+// Reads dimension i of a after checking the rank, so callers can size the other arguments.
+inline Index dim(const char* fn, const char* name, const py::array& a, int rank, int i) {
+  if (a.ndim() != rank) {
+    fail_value(std::string(fn) + ": " + name + " must have rank " + std::to_string(rank) +
+               ", got shape " + shape_str(a));
+  }
+  return a.shape(i);
+}
+
+}  // namespace brisknn::bind

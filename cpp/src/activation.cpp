@@ -1,0 +1,118 @@
+#include "brisknn/activation.h"
+
+#include <cmath>
+
+#include "brisknn/views.h"
+
+namespace brisknn {
+
+namespace {
+
+constexpr Index kElementGrain = 1 << 15;  // elements per thread before threading pays
+
+template <class T>
+void softmax_rows(T* y, const T* x, Index begin, Index end, Index cols) {
+  for (Index r = begin; r < end; ++r) {
+    // Subtracting the row max keeps exp() finite for any input.
+    ConstArrayMap<T> xr(x + r * cols, cols);
+    ArrayMap<T> yr(y + r * cols, cols);
+    const T m = xr.maxCoeff();
+    yr = (xr - m).exp();
+    yr /= yr.sum();
+  }
+}
+
+template <class T>
+void softmax_backward_rows(T* dx, const T* dy, const T* y, Index begin, Index end, Index cols) {
+  for (Index r = begin; r < end; ++r) {
+    ConstArrayMap<T> yr(y + r * cols, cols), dyr(dy + r * cols, cols);
+    ArrayMap<T> dxr(dx + r * cols, cols);
+    const T dot = (yr * dyr).sum();
+    dxr = yr * (dyr - dot);
+  }
+}
+
+template <class T>
+void elementwise_forward(T* yp, const T* xp, Index n, Activation act, T alpha) {
+  ConstArrayMap<T> x(xp, n);
+  ArrayMap<T> y(yp, n);
+  switch (act) {
+    case Activation::Linear: if (yp != xp) y = x; break;
+    case Activation::Relu: y = x.max(T(0)); break;
+    case Activation::LeakyRelu: y = (x > T(0)).select(x, alpha * x); break;
+    case Activation::Elu: y = (x > T(0)).select(x, alpha * (x.min(T(0)).exp() - T(1))); break;
+    case Activation::Sigmoid: y = x.logistic(); break;
+    case Activation::Tanh: y = x.tanh(); break;
+    // max(x, 0) + log1p(exp(-|x|)): no overflow for large x, no cancellation for small.
+    case Activation::Softplus: y = x.max(T(0)) + (-x.abs()).exp().log1p(); break;
+    case Activation::Softmax: break;  // row-wise, handled by the caller
+  }
+}
+
+template <class T>
+void elementwise_backward(T* dxp, const T* dyp, const T* yp, Index n, Activation act, T alpha) {
+  ConstArrayMap<T> dy(dyp, n), y(yp, n);
+  ArrayMap<T> dx(dxp, n);
+  switch (act) {
+    case Activation::Linear: if (dxp != dyp) dx = dy; break;
+    case Activation::Relu: dx = (y > T(0)).select(dy, T(0)); break;
+    case Activation::LeakyRelu: dx = (y > T(0)).select(dy, alpha * dy); break;
+    case Activation::Elu: dx = (y > T(0)).select(dy, dy * (y + alpha)); break;
+    case Activation::Sigmoid: dx = dy * y * (T(1) - y); break;
+    case Activation::Tanh: dx = dy * (T(1) - y.square()); break;
+    // softplus'(x) = sigmoid(x) = 1 - exp(-y); -expm1 keeps precision when y is tiny.
+    case Activation::Softplus: dx = -dy * (-y).expm1(); break;
+    case Activation::Softmax: break;
+  }
+}
+
+}  // namespace
+
+bool parse_activation(const std::string& name, Activation* out) {
+  static const struct { const char* name; Activation act; } table[] = {
+      {"linear", Activation::Linear},   {"relu", Activation::Relu},
+      {"leaky_relu", Activation::LeakyRelu}, {"elu", Activation::Elu},
+      {"sigmoid", Activation::Sigmoid}, {"tanh", Activation::Tanh},
+      {"softplus", Activation::Softplus}, {"softmax", Activation::Softmax}};
+  for (const auto& e : table) {
+    if (name == e.name) {
+      *out = e.act;
+      return true;
+    }
+  }
+  return false;
+}
+
+template <class T>
+void activation_forward(T* y, const T* x, Index rows, Index cols, Activation act, T alpha) {
+  if (act == Activation::Softmax) {
+    parallel_for(rows, std::max<Index>(1, kElementGrain / std::max<Index>(cols, 1)),
+                 [&](Index b, Index e) { softmax_rows(y, x, b, e, cols); });
+    return;
+  }
+  parallel_for(rows * cols, kElementGrain, [&](Index b, Index e) {
+    elementwise_forward(y + b, x + b, e - b, act, alpha);
+  });
+}
+
+template <class T>
+void activation_backward(T* dx, const T* dy, const T* y, Index rows, Index cols, Activation act,
+                         T alpha) {
+  if (act == Activation::Softmax) {
+    parallel_for(rows, std::max<Index>(1, kElementGrain / std::max<Index>(cols, 1)),
+                 [&](Index b, Index e) { softmax_backward_rows(dx, dy, y, b, e, cols); });
+    return;
+  }
+  parallel_for(rows * cols, kElementGrain, [&](Index b, Index e) {
+    elementwise_backward(dx + b, dy + b, y + b, e - b, act, alpha);
+  });
+}
+
+template void activation_forward<float>(float*, const float*, Index, Index, Activation, float);
+template void activation_forward<double>(double*, const double*, Index, Index, Activation, double);
+template void activation_backward<float>(float*, const float*, const float*, Index, Index,
+                                         Activation, float);
+template void activation_backward<double>(double*, const double*, const double*, Index, Index,
+                                          Activation, double);
+
+}  // namespace brisknn

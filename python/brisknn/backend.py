@@ -1,0 +1,68 @@
+"""Float precision policy and the Variable that layers keep their weights in."""
+import numpy as np
+
+_FLOATX = "float32"
+
+
+def floatx():
+    """The default float dtype name for new weights and inputs ('float32' unless set)."""
+    return _FLOATX
+
+
+def set_floatx(value):
+    """Sets the default float dtype: 'float32' or 'float64' (as keras.backend.set_floatx)."""
+    global _FLOATX
+    if value not in ("float32", "float64"):
+        raise ValueError(f"set_floatx: expected 'float32' or 'float64', got {value!r}")
+    _FLOATX = value
+
+
+def epsilon():
+    """The fuzz factor Keras clips probabilities with."""
+    return 1e-7
+
+
+class Variable:
+    """A weight: its value as a C-contiguous NumPy array and the gradient accumulated for it.
+
+    Backward passes add into `grad`; the optimizer applies it and sets it back to zero, so a
+    gradient is never applied twice.
+    """
+
+    __slots__ = ("value", "grad", "name", "trainable", "regularizer")
+
+    def __init__(self, value, name, trainable=True, regularizer=None):
+        self.value = np.ascontiguousarray(value)
+        self.grad = np.zeros_like(self.value)
+        self.name = name
+        self.trainable = trainable
+        self.regularizer = regularizer
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def path(self):
+        return self.name
+
+    def numpy(self):
+        return self.value.copy()
+
+    def assign(self, value):
+        value = np.asarray(value)
+        if value.shape != self.value.shape:
+            raise ValueError(
+                f"Variable {self.name}: cannot assign a value of shape {value.shape} "
+                f"to a variable of shape {self.value.shape}")
+        self.value[...] = value
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __repr__(self):
+        return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"

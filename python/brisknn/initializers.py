@@ -1,0 +1,174 @@
+"""Weight initializers with Keras' names, formulas and defaults.
+
+All draw from brisknn.utils' seeded generator, so `utils.set_random_seed` makes them repeatable.
+"""
+import math
+
+import numpy as np
+
+
+def _rng():
+    from brisknn import utils
+    return utils.rng()
+
+
+def _fans(shape):
+    # Keras: the receptive field (all but the last two dims) multiplies both fans.
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _truncated_normal(shape, stddev, dtype):
+    # Draws within two standard deviations, redrawing the rest (as Keras' TruncatedNormal).
+    rng = _rng()
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return (out * stddev).astype(dtype)
+
+
+class Initializer:
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.zeros(shape, dtype=dtype or "float32")
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.ones(shape, dtype=dtype or "float32")
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return np.full(shape, self.value, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype=None):
+        rng = np.random.default_rng(self.seed) if self.seed is not None else _rng()
+        return rng.normal(self.mean, self.stddev, shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = minval, maxval, seed
+
+    def __call__(self, shape, dtype=None):
+        rng = np.random.default_rng(self.seed) if self.seed is not None else _rng()
+        return rng.uniform(self.minval, self.maxval, shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class VarianceScaling(Initializer):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = _fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        dtype = dtype or "float32"
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return _rng().uniform(-limit, limit, shape).astype(dtype)
+        # 0.8796...: the stddev of a unit normal truncated at two standard deviations.
+        return _truncated_normal(shape, math.sqrt(variance) / 0.87962566103423978, dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed}
+
+
+class GlorotUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed)
+
+
+class GlorotNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+
+class Orthogonal(Initializer):
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = gain, seed
+
+    def __call__(self, shape, dtype=None):
+        rows = math.prod(shape[:-1])
+        cols = shape[-1]
+        a = _rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant,
+    "random_normal": RandomNormal, "random_uniform": RandomUniform,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform, "he_normal": HeNormal, "orthogonal": Orthogonal,
+    "variance_scaling": VarianceScaling,
+}
+
+
+def get(identifier):
+    """An initializer from a Keras name, an Initializer, or any callable(shape, dtype)."""
+    if isinstance(identifier, str):
+        try:
+            return _ALIASES[identifier.lower()]()
+        except KeyError:
+            raise ValueError(f"Unknown initializer {identifier!r}; known: {sorted(_ALIASES)}") from None
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"Could not interpret initializer {identifier!r}")
+
+
+def serialize(init):
+    for name, cls in _ALIASES.items():
+        if type(init) is cls:
+            return {"class_name": name, "config": init.get_config()}
+    raise ValueError(f"Cannot serialize initializer {init!r}")

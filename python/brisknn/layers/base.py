@@ -1,0 +1,166 @@
+"""The Layer base class: weights as Variables, lazy build, forward/backward on NumPy arrays."""
+import re
+
+import numpy as np
+
+from brisknn import backend, initializers, regularizers
+
+_name_counts = {}
+
+
+def _auto_name(cls_name):
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", cls_name).lower()
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Layer:
+    """Base class of every layer.
+
+    A subclass creates its weights in `build(input_shape)` with `add_weight`, computes its output
+    in `forward(x, training)` (keeping what backward needs), and in `backward(dy, need_dx)` adds
+    its weight gradients into each Variable's `grad` and returns the gradient for its input.
+    Shapes include the batch dimension as None, as in Keras.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
+                 batch_input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        self.name = name or _auto_name(type(self).__name__)
+        self.trainable = trainable
+        self.built = False
+        self.dtype = np.dtype(dtype) if dtype is not None else None
+        self._weights = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._declared_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._declared_input_shape = (None,) + tuple(_as_shape(input_shape))
+        else:
+            self._declared_input_shape = None
+        self.input_shape = None
+        self.output_shape = None
+
+    # -- weights -----------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+        init = initializers.get(initializer)
+        value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
+        var = backend.Variable(value, f"{self.name}/{name}", trainable=trainable,
+                               regularizer=regularizers.get(regularizer))
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return list(self._weights)
+        return [w for w in self._weights if not w.trainable]
+
+    # Keras 3 names
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(self._weights)} weights "
+                f"({[w.shape for w in self._weights]}), got {len(weights)}")
+        for var, value in zip(self._weights, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(f"Layer {self.name!r}: weight {var.name} has shape {var.shape}, "
+                                 f"got a value of shape {value.shape}")
+            var.assign(value)
+
+    def count_params(self):
+        return int(sum(w.value.size for w in self._weights))
+
+    @property
+    def losses(self):
+        """Regularization penalties of this layer's weights, as floats."""
+        return [float(w.regularizer(w.value)) for w in self._weights if w.regularizer]
+
+    # -- shapes and building -----------------------------------------------------------------
+    def build(self, input_shape):
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _ensure_built(self, input_shape):
+        input_shape = tuple(input_shape)
+        if not self.built:
+            if self.dtype is None:
+                self.dtype = np.dtype(backend.floatx())
+            self.input_shape = input_shape
+            self.build(input_shape)
+            self.built = True
+            self.output_shape = tuple(self.compute_output_shape(input_shape))
+        else:
+            self._check_input_shape(input_shape)
+        return self.output_shape
+
+    def _check_input_shape(self, input_shape):
+        expected = self.input_shape
+        if expected is None:
+            return
+        ok = len(expected) == len(input_shape) and all(
+            e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
+        if not ok:
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects input of shape "
+                             f"{_shape_str(expected)}, got {_shape_str(input_shape)}")
+
+    # -- computation -------------------------------------------------------------------------
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy, need_dx=True):
+        raise NotImplementedError
+
+    def __call__(self, x, training=False):
+        """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
+        x = np.asarray(x)
+        self._ensure_built((None,) + x.shape[1:])
+        return self.forward(np.ascontiguousarray(x, dtype=self.dtype), training=training)
+
+    # -- serialization -----------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": self.dtype.name if self.dtype is not None else backend.floatx()}
+        if self._declared_input_shape is not None:
+            config["batch_input_shape"] = list(self._declared_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _as_shape(shape):
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _shape_str(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"

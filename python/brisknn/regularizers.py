@@ -1,0 +1,62 @@
+"""L1/L2 weight penalties, as Keras defines them. Their gradients are applied inside the fused
+optimizer update (see optimizers.py), so regularization costs no extra pass over the weights."""
+import numpy as np
+
+
+class Regularizer:
+    l1 = 0.0
+    l2 = 0.0
+
+    def __call__(self, x):
+        x = np.asarray(x)
+        penalty = 0.0
+        if self.l1:
+            penalty += self.l1 * float(np.abs(x).sum())
+        if self.l2:
+            penalty += self.l2 * float(np.square(x).sum())
+        return penalty
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1L2(Regularizer):
+    def __init__(self, l1=0.0, l2=0.0):
+        self.l1, self.l2 = float(l1), float(l2)
+
+
+class L1(Regularizer):
+    def __init__(self, l1=0.01):
+        self.l1 = float(l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(Regularizer):
+    def __init__(self, l2=0.01):
+        self.l2 = float(l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+# Keras' lower-case function-style names
+l1, l2, l1_l2 = L1, L2, L1L2
+_ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
+
+
+def get(identifier):
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _ALIASES:
+        return _ALIASES[identifier.lower()]()
+    if isinstance(identifier, dict):
+        return _ALIASES[identifier["class_name"].lower()](**identifier.get("config", {}))
+    raise ValueError(f"Unknown regularizer {identifier!r}: use regularizers.L1, L2 or L1L2")
+
+
+def serialize(reg):
+    if reg is None:
+        return None
+    return {"class_name": type(reg).__name__, "config": reg.get_config()}
