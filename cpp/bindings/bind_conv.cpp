@@ -1,7 +1,163 @@
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <vector>
+
+#include "brisknn/conv.h"
 #include "check.h"
+#include "window_args.h"
 
 namespace brisknn::bind {
 
-void bind_conv(py::module_& m) { (void)m; }
+Activation activation_arg(const char* fn, const std::string& name);  // bind_activation.cpp
+
+namespace {
+
+using Shape = std::vector<Index>;
+
+Shape dims(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
+
+std::string shape_str(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// The convolution of x (batch, height, width, in_c) with kernel (k_h, k_w, in_c, out_c),
+// checked: ranks, matching channels, non-empty sizes, strides, and a kernel that fits.
+Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair strides,
+                       const std::string& padding) {
+  const bool same = parse_padding(fn, padding);
+  if (x.size() != 4) {
+    fail_value(std::string(fn) + ": x must have rank 4 (batch, height, width, channels), got "
+               "shape " + shape_str(x));
+  }
+  if (kernel.size() != 4) {
+    fail_value(std::string(fn) + ": kernel must have rank 4 (k_h, k_w, in_channels, "
+               "out_channels), got shape " + shape_str(kernel));
+  }
+  if (kernel[2] != x[3]) {
+    fail_value(std::string(fn) + ": kernel of shape " + shape_str(kernel) + " expects " +
+               std::to_string(kernel[2]) + " input channels, x of shape " + shape_str(x) +
+               " has " + std::to_string(x[3]));
+  }
+  if (x[3] < 1 || kernel[3] < 1) {
+    fail_value(std::string(fn) + ": no channels: x " + shape_str(x) + ", kernel " +
+               shape_str(kernel));
+  }
+  Conv2DShape s;
+  s.batch = x[0];
+  s.in_c = x[3];
+  s.out_c = kernel[3];
+  window_axes(fn, {x[1], x[2]}, {kernel[0], kernel[1]}, strides, same,
+              "kernel of shape " + shape_str(kernel), &s.h, &s.w);
+  return s;
+}
+
+template <class T>
+T* workspace_arg(const char* fn, const py::array& workspace, Index needed, Index* size) {
+  dim(fn, "workspace", workspace, 1, 0);
+  T* p = data_ptr<T>(fn, "workspace", workspace, true);
+  *size = workspace.shape(0);
+  if (*size < needed) {
+    fail_value(std::string(fn) + ": workspace has " + std::to_string(*size) +
+               " elements, needs at least " + std::to_string(needed) +
+               " (size it with conv2d_workspace_size)");
+  }
+  return p;
+}
+
+template <class T>
+const T* optional_in(const char* fn, const char* name, const std::optional<py::array>& a,
+                     std::initializer_list<Index> shape) {
+  return a ? in<T>(fn, name, *a, shape) : nullptr;
+}
+
+template <class T>
+T* optional_out_like(const char* fn, const char* name, const std::optional<py::array>& a,
+                     const py::array& ref) {
+  return a ? out_like<T>(fn, name, *a, ref) : nullptr;
+}
+
+void forward(const py::array& x, const py::array& kernel, const std::optional<py::array>& bias,
+             const py::array& y, const py::array& workspace, Pair strides,
+             const std::string& padding, const std::string& activation, double alpha) {
+  const char* fn = "conv2d_forward";
+  const Activation act = activation_arg(fn, activation);
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
+  dispatch_float(fn, x, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = data_ptr<T>(fn, "x", x, false);
+    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+    const T* bp = optional_in<T>(fn, "bias", bias, {s.out_c});
+    T* yp = out<T>(fn, "y", y, {s.batch, s.h.out, s.w.out, s.out_c});
+    Index ws_size;
+    T* ws = workspace_arg<T>(fn, workspace, conv2d_workspace_size(s, false, 1), &ws_size);
+    py::gil_scoped_release release;
+    conv2d_forward<T>(yp, xp, kp, bp, s, act, static_cast<T>(alpha), ws, ws_size);
+  });
+}
+
+void backward(const py::array& dz, const py::array& x, const py::array& kernel,
+              const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
+              const std::optional<py::array>& dbias, const py::array& workspace, Pair strides,
+              const std::string& padding) {
+  const char* fn = "conv2d_backward";
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
+  dispatch_float(fn, x, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dzp = in<T>(fn, "dz", dz, {s.batch, s.h.out, s.w.out, s.out_c});
+    const T* xp = data_ptr<T>(fn, "x", x, false);
+    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+    T* dxp = optional_out_like<T>(fn, "dx", dx, x);
+    T* dkp = optional_out_like<T>(fn, "dkernel", dkernel, kernel);
+    T* dbp = dbias ? out<T>(fn, "dbias", *dbias, {s.out_c}) : nullptr;
+    Index ws_size;
+    T* ws = workspace_arg<T>(fn, workspace, conv2d_workspace_size(s, true, 1), &ws_size);
+    py::gil_scoped_release release;
+    conv2d_backward<T>(dxp, dkp, dbp, dzp, xp, kp, s, ws, ws_size);
+  });
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def(
+      "window_output_length",
+      [](Index length, Index window, Index stride, const std::string& padding) {
+        const char* fn = "window_output_length";
+        WindowAxis axis;
+        if (length < 0 || window < 1 || stride < 1) {
+          fail_value(std::string(fn) + ": expected length >= 0, window >= 1, stride >= 1");
+        }
+        window_axis(length, window, stride, parse_padding(fn, padding), &axis);
+        return axis.out;
+      },
+      py::arg("length"), py::arg("window"), py::arg("stride"), py::arg("padding"),
+      "Output length of a window sliding over `length` positions: 'valid' gives 0 when the "
+      "window does not fit, 'same' gives ceil(length / stride).");
+  m.def(
+      "conv2d_workspace_size",
+      [](const Shape& x_shape, const Shape& kernel_shape, Pair strides,
+         const std::string& padding, bool backward) {
+        const Conv2DShape s =
+            conv_shape("conv2d_workspace_size", x_shape, kernel_shape, strides, padding);
+        return conv2d_workspace_size(s, backward, get_num_threads());
+      },
+      py::arg("x_shape"), py::arg("kernel_shape"), py::arg("strides"), py::arg("padding"),
+      py::arg("backward"),
+      "Elements (of x's dtype) of the workspace conv2d_forward/backward use on the current "
+      "thread count. Keep one buffer and reuse it across calls.");
+  m.def("conv2d_forward", &forward, py::arg("x"), py::arg("kernel"), py::arg("bias"),
+        py::arg("y"), py::arg("workspace"), py::arg("strides"), py::arg("padding"),
+        py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        "y (batch, out_h, out_w, out_c) = activation(conv(x, kernel) + bias); bias may be "
+        "None.");
+  m.def("conv2d_backward", &backward, py::arg("dz"), py::arg("x"), py::arg("kernel"),
+        py::arg("dx"), py::arg("dkernel"), py::arg("dbias"), py::arg("workspace"),
+        py::arg("strides"), py::arg("padding"),
+        "From dz = dL/d(pre-activation): dx overwritten, dkernel and dbias accumulated (+=); "
+        "any of them may be None to skip it.");
+}
 
 }  // namespace brisknn::bind

@@ -1,0 +1,49 @@
+// 2-D convolution over NHWC images (batch, height, width, channels) with Keras kernels
+// (k_h, k_w, in_c, out_c), as im2col + GEMM. Also the window geometry pooling shares.
+#pragma once
+#include "brisknn/activation.h"
+#include "brisknn/parallel.h"
+
+namespace brisknn {
+
+// One spatial axis of a sliding window: Keras/TF 'valid' keeps full windows only; 'same' gives
+// out = ceil(in / stride) with the odd padding row/column at the end (bottom/right).
+struct WindowAxis {
+  Index in, kernel, stride, pad_before, out;
+};
+
+// Returns false when a 'valid' window does not fit (kernel > in): no output at all.
+bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* axis);
+
+struct Conv2DShape {
+  Index batch, in_c, out_c;
+  WindowAxis h, w;
+  Index patch() const { return h.kernel * w.kernel * in_c; }  // im2col row length
+  Index pixels() const { return h.out * w.out; }              // output positions per image
+  bool pointwise() const {  // 1x1, stride 1: x already is the im2col matrix
+    return h.kernel == 1 && w.kernel == 1 && h.stride == 1 && w.stride == 1;
+  }
+};
+
+// Images per GEMM block: a function of the shape only, so every thread count computes the same
+// products in the same order (bitwise-equal results).
+Index conv2d_block_images(const Conv2DShape& s);
+
+// Elements of T the workspace needs to run on `threads` threads (forward or backward). A larger
+// workspace is fine; a smaller one that still fits one thread runs on fewer threads.
+Index conv2d_workspace_size(const Conv2DShape& s, bool backward, Index threads);
+
+// y (batch, out_h, out_w, out_c) = act(conv(x (batch, in_h, in_w, in_c), kernel) + bias);
+// bias (out_c) may be null. workspace: at least conv2d_workspace_size(s, false, 1) elements.
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
+                    Activation act, T alpha, T* workspace, Index workspace_size);
+
+// From dz = dL/d(pre-activation) (batch, out_h, out_w, out_c): dx = conv^T(dz) (overwritten;
+// null skips it), dkernel += x (*) dz, dbias += sum dz (null skips it).
+// workspace: at least conv2d_workspace_size(s, true, 1) elements.
+template <class T>
+void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dz, const T* x, const T* kernel,
+                     const Conv2DShape& s, T* workspace, Index workspace_size);
+
+}  // namespace brisknn
