@@ -1,0 +1,25 @@
+// Matrix product and the dense layer y = act(x W + b).
+#pragma once
+#include "brisknn/activation.h"
+#include "brisknn/parallel.h"
+
+namespace brisknn {
+
+// c (m, n) = op(a) op(b), op transposing when asked; a is (m, k), or (k, m) with trans_a.
+// accumulate adds into c instead of overwriting it.
+template <class T>
+void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a, bool trans_b,
+            bool accumulate);
+
+// y (batch, out) = act(x (batch, in) w (in, out) + bias (out)); bias may be null.
+template <class T>
+void dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Index in, Index out,
+                   Activation act, T alpha);
+
+// From dz = dL/d(xw + b) (batch, out): dx = dz w^T (overwritten), dw += x^T dz, dbias += sum_rows dz.
+// Any of dx, dw, dbias may be null to skip it (the first layer needs no dx).
+template <class T>
+void dense_backward(T* dx, T* dw, T* dbias, const T* dz, const T* x, const T* w, Index batch,
+                    Index in, Index out);
+
+}  // namespace brisknn

@@ -1,0 +1,194 @@
+#include "brisknn/loss.h"
+
+#include <atomic>
+#include <cmath>
+
+#include "brisknn/views.h"
+
+namespace brisknn {
+
+namespace {
+
+constexpr Index kRowGrain = 1 << 13;  // elements per thread
+
+template <class T>
+constexpr T kEps = T(1e-7);
+
+// Finds the first label out of range; checked before any row is touched so no read goes astray.
+Index first_bad_label(const int64_t* labels, Index batch, Index dim) {
+  for (Index r = 0; r < batch; ++r) {
+    if (labels[r] < 0 || labels[r] >= dim) return r;
+  }
+  return -1;
+}
+
+template <class T>
+T clip_prob(T p) {
+  return std::min(std::max(p, kEps<T>), T(1) - kEps<T>);
+}
+
+// log(sum(exp(z))) of one row, stable for any z.
+template <class T>
+T log_sum_exp(const T* z, Index dim) {
+  ConstArrayMap<T> zr(z, dim);
+  const T m = zr.maxCoeff();
+  return m + std::log((zr - m).exp().sum());
+}
+
+template <class T>
+T row_loss(const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits) {
+  ConstArrayMap<T> pr(p, dim);
+  switch (loss) {
+    case Loss::MeanSquaredError:
+      return (ConstArrayMap<T>(t, dim) - pr).square().mean();
+    case Loss::MeanAbsoluteError:
+      return (ConstArrayMap<T>(t, dim) - pr).abs().mean();
+    case Loss::BinaryCrossentropy: {
+      ConstArrayMap<T> tr(t, dim);
+      if (from_logits) {  // max(z, 0) - z t + log1p(exp(-|z|)): no overflow either way
+        return (pr.max(T(0)) - pr * tr + (-pr.abs()).exp().log1p()).mean();
+      }
+      const auto q = pr.max(kEps<T>).min(T(1) - kEps<T>);
+      return -(tr * q.log() + (T(1) - tr) * (T(1) - q).log()).mean();
+    }
+    case Loss::CategoricalCrossentropy: {
+      ConstArrayMap<T> tr(t, dim);
+      if (from_logits) return log_sum_exp(p, dim) * tr.sum() - (tr * pr).sum();
+      // Keras renormalises the probabilities to sum to one before clipping.
+      const T s = pr.sum();
+      return -(tr * (pr / s).max(kEps<T>).min(T(1) - kEps<T>).log()).sum();
+    }
+    case Loss::SparseCategoricalCrossentropy:
+      if (from_logits) return log_sum_exp(p, dim) - p[label];
+      return -std::log(clip_prob(p[label] / pr.sum()));
+  }
+  return T(0);
+}
+
+// Gradient of -sum_j t_j log(clip(p_j / s)), s = sum p: with g_j = -t_j / q_j where q_j is inside
+// the clip range (0 outside it), d/dp_i = (g_i - sum_j g_j q_j) / s.
+template <class T>
+void normalized_ce_grad(T* g, const T* t, int64_t label, const T* p, Index dim, T scale) {
+  ConstArrayMap<T> pr(p, dim);
+  ArrayMap<T> gr(g, dim);
+  const T s = pr.sum();
+  T dot = 0;
+  for (Index j = 0; j < dim; ++j) {
+    const T q = p[j] / s;
+    const T tj = t ? t[j] : T(j == label);
+    const T gj = (q > kEps<T> && q < T(1) - kEps<T>) ? -tj / q : T(0);
+    g[j] = gj;
+    dot += gj * q;
+  }
+  gr = (gr - dot) * (scale / s);
+}
+
+template <class T>
+void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits,
+              T scale) {
+  ConstArrayMap<T> pr(p, dim);
+  ArrayMap<T> gr(g, dim);
+  switch (loss) {
+    case Loss::MeanSquaredError:
+      gr = (pr - ConstArrayMap<T>(t, dim)) * (T(2) * scale / T(dim));
+      return;
+    case Loss::MeanAbsoluteError:
+      gr = (pr - ConstArrayMap<T>(t, dim)).sign() * (scale / T(dim));
+      return;
+    case Loss::BinaryCrossentropy: {
+      ConstArrayMap<T> tr(t, dim);
+      const T s = scale / T(dim);
+      if (from_logits) {
+        gr = (pr.logistic() - tr) * s;
+      } else {  // zero where the clip is active, as the clipped loss is flat there
+        const auto inside = (pr > kEps<T>) && (pr < T(1) - kEps<T>);
+        gr = inside.select((pr - tr) / (pr * (T(1) - pr)) * s, T(0));
+      }
+      return;
+    }
+    case Loss::CategoricalCrossentropy:
+    case Loss::SparseCategoricalCrossentropy:
+      if (from_logits) {  // softmax(z) * sum(t) - t
+        const T m = pr.maxCoeff();
+        gr = (pr - m).exp();
+        gr /= gr.sum();
+        if (t) {
+          ConstArrayMap<T> tr(t, dim);
+          gr = (gr * tr.sum() - tr) * scale;
+        } else {
+          gr *= scale;
+          g[label] -= scale;
+        }
+        return;
+      }
+      normalized_ce_grad(g, t, label, p, dim, scale);
+      return;
+  }
+}
+
+}  // namespace
+
+bool parse_loss(const std::string& name, Loss* out) {
+  static const struct { const char* name; Loss loss; } table[] = {
+      {"mean_squared_error", Loss::MeanSquaredError},
+      {"mean_absolute_error", Loss::MeanAbsoluteError},
+      {"binary_crossentropy", Loss::BinaryCrossentropy},
+      {"categorical_crossentropy", Loss::CategoricalCrossentropy},
+      {"sparse_categorical_crossentropy", Loss::SparseCategoricalCrossentropy}};
+  for (const auto& e : table) {
+    if (name == e.name) {
+      *out = e.loss;
+      return true;
+    }
+  }
+  return false;
+}
+
+template <class T>
+Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const T* y_pred,
+                   Index batch, Index dim, Loss loss, bool from_logits) {
+  const bool sparse = loss == Loss::SparseCategoricalCrossentropy;
+  if (sparse) {
+    const Index bad = first_bad_label(labels, batch, dim);
+    if (bad >= 0) return bad;
+  }
+  parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(dim, 1)),
+               [&](Index begin, Index end) {
+                 for (Index r = begin; r < end; ++r) {
+                   per_sample[r] = row_loss(sparse ? nullptr : y_true + r * dim,
+                                            sparse ? labels[r] : 0, y_pred + r * dim, dim, loss,
+                                            from_logits);
+                 }
+               });
+  return -1;
+}
+
+template <class T>
+Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_pred, Index batch,
+                    Index dim, Loss loss, bool from_logits, T scale) {
+  const bool sparse = loss == Loss::SparseCategoricalCrossentropy;
+  if (sparse) {
+    const Index bad = first_bad_label(labels, batch, dim);
+    if (bad >= 0) return bad;
+  }
+  parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(dim, 1)),
+               [&](Index begin, Index end) {
+                 for (Index r = begin; r < end; ++r) {
+                   row_grad(grad + r * dim, sparse ? nullptr : y_true + r * dim,
+                            sparse ? labels[r] : 0, y_pred + r * dim, dim, loss, from_logits,
+                            scale);
+                 }
+               });
+  return -1;
+}
+
+#define BRISKNN_INSTANTIATE(T)                                                                 \
+  template Index loss_forward<T>(T*, const T*, const int64_t*, const T*, Index, Index, Loss,   \
+                                 bool);                                                        \
+  template Index loss_backward<T>(T*, const T*, const int64_t*, const T*, Index, Index, Loss,  \
+                                  bool, T);
+BRISKNN_INSTANTIATE(float)
+BRISKNN_INSTANTIATE(double)
+#undef BRISKNN_INSTANTIATE
+
+}  // namespace brisknn

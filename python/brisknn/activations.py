@@ -1,0 +1,55 @@
+"""Activation functions by Keras name, evaluated by the C++ kernels."""
+from brisknn import ops
+
+# Keras' defaults for the parameterised ones, when named by string.
+_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
+NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax")
+
+
+def get(identifier):
+    """The canonical activation name for None, a Keras name, or one of this module's functions."""
+    if identifier is None:
+        return "linear"
+    if callable(identifier) and getattr(identifier, "__name__", None) in NAMES:
+        return identifier.__name__
+    if isinstance(identifier, str) and identifier.lower() in NAMES:
+        return identifier.lower()
+    raise ValueError(f"Unknown activation {identifier!r}; brisknn supports {list(NAMES)}")
+
+
+def alpha(name):
+    return _ALPHA.get(name, 0.0)
+
+
+def linear(x):
+    return ops.linear(x)
+
+
+def relu(x):
+    return ops.relu(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ops.leaky_relu(x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return ops.elu(x, alpha)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softplus(x):
+    return ops.softplus(x)
+
+
+def softmax(x, axis=-1):
+    if axis not in (-1, getattr(x, "ndim", 0) - 1):
+        raise ValueError("softmax: brisknn computes softmax over the last axis only")
+    return ops.softmax(x)

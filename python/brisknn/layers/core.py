@@ -1,0 +1,224 @@
+"""Dense, Activation, Dropout, Flatten, Reshape and the input marker."""
+import math
+
+import numpy as np
+
+from brisknn import _core, activations, initializers, regularizers, utils
+from brisknn.layers.base import Layer, _as_shape, _shape_str
+
+
+class InputLayer(Layer):
+    """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
+                 **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self._declared_input_shape = (batch_size,) + _as_shape(shape)
+        self.shape = self._declared_input_shape
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy, need_dx=True):
+        return dy
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+    """Keras' `Input(shape)`: put first in a Sequential to fix its input shape."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+
+
+class _ActivationMixin:
+    """For layers ending in an activation: the model can ask for logits instead (forward with
+    logits=True) to fuse softmax/sigmoid with the cross-entropy, as Keras does."""
+
+    def _set_activation(self, activation):
+        self.activation_name = activations.get(activation)
+        self.activation_alpha = activations.alpha(self.activation_name)
+
+    def _activation_backward(self, dy):
+        if self._emitted_logits or self.activation_name == "linear":
+            return dy
+        dz = np.empty_like(dy)
+        _core.activation_backward(dy, self._y, dz, self.activation_name, self.activation_alpha)
+        return dz
+
+
+class Dense(_ActivationMixin, Layer):
+    """y = activation(x @ kernel + bias), over the last axis of x."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self._set_activation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} (Dense) needs a known last input dimension, "
+                             f"got input shape {_shape_str(input_shape)}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False, logits=False):
+        self._emitted_logits = logits
+        self._in_shape = x.shape
+        x2 = x.reshape(-1, x.shape[-1])
+        y = np.empty((x2.shape[0], self.units), dtype=x.dtype)
+        act = "linear" if logits else self.activation_name
+        _core.dense_forward(x2, self.kernel.value, self.bias.value if self.use_bias else None, y,
+                            act, self.activation_alpha)
+        self._x, self._y = x2, y
+        return y.reshape(x.shape[:-1] + (self.units,))
+
+    def backward(self, dy, need_dx=True):
+        dz = self._activation_backward(dy.reshape(self._y.shape))
+        train = self.trainable
+        dx = np.empty_like(self._x) if need_dx else None
+        _core.dense_backward(dz, self._x, self.kernel.value, dx,
+                             self.kernel.grad if train else None,
+                             self.bias.grad if train and self.use_bias else None)
+        return dx.reshape(self._in_shape) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation_name, use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = initializers._ALIASES[config[key]["class_name"]](
+                    **config[key]["config"])
+        return cls(**config)
+
+
+class Activation(_ActivationMixin, Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self._set_activation(activation)
+
+    def forward(self, x, training=False, logits=False):
+        self._emitted_logits = logits
+        if logits or self.activation_name == "linear":
+            self._y = x
+            return x
+        y = np.empty_like(x)
+        _core.activation_forward(x, y, self.activation_name, self.activation_alpha)
+        self._y = y
+        return y
+
+    def backward(self, dy, need_dx=True):
+        return self._activation_backward(dy) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self.activation_name
+        return config
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zeroes a `rate` fraction of units and scales the rest by
+    1 / (1 - rate); at inference it passes x through."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
+        if noise_shape is not None:
+            raise NotImplementedError("Dropout: noise_shape is not supported")
+        self.rate = float(rate)
+        self.seed = seed
+        self._seeds = np.random.default_rng(seed) if seed is not None else None
+        self._mask = None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        seed = int((self._seeds or utils.rng()).integers(0, 2**63))
+        y = np.empty_like(x)
+        self._mask = np.empty(x.shape, dtype=np.uint8)
+        _core.dropout_forward(x, y, self._mask, self.rate, seed)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        if self._mask is None:
+            return dy
+        dx = np.empty_like(dy)
+        _core.dropout_backward(np.ascontiguousarray(dy), self._mask, dx, self.rate)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+class Flatten(Layer):
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def forward(self, x, training=False):
+        self._in_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy, need_dx=True):
+        return dy.reshape(self._in_shape) if need_dx else None
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = _as_shape(target_shape)
+
+    def compute_output_shape(self, input_shape):
+        known = math.prod(d for d in input_shape[1:])
+        target = list(self.target_shape)
+        if -1 in target:
+            rest = math.prod(d for d in target if d != -1)
+            target[target.index(-1)] = known // rest
+        if math.prod(target) != known:
+            raise ValueError(f"Layer {self.name!r} (Reshape): cannot reshape "
+                             f"{_shape_str(input_shape)} to {self.target_shape}")
+        return (input_shape[0],) + tuple(target)
+
+    def forward(self, x, training=False):
+        self._in_shape = x.shape
+        return x.reshape((x.shape[0],) + self.output_shape[1:])
+
+    def backward(self, dy, need_dx=True):
+        return dy.reshape(self._in_shape) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = list(self.target_shape)
+        return config

@@ -1,0 +1,123 @@
+"""Stateful metrics with Keras' names: update_state per batch, result over all samples seen."""
+import numpy as np
+
+
+class Metric:
+    def __init__(self, name=None):
+        self.name = name or type(self).__name__.lower()
+        self.reset_state()
+
+    def reset_state(self):
+        self._total = 0.0
+        self._count = 0
+
+    def update_state(self, y_true, y_pred):
+        values = self._values(np.asarray(y_true), np.asarray(y_pred))
+        self._total += float(values.sum(dtype=np.float64))
+        self._count += values.size
+
+    def result(self):
+        return self._total / self._count if self._count else 0.0
+
+    def _values(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def _match_rank(y_true, y_pred):
+    # Keras squeezes or expands a trailing axis of 1 so (batch,) labels meet (batch, 1) outputs.
+    if y_true.ndim == y_pred.ndim - 1:
+        y_true = y_true[..., None]
+    return y_true
+
+
+class BinaryAccuracy(Metric):
+    def __init__(self, name="binary_accuracy", threshold=0.5):
+        self.threshold = threshold
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        y_true = _match_rank(y_true, y_pred)
+        return ((y_pred > self.threshold) == (y_true > 0.5)).mean(axis=-1)
+
+
+class CategoricalAccuracy(Metric):
+    def __init__(self, name="categorical_accuracy"):
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+class SparseCategoricalAccuracy(Metric):
+    def __init__(self, name="sparse_categorical_accuracy"):
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        if y_true.ndim == y_pred.ndim:
+            y_true = y_true[..., 0]
+        return (y_true == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+class Accuracy(Metric):
+    """Exact equality of y_true and y_pred (Keras' 'Accuracy' class, not the string 'accuracy')."""
+
+    def __init__(self, name="accuracy"):
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        return (_match_rank(y_true, y_pred) == y_pred).astype(np.float64)
+
+
+class MeanSquaredError(Metric):
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        return np.square(_match_rank(y_true, y_pred) - y_pred).mean(axis=-1)
+
+
+class MeanAbsoluteError(Metric):
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(name)
+
+    def _values(self, y_true, y_pred):
+        return np.abs(_match_rank(y_true, y_pred) - y_pred).mean(axis=-1)
+
+
+_CLASSES = {
+    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+}
+
+
+def get(identifier, loss_name=None, output_shape=None):
+    """A metric for a Keras name or instance. 'accuracy'/'acc' resolves as Keras does: from the
+    loss when it says (binary, categorical or sparse), else from the output shape."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if not isinstance(identifier, str):
+        raise ValueError(f"Unknown metric {identifier!r}")
+    key = identifier.lower()
+    if key in ("accuracy", "acc"):
+        return _accuracy_for(loss_name, output_shape)(name=identifier)
+    if key in _CLASSES:
+        return _CLASSES[key](name=identifier)
+    raise ValueError(f"Unknown metric {identifier!r}; known: accuracy, {sorted(_CLASSES)}")
+
+
+def _accuracy_for(loss_name, output_shape):
+    by_loss = {"binary_crossentropy": BinaryAccuracy,
+               "categorical_crossentropy": CategoricalAccuracy,
+               "sparse_categorical_crossentropy": SparseCategoricalAccuracy}
+    if loss_name in by_loss:
+        return by_loss[loss_name]
+    if output_shape is not None and output_shape[-1] == 1:
+        return BinaryAccuracy
+    return CategoricalAccuracy

@@ -1,0 +1,509 @@
+"""Sequential models: build, compile, fit, evaluate, predict, with Keras' semantics."""
+import math
+import sys
+import time
+
+import numpy as np
+
+from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
+from brisknn import optimizers, utils
+from brisknn.layers.base import Layer, _as_shape, _shape_str
+from brisknn.layers.core import InputLayer, _ActivationMixin
+
+# Loss kernels whose gradient fuses with the output activation: the model asks the last layer
+# for logits and uses the stable from-logits formulas (what Keras' TF backend does as well).
+_FUSABLE = {("sparse_categorical_crossentropy", "softmax"), ("categorical_crossentropy", "softmax"),
+            ("binary_crossentropy", "sigmoid")}
+
+
+class Sequential(Layer):
+    """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
+
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        self._layers = []
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self.compiled = False
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._metric_specs = []
+        self._metrics = None
+        self._train_vars = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As Keras: freezing or unfreezing a model sets every layer inside it.
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = bool(value)
+
+    def add(self, layer):
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
+            self._declared_input_shape = layer.shape
+        elif not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+        else:
+            if not self._layers and self._declared_input_shape is None:
+                self._declared_input_shape = layer._declared_input_shape
+            if any(existing is layer for existing in self._layers):
+                raise ValueError(f"Sequential {self.name!r}: layer {layer.name!r} added twice")
+            self._layers.append(layer)
+        if self._declared_input_shape is not None and self._layers:
+            self._ensure_built(self._declared_input_shape)
+
+    def pop(self):
+        if not self._layers:
+            raise TypeError("Sequential.pop: there are no layers to remove")
+        layer = self._layers.pop()
+        self.built = False
+        if self._layers and self.input_shape is not None:
+            self._ensure_built(self.input_shape)
+        return layer
+
+    def _ensure_built(self, input_shape):
+        input_shape = tuple(input_shape)
+        if self.built and self.input_shape is not None:
+            self._check_input_shape(input_shape)
+        if self.dtype is None:
+            self.dtype = np.dtype(backend.floatx())
+        shape = input_shape
+        for layer in self._layers:
+            shape = layer._ensure_built(shape)
+        self.input_shape, self.output_shape, self.built = input_shape, shape, True
+        return shape
+
+    def build(self, input_shape=None):
+        if input_shape is None:
+            input_shape = self._declared_input_shape
+        if input_shape is None:
+            raise ValueError(f"Sequential {self.name!r}: build needs an input shape")
+        self._ensure_built(tuple(input_shape))
+
+    def compute_output_shape(self, input_shape):
+        return self._ensure_built(input_shape)
+
+    @property
+    def weights(self):
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"Sequential {self.name!r} has {len(own)} weights, got {len(weights)}")
+        for var, value in zip(own, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(f"Sequential {self.name!r}: weight {var.name} has shape "
+                                 f"{var.shape}, got a value of shape {value.shape}")
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self._layers)
+
+    @property
+    def losses(self):
+        return [p for layer in self._layers for p in layer.losses]
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}")
+
+    # -- computation -----------------------------------------------------------------------
+    def output_activation(self):
+        """The activation the last layer applies (None if it has none), looking into nesting."""
+        last = self._layers[-1] if self._layers else None
+        if isinstance(last, Sequential):
+            return last.output_activation()
+        return last.activation_name if isinstance(last, _ActivationMixin) else None
+
+    def forward(self, x, training=False, logits=False):
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            x = layer.forward(x, training, logits=True) if logits and i == last else \
+                layer.forward(x, training)
+        return x
+
+    def backward(self, dy, need_dx=True):
+        # A layer needs its input gradient only if something before it learns (or the caller
+        # wants it): the first Dense of an MLP skips its largest GEMM.
+        needs = []
+        learns_before = need_dx
+        for layer in self._layers:
+            needs.append(learns_before)
+            learns_before = learns_before or bool(layer.trainable_weights)
+        for layer, need in zip(reversed(self._layers), reversed(needs)):
+            if not need and not layer.trainable_weights:
+                return None
+            dy = layer.backward(dy, need_dx=need)
+        return dy
+
+    def __call__(self, x, training=False):
+        x = self._prepare_x(x, "call")
+        return self.forward(x, training=training)
+
+    # -- training --------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
+                jit_compile=None, auto_scale_loss=None):
+        if loss is None:
+            raise ValueError(f"compile: model {self.name!r} needs a loss, e.g. loss='mse'")
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        if isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [metrics]
+        self._metric_specs = list(metrics or [])
+        self._metrics = None
+        self._train_vars = None
+        self.compiled = True
+
+    def _assert_compiled(self, method):
+        if not self.compiled:
+            raise ValueError(f"You must call `compile()` before using the model ({method}).")
+
+    def _setup_training(self):
+        """What compile could not know before the model was built."""
+        if self._metrics is None:
+            self._metrics = [metrics_module.get(m, self.loss.kernel, self.output_shape)
+                             for m in self._metric_specs]
+            act = self.output_activation()
+            self._fused = act if (not self.loss.from_logits and
+                                  (self.loss.kernel, act) in _FUSABLE) else None
+        if self._train_vars is None:
+            self._train_vars = self.trainable_weights
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in (self._metrics or [])]
+
+    def reset_metrics(self):
+        for m in self._metrics or []:
+            m.reset_state()
+
+    def _prepare_x(self, x, method):
+        if x is None:
+            raise ValueError(f"{method}: x is required")
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{method}: x must be numeric, got dtype {x.dtype}")
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"{method}: x is empty (shape {x.shape})")
+        self._ensure_built((None,) + x.shape[1:])
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"{method}: x contains NaN or inf (first at index {tuple(bad)})")
+        return x
+
+    def _prepare_y(self, y, n, method):
+        if y is None:
+            raise ValueError(f"{method}: y is required to compute the loss")
+        y = np.asarray(y)
+        if y.shape[:1] != (n,):
+            raise ValueError(f"{method}: x has {n} samples but y has shape {y.shape}")
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{method}: y must be numeric, got dtype {y.dtype}")
+        out_shape = self.output_shape
+        if self.loss.kernel == "sparse_categorical_crossentropy":
+            if y.ndim == len(out_shape) and y.shape[-1] == 1:
+                y = y[..., 0]
+            if y.shape[1:] != tuple(out_shape[1:-1]):
+                raise ValueError(f"{method}: sparse labels of shape {y.shape} do not match the "
+                                 f"model's output shape {_shape_str(out_shape)}")
+            if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.floor(y)).all()):
+                raise ValueError(f"{method}: sparse labels must be whole numbers")
+            classes = out_shape[-1]
+            if y.min() < 0 or y.max() >= classes:
+                raise ValueError(f"{method}: labels must be in [0, {classes}) for the model's "
+                                 f"{classes} outputs, got values in [{y.min()}, {y.max()}]")
+            return np.ascontiguousarray(y, dtype=np.int64)
+        if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
+            y = y[..., None]  # (batch,) targets for a (batch, 1) output, as Keras accepts
+        if y.shape[1:] != tuple(out_shape[1:]):
+            raise ValueError(f"{method}: y has shape {y.shape}, the model's output has shape "
+                             f"{_shape_str(out_shape)}")
+        y = np.ascontiguousarray(y, dtype=self.dtype)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{method}: y contains NaN or inf")
+        return y
+
+    def _loss_and_grad(self, y, out, with_grad):
+        """(batch mean loss, gradient wrt out or None)."""
+        rows = out.size // out.shape[-1]
+        per_sample = np.empty(rows, dtype=out.dtype)
+        name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
+        _core.loss_forward(y, out, per_sample, name, from_logits)
+        grad = None
+        if with_grad:
+            grad = np.empty_like(out)
+            # Keras averages over samples; extra axes (time steps) are averaged too.
+            _core.loss_backward(y, out, grad, name, from_logits, 1.0 / rows)
+        return float(per_sample.mean(dtype=np.float64)), grad
+
+    def _probabilities(self, out):
+        if self._fused is None:
+            return out
+        probs = np.empty_like(out)
+        _core.activation_forward(out, probs, self._fused)
+        return probs
+
+    def _frozen_penalty(self):
+        train = {id(v) for v in self._train_vars}
+        return sum(float(w.regularizer(w.value)) for w in self.weights
+                   if w.regularizer is not None and id(w) not in train)
+
+    def _train_step(self, x, y):
+        logits = self._fused is not None
+        out = self.forward(x, training=True, logits=logits)
+        loss, grad = self._loss_and_grad(y, out, with_grad=True)
+        self.backward(grad, need_dx=False)
+        penalty = self.optimizer.apply(self._train_vars) + self._frozen_penalty()
+        probs = self._probabilities(out)
+        for m in self._metrics:
+            m.update_state(y, probs)
+        return loss + penalty
+
+    def _test_step(self, x, y, penalty):
+        out = self.forward(x, training=False, logits=self._fused is not None)
+        loss, _ = self._loss_and_grad(y, out, with_grad=False)
+        probs = self._probabilities(out)
+        for m in self._metrics:
+            m.update_state(y, probs)
+        return loss + penalty
+
+    def _metric_logs(self, prefix=""):
+        return {prefix + m.name: float(m.result()) for m in self._metrics}
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Trains for `epochs` epochs and returns a History (as Keras' Model.fit)."""
+        self._assert_compiled("fit")
+        if class_weight is not None or sample_weight is not None:
+            raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
+        if steps_per_epoch is not None or validation_steps is not None:
+            raise NotImplementedError("fit: steps_per_epoch/validation_steps need a generator; "
+                                      "brisknn fits NumPy arrays")
+        batch_size = _batch_size(batch_size, "fit")
+        x = self._prepare_x(x, "fit")
+        y = self._prepare_y(y, x.shape[0], "fit")
+        if validation_data is None and validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+            # Keras takes the *last* fraction, before any shuffling.
+            split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+            if split == 0 or split == x.shape[0]:
+                raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
+                                 f"training or validation set of {x.shape[0]} samples")
+            validation_data = (x[split:], y[split:])
+            x, y = x[:split], y[:split]
+        elif validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be (x_val, y_val)")
+            vx = self._prepare_x(validation_data[0], "fit (validation_data)")
+            validation_data = (vx, self._prepare_y(validation_data[1], vx.shape[0],
+                                                   "fit (validation_data)"))
+        self._setup_training()
+        n = x.shape[0]
+        steps = -(-n // batch_size)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        history = callbacks_module.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(callbacks_module.ProgbarLogger(verbose))
+        cbs.append(history)
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size,
+                  "samples": n}
+        cb = callbacks_module.CallbackList(cbs, self, params)
+        self.stop_training = False
+        self.history = history
+        x_buf = np.empty((batch_size,) + x.shape[1:], dtype=x.dtype)
+        y_buf = np.empty((batch_size,) + y.shape[1:], dtype=y.dtype)
+        cb.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cb.on_epoch_begin(epoch)
+            order = utils.rng().permutation(n) if shuffle else None
+            loss_sum = 0.0
+            for step in range(steps):
+                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                if order is None:
+                    xb, yb = x[lo:hi], y[lo:hi]
+                else:  # gather into reused buffers: no allocation per batch
+                    xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
+                    np.take(x, order[lo:hi], axis=0, out=xb)
+                    np.take(y, order[lo:hi], axis=0, out=yb)
+                cb.on_train_batch_begin(step)
+                loss_sum += self._train_step(xb, yb) * (hi - lo)
+                batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}
+                cb.on_train_batch_end(step, batch_logs)
+                if self.stop_training:
+                    n_seen = hi
+                    break
+            else:
+                n_seen = n
+            logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val = self._evaluate_arrays(*validation_data,
+                                            validation_batch_size or batch_size)
+                logs.update({"val_" + k: v for k, v in val.items()})
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end(logs)
+        return history
+
+    def _evaluate_arrays(self, x, y, batch_size):
+        self.reset_metrics()
+        penalty = sum(self.losses)
+        total = 0.0
+        for lo in range(0, x.shape[0], batch_size):
+            hi = min(x.shape[0], lo + batch_size)
+            total += self._test_step(x[lo:hi], y[lo:hi], penalty) * (hi - lo)
+        return {"loss": total / x.shape[0], **self._metric_logs()}
+
+    def _flatten_logs(self, logs, return_dict):
+        if return_dict:
+            return logs
+        if not self._metrics:
+            return logs["loss"]
+        return [logs["loss"]] + [logs[m.name] for m in self._metrics]
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """The loss (and metrics) on x, y: a float, or [loss, *metrics] when compiled with
+        metrics, or a dict with return_dict=True (as Keras)."""
+        self._assert_compiled("evaluate")
+        if sample_weight is not None:
+            raise NotImplementedError("evaluate: sample_weight is not supported yet")
+        batch_size = _batch_size(batch_size, "evaluate")
+        x = self._prepare_x(x, "evaluate")
+        y = self._prepare_y(y, x.shape[0], "evaluate")
+        self._setup_training()
+        start = time.perf_counter()
+        logs = self._evaluate_arrays(x, y, batch_size)
+        if verbose == "auto" or int(verbose) > 0:
+            steps_done = -(-x.shape[0] // batch_size)
+            elapsed = time.perf_counter() - start
+            metrics = "".join(f" - {k}: {v:.4f}" for k, v in sorted(logs.items()))
+            print(f"{steps_done}/{steps_done} - {elapsed:.0f}s{metrics}", file=sys.stdout)
+        return self._flatten_logs(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for x, computed batch by batch (inference mode)."""
+        batch_size = _batch_size(batch_size, "predict")
+        x = self._prepare_x(x, "predict")
+        out = np.empty((x.shape[0],) + tuple(self.output_shape[1:]), dtype=self.dtype)
+        for lo in range(0, x.shape[0], batch_size):
+            hi = min(x.shape[0], lo + batch_size)
+            out[lo:hi] = self.forward(x[lo:hi], training=False)
+        return out
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One gradient step on one batch; returns that batch's loss (and metrics)."""
+        self._assert_compiled("train_on_batch")
+        if sample_weight is not None or class_weight is not None:
+            raise NotImplementedError("train_on_batch: sample_weight/class_weight not supported")
+        x = self._prepare_x(x, "train_on_batch")
+        y = self._prepare_y(y, x.shape[0], "train_on_batch")
+        self._setup_training()
+        self.reset_metrics()
+        logs = {"loss": self._train_step(x, y), **self._metric_logs()}
+        return self._flatten_logs(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._assert_compiled("test_on_batch")
+        x = self._prepare_x(x, "test_on_batch")
+        y = self._prepare_y(y, x.shape[0], "test_on_batch")
+        self._setup_training()
+        self.reset_metrics()
+        logs = {"loss": self._test_step(x, y, sum(self.losses)), **self._metric_logs()}
+        return self._flatten_logs(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        return self.forward(self._prepare_x(x, "predict_on_batch"), training=False)
+
+    # -- description -----------------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False):
+        print_fn = print_fn or print
+        print_fn(_summary_text(self, line_length or 65))
+
+    def get_config(self):
+        config = super().get_config()
+        config["layers"] = [{"class_name": type(l).__name__, "config": l.get_config()}
+                            for l in self._layers]
+        return config
+
+
+Model = Sequential
+
+
+def _batch_size(batch_size, method):
+    if batch_size is None:
+        return 32
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{method}: batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _summary_text(model, width):
+    cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
+
+    def row(a, b, c):
+        return f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{cols[2]}}"
+
+    lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"),
+             "=" * width]
+    for i, layer in enumerate(model.layers):
+        shape = _shape_str(layer.output_shape) if layer.output_shape else "?"
+        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape,
+                         f"{layer.count_params():,}"))
+        lines.append(("=" if i == len(model.layers) - 1 else "_") * width)
+    total = model.count_params()
+    trainable = sum(w.value.size for w in model.trainable_weights)
+    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {total - trainable:,}", "_" * width]
+    return "\n".join(lines)

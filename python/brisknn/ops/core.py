@@ -1,0 +1,176 @@
+"""Dense algebra, activations and losses as NumPy-in / NumPy-out functions."""
+import numpy as np
+
+from brisknn import _core
+
+__all__ = [
+    "as_float", "matmul", "dense", "dense_backward", "activation", "activation_backward",
+    "linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
+    "linear_backward", "relu_backward", "leaky_relu_backward", "elu_backward",
+    "sigmoid_backward", "tanh_backward", "softplus_backward", "softmax_backward",
+    "loss", "loss_backward",
+    "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "mean_squared_error_backward", "mean_absolute_error_backward", "binary_crossentropy_backward",
+    "categorical_crossentropy_backward", "sparse_categorical_crossentropy_backward",
+    "dropout", "dropout_backward",
+]
+
+
+def as_float(x, name="x", dtype=None):
+    """x as a C-contiguous float32/float64 array (kept if already one, else float32)."""
+    x = np.asarray(x)
+    if dtype is None:
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric data, got dtype {x.dtype}")
+        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays (Eigen GEMM, multithreaded)."""
+    a = as_float(a, "a")
+    b = as_float(b, "b", a.dtype)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}")
+    c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    _core.matmul(a, b, c)
+    return c
+
+
+def dense(x, kernel, bias=None, activation="linear", alpha=0.0):
+    """activation(x @ kernel + bias)."""
+    x = as_float(x)
+    kernel = as_float(kernel, "kernel", x.dtype)
+    bias = None if bias is None else as_float(bias, "bias", x.dtype)
+    if x.ndim != 2 or kernel.ndim != 2 or x.shape[1] != kernel.shape[0]:
+        raise ValueError(f"dense: x of shape {x.shape} does not fit a kernel of shape {kernel.shape}")
+    y = np.empty((x.shape[0], kernel.shape[1]), dtype=x.dtype)
+    _core.dense_forward(x, kernel, bias, y, activation, alpha)
+    return y
+
+
+def dense_backward(dz, x, kernel):
+    """(dx, dkernel, dbias) from dz, the gradient with respect to x @ kernel + bias."""
+    x = as_float(x)
+    kernel = as_float(kernel, "kernel", x.dtype)
+    dz = as_float(dz, "dz", x.dtype)
+    dx = np.empty_like(x)
+    dkernel = np.zeros_like(kernel)
+    dbias = np.zeros(kernel.shape[1:], dtype=x.dtype)
+    _core.dense_backward(dz, x, kernel, dx, dkernel, dbias)
+    return dx, dkernel, dbias
+
+
+def activation(x, name, alpha=0.0):
+    """name(x) for a Keras activation name; softmax over the last axis."""
+    x = as_float(x)
+    y = np.empty_like(x)
+    _core.activation_forward(x, y, name, alpha)
+    return y
+
+
+def activation_backward(dy, y, name, alpha=0.0):
+    """dy * name'(x), computed from the forward output y = name(x)."""
+    y = as_float(y, "y")
+    dy = as_float(dy, "dy", y.dtype)
+    dx = np.empty_like(y)
+    _core.activation_backward(dy, y, dx, name, alpha)
+    return dx
+
+
+def _activation_pair(name, default_alpha=0.0):
+    def forward(x, alpha=default_alpha):
+        return activation(x, name, alpha)
+
+    def backward(dy, y, alpha=default_alpha):
+        return activation_backward(dy, y, name, alpha)
+
+    forward.__name__, backward.__name__ = name, name + "_backward"
+    forward.__doc__ = f"{name}(x), elementwise" + (" (row-wise over the last axis)."
+                                                   if name == "softmax" else ".")
+    backward.__doc__ = f"Gradient through {name}, from dy and the forward output y."
+    return forward, backward
+
+
+linear, linear_backward = _activation_pair("linear")
+relu, relu_backward = _activation_pair("relu")
+leaky_relu, leaky_relu_backward = _activation_pair("leaky_relu", 0.2)
+elu, elu_backward = _activation_pair("elu", 1.0)
+sigmoid, sigmoid_backward = _activation_pair("sigmoid")
+tanh, tanh_backward = _activation_pair("tanh")
+softplus, softplus_backward = _activation_pair("softplus")
+softmax, softmax_backward = _activation_pair("softmax")
+
+
+def _targets(name, y_true, y_pred):
+    if name == "sparse_categorical_crossentropy":
+        y_true = np.asarray(y_true)
+        if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
+            y_true = y_true[..., 0]  # Keras accepts (batch, 1) labels
+        if y_true.dtype.kind == "f" and not np.array_equal(y_true, np.floor(y_true)):
+            raise ValueError(f"{name}: labels must be whole numbers")
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: labels must be integers, got dtype {y_true.dtype}")
+        return np.ascontiguousarray(y_true, dtype=np.int64)
+    return as_float(y_true, "y_true", y_pred.dtype)
+
+
+def loss(y_true, y_pred, name, from_logits=False):
+    """The batch mean of a Keras loss (per-sample losses averaged, as Keras' default reduction)."""
+    y_pred = as_float(y_pred, "y_pred")
+    if y_pred.ndim == 0:
+        raise ValueError(f"{name}: y_pred must have at least one dimension")
+    y_true = _targets(name, y_true, y_pred)
+    rows = y_pred.size // y_pred.shape[-1] if y_pred.shape[-1] else 0
+    per_sample = np.empty(rows, dtype=y_pred.dtype)
+    _core.loss_forward(y_true, y_pred, per_sample, name, from_logits)
+    return per_sample.mean(dtype=np.float64) if rows else np.float64(np.nan)
+
+
+def loss_backward(y_true, y_pred, name, from_logits=False):
+    """Gradient of loss(y_true, y_pred) (the batch mean) with respect to y_pred."""
+    y_pred = as_float(y_pred, "y_pred")
+    y_true = _targets(name, y_true, y_pred)
+    rows = y_pred.size // y_pred.shape[-1] if y_pred.ndim and y_pred.shape[-1] else 0
+    grad = np.empty_like(y_pred)
+    _core.loss_backward(y_true, y_pred, grad, name, from_logits, 1.0 / max(rows, 1))
+    return grad
+
+
+def _loss_pair(name):
+    def forward(y_true, y_pred, from_logits=False):
+        return loss(y_true, y_pred, name, from_logits)
+
+    def backward(y_true, y_pred, from_logits=False):
+        return loss_backward(y_true, y_pred, name, from_logits)
+
+    forward.__name__, backward.__name__ = name, name + "_backward"
+    forward.__doc__ = f"Batch mean of Keras' {name}."
+    backward.__doc__ = f"Gradient of the batch mean of {name} with respect to y_pred."
+    return forward, backward
+
+
+mean_squared_error, mean_squared_error_backward = _loss_pair("mean_squared_error")
+mean_absolute_error, mean_absolute_error_backward = _loss_pair("mean_absolute_error")
+binary_crossentropy, binary_crossentropy_backward = _loss_pair("binary_crossentropy")
+categorical_crossentropy, categorical_crossentropy_backward = _loss_pair(
+    "categorical_crossentropy")
+sparse_categorical_crossentropy, sparse_categorical_crossentropy_backward = _loss_pair(
+    "sparse_categorical_crossentropy")
+
+
+def dropout(x, rate, seed):
+    """(y, mask): inverted dropout of x with a seeded, thread-count-independent mask."""
+    x = as_float(x)
+    y = np.empty_like(x)
+    mask = np.empty(x.shape, dtype=np.uint8)
+    _core.dropout_forward(x, y, mask, rate, seed)
+    return y, mask
+
+
+def dropout_backward(dy, mask, rate):
+    dy = as_float(dy, "dy")
+    dx = np.empty_like(dy)
+    _core.dropout_backward(dy, np.ascontiguousarray(mask, dtype=np.uint8), dx, rate)
+    return dx

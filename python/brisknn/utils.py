@@ -1,0 +1,54 @@
+"""Seeding, label encoding and sequence padding helpers (Keras' keras.utils names)."""
+import random
+
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def set_random_seed(seed):
+    """Seeds Python's, NumPy's and brisknn's generators: the same seed gives the same initial
+    weights, shuffling and dropout masks, hence the same training result."""
+    global _rng
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"set_random_seed: expected an integer seed, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    _rng = np.random.default_rng(int(seed))
+
+
+def rng():
+    """brisknn's generator (initializers, shuffling, dropout seeds)."""
+    return _rng
+
+
+def to_categorical(x, num_classes=None, dtype="float32"):
+    """One-hot encodes integer class labels (Keras semantics: a trailing axis of size 1 is
+    replaced by the class axis)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        if not np.array_equal(x, np.floor(x)):
+            raise ValueError("to_categorical: labels must be whole numbers")
+    elif x.dtype.kind not in "biu":
+        raise TypeError(f"to_categorical: expected integer labels, got dtype {x.dtype}")
+    x = x.astype(np.int64)
+    shape = x.shape
+    if shape and shape[-1] == 1 and len(shape) > 1:
+        shape = shape[:-1]
+    x = x.reshape(-1)
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    if x.size and (x.min() < 0 or x.max() >= num_classes):
+        raise ValueError(f"to_categorical: labels must be in [0, {num_classes}), "
+                         f"got values in [{x.min()}, {x.max()}]")
+    out = np.zeros((x.size, num_classes), dtype=dtype)
+    out[np.arange(x.size), x] = 1
+    return out.reshape(shape + (num_classes,))
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0):
+    """Keras' pad_sequences (see brisknn.preprocessing.sequence)."""
+    from brisknn.preprocessing.sequence import pad_sequences as pad
+    return pad(sequences, maxlen=maxlen, dtype=dtype, padding=padding, truncating=truncating,
+               value=value)

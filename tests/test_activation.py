@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from brisknn import _core, ops
+from conftest import numeric_grad
+
+# The seed's formulas (slide 2) and Keras' definitions, in plain NumPy.
+REFERENCE = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(0, x),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "elu": lambda x: np.where(x > 0, x, np.exp(np.minimum(x, 0)) - 1),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "softplus": lambda x: np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0),
+    "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True)) /
+    np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-12)])
+def test_activation_forward_matches_numpy(name, dtype, tol):
+    x = np.random.default_rng(0).normal(0, 3, (37, 11)).astype(dtype)
+    y = getattr(ops, name)(x)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, REFERENCE[name](x.astype(np.float64)), rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_activation_backward_matches_finite_differences(name):
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 2, (5, 7))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from relu's kink
+    dy = rng.normal(size=x.shape)
+    y = getattr(ops, name)(x)
+    dx = getattr(ops, name + "_backward")(dy, y)
+    expected = numeric_grad(lambda: float((getattr(ops, name)(x) * dy).sum()), x)
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_large_activation_is_parallel_and_exact():
+    x = np.random.default_rng(2).normal(size=(1000, 1000)).astype(np.float32)
+    np.testing.assert_allclose(ops.sigmoid(x), REFERENCE["sigmoid"](x.astype(np.float64)),
+                               atol=2e-7)
+    np.testing.assert_array_equal(ops.relu(x), np.maximum(x, 0))
+
+
+def test_softmax_is_stable_for_huge_inputs():
+    x = np.array([[1000.0, 1000.0, -1000.0], [-1e30, 0.0, 1e30]], dtype=np.float32)
+    y = ops.softmax(x)
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], atol=1e-7)
+
+
+def test_softplus_and_sigmoid_do_not_overflow():
+    x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype=np.float32)
+    assert np.isfinite(ops.softplus(x)).all()
+    np.testing.assert_allclose(ops.softplus(x)[[0, 2, 4]], [0.0, np.log(2.0), 1000.0], rtol=1e-6)
+    np.testing.assert_allclose(ops.sigmoid(x)[[0, 2, 4]], [0.0, 0.5, 1.0], atol=1e-7)
+
+
+def test_activation_in_place_on_core():
+    x = np.linspace(-2, 2, 9).reshape(3, 3)
+    expected = np.tanh(x)
+    _core.activation_forward(x, x, "tanh")
+    np.testing.assert_allclose(x, expected)
+
+
+def test_unknown_activation_is_refused():
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        ops.activation(np.zeros(3), "swishy")
+
+
+def test_core_rejects_bad_outputs():
+    x = np.zeros((4, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"y has shape \(4, 3\), expected \(4, 4\)"):
+        _core.activation_forward(x, np.zeros((4, 3), np.float32), "relu")
+    with pytest.raises(TypeError, match="y has dtype float64, expected float32"):
+        _core.activation_forward(x, np.zeros((4, 4)), "relu")
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.activation_forward(x, np.zeros((4, 8), np.float32)[:, ::2], "relu")
+    readonly = np.zeros((4, 4), np.float32)
+    readonly.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        _core.activation_forward(x, readonly, "relu")
+    with pytest.raises(TypeError, match="expected float32 or float64"):
+        _core.activation_forward(x.astype(np.int32), x, "relu")

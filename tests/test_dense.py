@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from brisknn import _core, ops
+from conftest import numeric_grad
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_matches_numpy_with_transposes_and_accumulate(trans_a, trans_b, dtype):
+    rng = np.random.default_rng(0)
+    m, k, n = 17, 33, 9
+    a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.normal(size=(n, k) if trans_b else (k, n)).astype(dtype)
+    expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    c = np.full((m, n), 2.0, dtype=dtype)
+    _core.matmul(a, b, c, trans_a, trans_b, True)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected + 2.0, rtol=tol, atol=tol)
+    _core.matmul(a, b, c, trans_a, trans_b)
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+def test_large_matmul_matches_numpy():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 500)).astype(np.float32)
+    b = rng.normal(size=(500, 200)).astype(np.float32)
+    np.testing.assert_allclose(ops.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_matmul_shape_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"cannot multiply shapes \(2, 3\) and \(4, 5\)"):
+        ops.matmul(np.zeros((2, 3)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"c has shape \(2, 2\), expected \(2, 5\)"):
+        _core.matmul(np.zeros((2, 3)), np.zeros((3, 5)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="rank 2"):
+        _core.matmul(np.zeros(3), np.zeros((3, 5)), np.zeros((1, 5)))
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+def test_dense_forward_matches_the_seed_formula(activation):
+    # Slide 3: Z = X W (+ b), A = f(Z).
+    rng = np.random.default_rng(2)
+    x, w, b = rng.normal(size=(6, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)
+    z = x @ w + b
+    expected = ops.activation(z, activation)
+    np.testing.assert_allclose(ops.dense(x, w, b, activation), expected, rtol=1e-12)
+    np.testing.assert_allclose(ops.dense(x, w, None, "linear"), x @ w, rtol=1e-12)
+
+
+def test_dense_backward_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    x, w, b = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)
+    dz = rng.normal(size=(5, 3))
+
+    def f():
+        return float((ops.dense(x, w, b) * dz).sum())
+
+    dx, dw, db = ops.dense_backward(dz, x, w)
+    np.testing.assert_allclose(dx, numeric_grad(f, x), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dw, numeric_grad(f, w), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(db, numeric_grad(f, b), rtol=1e-7, atol=1e-9)
+
+
+def test_dense_backward_accumulates_parameter_gradients_and_skips_none():
+    rng = np.random.default_rng(4)
+    x, w, dz = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    dw, db = np.ones((4, 3)), np.ones(3)
+    _core.dense_backward(dz, x, w, None, dw, db)
+    np.testing.assert_allclose(dw, 1 + x.T @ dz, rtol=1e-12)
+    np.testing.assert_allclose(db, 1 + dz.sum(0), rtol=1e-12)
+
+
+def test_dense_results_do_not_depend_on_thread_count():
+    import brisknn
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(512, 300)).astype(np.float32)
+    w = rng.normal(size=(300, 200)).astype(np.float32)
+    dz = rng.normal(size=(512, 200)).astype(np.float32)
+    before = brisknn.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            brisknn.set_num_threads(threads)
+            results.append((ops.dense(x, w, None, "relu"), *ops.dense_backward(dz, x, w)))
+    finally:
+        brisknn.set_num_threads(before)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_dense_kernel_checks_every_argument():
+    x, w = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32)
+    y = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"kernel has shape \(4, 4\), expected \(3, 4\)"):
+        _core.dense_forward(x, np.zeros((4, 4), np.float32), None, y)
+    with pytest.raises(ValueError, match=r"bias has shape \(5,\), expected \(4,\)"):
+        _core.dense_forward(x, w, np.zeros(5, np.float32), y)
+    with pytest.raises(TypeError, match="kernel has dtype float64"):
+        _core.dense_forward(x, w.astype(np.float64), None, y)
+    with pytest.raises(ValueError, match=r"dz has shape \(3, 4\), expected \(2, 4\)"):
+        _core.dense_backward(np.zeros((3, 4), np.float32), x, w, None, None, None)
+    with pytest.raises(ValueError, match="set_num_threads"):
+        _core.set_num_threads(0)

@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+
+from brisknn import losses, ops
+from conftest import numeric_grad
+
+EPS = 1e-7
+
+
+# Keras 3's definitions (keras/src/losses, numpy backend), per sample, then the batch mean.
+def ref_mse(t, p):
+    return np.mean((t - p) ** 2, axis=-1)
+
+
+def ref_mae(t, p):
+    return np.mean(np.abs(t - p), axis=-1)
+
+
+def ref_bce(t, p):
+    p = np.clip(p, EPS, 1 - EPS)
+    return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p), axis=-1)
+
+
+def ref_cce(t, p):
+    p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    return -np.sum(t * np.log(p), axis=-1)
+
+
+def ref_scce(labels, p):
+    return ref_cce(np.eye(p.shape[-1])[labels], p)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _data(rng, n=6, k=4):
+    logits = rng.normal(0, 2, (n, k))
+    labels = rng.integers(0, k, n)
+    return logits, labels, np.eye(k)[labels]
+
+
+def test_mse_and_mae_match_the_seed_formula():
+    rng = np.random.default_rng(0)
+    t, p = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    assert ops.mean_squared_error(t, p) == pytest.approx(np.mean((t - p) ** 2), rel=1e-12)
+    assert ops.mean_absolute_error(t, p) == pytest.approx(np.mean(np.abs(t - p)), rel=1e-12)
+    np.testing.assert_allclose(losses.mean_squared_error(t, p), ref_mse(t, p))
+
+
+def test_cross_entropies_match_keras_with_clipping():
+    rng = np.random.default_rng(1)
+    logits, labels, onehot = _data(rng)
+    probs = softmax(logits)
+    probs[0] = [1.0, 0.0, 0.0, 0.0]  # exercises the clip at 1e-7
+    assert ops.categorical_crossentropy(onehot, probs) == pytest.approx(
+        ref_cce(onehot, probs).mean(), rel=1e-12)
+    assert ops.sparse_categorical_crossentropy(labels, probs) == pytest.approx(
+        ref_scce(labels, probs).mean(), rel=1e-12)
+    t = rng.integers(0, 2, (6, 1)).astype(float)
+    p = 1 / (1 + np.exp(-rng.normal(0, 3, (6, 1))))
+    p[0, 0], p[1, 0] = 0.0, 1.0
+    assert ops.binary_crossentropy(t, p) == pytest.approx(ref_bce(t, p).mean(), rel=1e-12)
+
+
+def test_probability_zero_costs_minus_log_epsilon():
+    assert losses.BinaryCrossentropy()(np.array([[1.0]]), np.array([[0.0]])) == pytest.approx(
+        -np.log(1e-7), rel=1e-6)
+    assert losses.SparseCategoricalCrossentropy()(np.array([1]), np.array([[1.0, 0.0]])) == \
+        pytest.approx(-np.log(1e-7), rel=1e-6)
+
+
+def test_from_logits_equals_probabilities_where_no_clip_applies():
+    rng = np.random.default_rng(2)
+    logits, labels, onehot = _data(rng)
+    probs = softmax(logits)
+    for name, t in [("categorical_crossentropy", onehot),
+                    ("sparse_categorical_crossentropy", labels)]:
+        assert ops.loss(t, logits, name, from_logits=True) == pytest.approx(
+            ops.loss(t, probs, name), rel=1e-10)
+    z = rng.normal(0, 2, (6, 2))
+    t = rng.integers(0, 2, (6, 2)).astype(float)
+    assert ops.binary_crossentropy(t, z, from_logits=True) == pytest.approx(
+        ref_bce(t, 1 / (1 + np.exp(-z))).mean(), rel=1e-10)
+
+
+def test_from_logits_is_stable_for_extreme_logits():
+    z = np.array([[1000.0, -1000.0]])
+    assert ops.categorical_crossentropy(np.array([[0.0, 1.0]]), z, from_logits=True) == \
+        pytest.approx(2000.0)
+    assert ops.binary_crossentropy(np.array([[0.0, 1.0]]), z, from_logits=True) == \
+        pytest.approx(1000.0)
+    assert ops.binary_crossentropy(np.array([[1.0, 0.0]]), z, from_logits=True) == \
+        pytest.approx(0.0, abs=1e-12)
+
+
+GRAD_CASES = [
+    ("mean_squared_error", False), ("mean_absolute_error", False),
+    ("binary_crossentropy", False), ("binary_crossentropy", True),
+    ("categorical_crossentropy", False), ("categorical_crossentropy", True),
+    ("sparse_categorical_crossentropy", False), ("sparse_categorical_crossentropy", True),
+]
+
+
+@pytest.mark.parametrize("name,from_logits", GRAD_CASES)
+def test_loss_gradient_matches_finite_differences(name, from_logits):
+    rng = np.random.default_rng(3)
+    logits, labels, onehot = _data(rng, n=5, k=3)
+    if name == "sparse_categorical_crossentropy":
+        t = labels
+    elif name == "binary_crossentropy":
+        t = rng.integers(0, 2, logits.shape).astype(float)
+    elif name == "categorical_crossentropy":
+        t = onehot
+    else:
+        t = rng.normal(size=logits.shape)
+    if from_logits or name.startswith("mean"):
+        p = logits
+    elif name == "binary_crossentropy":
+        p = 1 / (1 + np.exp(-logits))
+    else:  # unnormalised positive scores exercise Keras' renormalisation
+        p = np.exp(logits)
+    g = ops.loss_backward(t, p, name, from_logits)
+    expected = numeric_grad(lambda: float(ops.loss(t, p, name, from_logits)), p)
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_sparse_labels_out_of_range_are_refused():
+    p = np.full((3, 4), 0.25, np.float32)
+    with pytest.raises(ValueError, match=r"label 4 at position 1 is outside \[0, 4\)"):
+        ops.sparse_categorical_crossentropy(np.array([0, 4, 1]), p)
+    with pytest.raises(ValueError, match="outside"):
+        ops.sparse_categorical_crossentropy_backward(np.array([-1, 0, 1]), p)
+    with pytest.raises(ValueError, match="whole numbers"):
+        ops.sparse_categorical_crossentropy(np.array([0.5, 1, 1]), p)
+    with pytest.raises(ValueError, match="labels have shape"):
+        ops.sparse_categorical_crossentropy(np.array([0, 1]), p)
+
+
+def test_loss_lookup_by_keras_names():
+    assert isinstance(losses.get("mse"), losses.MeanSquaredError)
+    assert isinstance(losses.get("sparse_categorical_crossentropy"),
+                      losses.SparseCategoricalCrossentropy)
+    assert losses.get(losses.binary_crossentropy).kernel == "binary_crossentropy"
+    with pytest.raises(ValueError, match="Unknown loss"):
+        losses.get("hinge_of_doom")
