@@ -33,29 +33,19 @@ double sum_over_chunks(Index n, const F& chunk) {
   return total;
 }
 
-// Adds sum|w| and sum w^2 over w (n) into *abs_sum and *square_sum. A single double accumulator
-// is a serial dependency chain the compiler may not reorder; kLanes of them in a fixed pattern
-// vectorize and stay deterministic.
-template <class T>
-void add_penalty_sums(const T* w, Index n, double* abs_sum, double* square_sum) {
-  double a[kLanes] = {}, s[kLanes] = {};
+// sum of term(i) over [0, n) in double. One accumulator would be a serial dependency chain the
+// compiler may not reorder; kLanes of them in a fixed pattern vectorize and stay deterministic.
+template <class F>
+double lane_sum(Index n, const F& term) {
+  double s[kLanes] = {};
   Index i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const double x = w[i + j];
-      a[j] += std::abs(x);
-      s[j] += x * x;
-    }
+    for (int j = 0; j < kLanes; ++j) s[j] += term(i + j);
   }
-  for (; i < n; ++i) {
-    const double x = w[i];
-    a[0] += std::abs(x);
-    s[0] += x * x;
-  }
-  for (int j = 0; j < kLanes; ++j) {
-    *abs_sum += a[j];
-    *square_sum += s[j];
-  }
+  for (; i < n; ++i) s[0] += term(i);
+  double total = 0.0;
+  for (int j = 0; j < kLanes; ++j) total += s[j];
+  return total;
 }
 
 // The gradient every rule sees (see GradientOptions). Without a regularizer the raw gradient is
@@ -93,13 +83,19 @@ double fused_update(Index n, T* w, T* grad, const GradientOptions& o, const Rule
                     Slot*... slot) {
   const EffectiveGradient<T, Regularized> effective(o);
   return sum_over_chunks(n, [&](Index begin, Index end) {
-    double abs_sum = 0.0, square_sum = 0.0;
+    double penalty = 0.0;
     for (Index b = begin; b < end; b += kBlock) {
       const Index len = std::min(kBlock, end - b);
-      if constexpr (Regularized) add_penalty_sums(w + b, len, &abs_sum, &square_sum);
+      if constexpr (Regularized) {
+        const T* wb = w + b;
+        penalty += lane_sum(len, [&](Index i) {
+          const double x = wb[i];
+          return o.l1 * std::abs(x) + o.l2 * (x * x);
+        });
+      }
       update_block(len, w + b, grad + b, effective, rule, (slot + b)...);
     }
-    return o.l1 * abs_sum + o.l2 * square_sum;
+    return penalty;
   });
 }
 
@@ -112,23 +108,14 @@ double run_update(Index n, T* w, T* grad, const GradientOptions& o, const Rule& 
 }
 
 template <class T, bool Regularized>
-double effective_square_sum_chunk(const T* w, const T* grad, Index n, const GradientOptions& o) {
+double effective_square_sum(const T* w, const T* grad, Index n, const GradientOptions& o) {
   const EffectiveGradient<T, Regularized> effective(o);
-  double s[kLanes] = {};
-  Index i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const double g = effective(grad[i + j], w[i + j]);
-      s[j] += g * g;
-    }
-  }
-  for (; i < n; ++i) {
-    const double g = effective(grad[i], w[i]);
-    s[0] += g * g;
-  }
-  double total = 0.0;
-  for (int j = 0; j < kLanes; ++j) total += s[j];
-  return total;
+  return sum_over_chunks(n, [&](Index begin, Index end) {
+    return lane_sum(end - begin, [&](Index i) {
+      const double g = effective(grad[begin + i], w[begin + i]);
+      return g * g;
+    });
+  });
 }
 
 }  // namespace
@@ -213,12 +200,8 @@ double effective_gradient_square_sum(const T* w, const T* grad, Index n, double 
   GradientOptions o;
   o.l1 = l1;
   o.l2 = l2;
-  const bool regularized = l1 != 0.0 || l2 != 0.0;
-  return sum_over_chunks(n, [&](Index begin, Index end) {
-    const Index len = end - begin;
-    return regularized ? effective_square_sum_chunk<T, true>(w + begin, grad + begin, len, o)
-                       : effective_square_sum_chunk<T, false>(w + begin, grad + begin, len, o);
-  });
+  if (l1 != 0.0 || l2 != 0.0) return effective_square_sum<T, true>(w, grad, n, o);
+  return effective_square_sum<T, false>(w, grad, n, o);
 }
 
 #define BRISKNN_INSTANTIATE_OPTIM(T)                                                            \
