@@ -181,6 +181,13 @@ def test_penalty_and_update_do_not_depend_on_thread_count():
     assert p1[0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_l1_gradient_is_zero_at_zero_weight():
+    # Keras differentiates |w| as sign(w), which is 0 at w = 0: zero weights stay put.
+    var = Variable(np.array([0.0, 1.0, -1.0]), "w", regularizer=regularizers.L1(0.5))
+    assert SGD(1.0).apply([var]) == 1.0  # 0.5 * (0 + 1 + 1), before the step
+    np.testing.assert_array_equal(var.value, [0.0, 0.5, -0.5])
+
+
 # -- the seed's slide 5: gradient descent on f(x) = x^2 + 5 sin(x) ---------------------------
 def df(x):
     return 2 * x + 5 * np.cos(x)
