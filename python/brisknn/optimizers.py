@@ -1,0 +1,365 @@
+"""Keras 3 optimizers (SGD, RMSprop, Adam) over brisknn Variables.
+
+A step is one `_core` call per weight, a single pass over it that adds the regularizer's gradient
+(Keras counts regularization in the loss, so its gradient is part of the gradient), clips, applies
+the update rule to the weight and its slots in place, zeroes `grad` for the next backward pass, and
+returns the weight's penalty l1*sum|w| + l2*sum(w^2) before the step, which `apply` sums for the
+model to add to the reported loss.
+"""
+import itertools
+import math
+import re
+import warnings
+
+import numpy as np
+
+from brisknn import _core
+
+# Keras base-optimizer arguments brisknn does not implement, with the values that mean "off".
+_OFF = {"weight_decay": None, "use_ema": False, "ema_overwrite_frequency": None,
+        "loss_scale_factor": None, "gradient_accumulation_steps": None}
+_STATE_KEY = re.compile(r"(\d+)/(\w+)")
+
+
+def _learning_rate_value(owner, learning_rate):
+    if callable(learning_rate):
+        raise NotImplementedError(
+            f"{owner}: learning-rate schedules and callables are not supported; pass a float and "
+            "set optimizer.learning_rate between steps (as LearningRateScheduler does)")
+    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(
+            learning_rate, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{owner}: learning_rate must be a float, got {learning_rate!r}")
+    return float(learning_rate)
+
+
+class Optimizer:
+    """Base class: Keras' optimizer interface over Variables whose gradients live in `grad`.
+
+    Subclasses name their slots (`_slot_names`, in the kernel's argument order, None for a slot
+    the configuration does not use), pick the kernel (`_kernel`) and compute its per-step scalars
+    once per step (`_step_args`).
+    """
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.")
+        if kwargs:
+            raise ValueError(f"{cls}: argument(s) not recognized: {kwargs}")
+        given = {"weight_decay": weight_decay, "use_ema": use_ema,
+                 "ema_overwrite_frequency": ema_overwrite_frequency,
+                 "loss_scale_factor": loss_scale_factor,
+                 "gradient_accumulation_steps": gradient_accumulation_steps}
+        unsupported = sorted(k for k, v in given.items() if v != _OFF[k])
+        if unsupported:
+            raise NotImplementedError(f"{cls}: {', '.join(unsupported)} not supported by brisknn")
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(v is not None for v in clips.values()) > 1:
+            raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` "
+                             f"can be set. Received: {clips}")
+        self.name = name if name is not None else cls.lower()
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.use_ema = use_ema
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._learning_rate = _learning_rate_value(cls, learning_rate)
+        self._iterations = 0
+        self._slots = {}  # Variable (hashed by identity) -> tuple of slot arrays or None
+
+    # -- Keras properties --------------------------------------------------------------------
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = _learning_rate_value(type(self).__name__, value)
+
+    @property
+    def iterations(self):
+        """How many steps (apply calls) this optimizer has taken."""
+        return self._iterations
+
+    # -- the step ----------------------------------------------------------------------------
+    def build(self, variables):
+        """Creates the slots of every variable now instead of at its first step."""
+        for var in variables:
+            if var not in self._slots:
+                self._create_slots(var)
+
+    def apply(self, variables):
+        """One step on each Variable from its accumulated `grad`, which is then zeroed.
+
+        Returns the regularization penalty of the variables before the step (a float).
+        """
+        if not isinstance(variables, (list, tuple)):
+            variables = list(variables)
+        kernel = self._kernel
+        args = self._step_args()
+        clipvalue = self.clipvalue if self.clipvalue and self.clipvalue > 0 else math.inf
+        penalty = 0.0
+        for var, scale in zip(variables, self._gradient_scales(variables)):
+            slots = self._slots.get(var) or self._create_slots(var)
+            reg = var.regularizer
+            l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
+            penalty += kernel(var.value, var.grad, *slots, *args, l1, l2, scale, clipvalue)
+        self._iterations += 1
+        return penalty
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras' entry point: adds each gradient into its variable's `grad`, then steps.
+
+        The regularizers' gradients are added by the step itself, so the given gradients should
+        be of the data loss alone. Returns `iterations`, as Keras does.
+        """
+        variables, missing = [], []
+        for grad, var in grads_and_vars:
+            if grad is None:
+                missing.append(var.name)
+                continue
+            grad = np.asarray(grad)
+            if grad.shape != var.shape:
+                raise ValueError(f"{type(self).__name__}.apply_gradients: the gradient for "
+                                 f"{var.name} has shape {grad.shape}, expected {var.shape}")
+            np.add(var.grad, grad, out=var.grad, casting="same_kind")
+            variables.append(var)
+        if not variables:
+            raise ValueError("No gradients provided for any variable.")
+        if missing:
+            warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the "
+                          "loss.")
+        self.apply(variables)
+        return self._iterations
+
+    def _create_slots(self, var):
+        slots = tuple(None if name is None else np.zeros_like(var.value)
+                      for name in self._slot_names())
+        self._slots[var] = slots
+        return slots
+
+    def _gradient_scales(self, variables):
+        # Clipping by norm needs the norm before the step: a read-only pass, only when asked.
+        if self.clipnorm and self.clipnorm > 0:
+            c = self.clipnorm
+            return [c / max(math.sqrt(_square_sum(v)), c) for v in variables]
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            c, norm = self.global_clipnorm, math.sqrt(sum(_square_sum(v) for v in variables))
+            # Keras' scale turns NaN when the norm is not finite.
+            return [c / max(norm, c) if math.isfinite(norm) else math.nan] * len(variables)
+        return itertools.repeat(1.0)
+
+    # -- state (to save and resume training) -------------------------------------------------
+    def get_state(self, variables=None):
+        """The training state as plain arrays: 'iterations', 'learning_rate' and each slot as
+        'INDEX/SLOT_NAME', INDEX being the variable's position in `variables` (by default the
+        order in which this optimizer first saw them). Variables without slots yet are left out.
+        """
+        variables = list(self._slots) if variables is None else list(variables)
+        state = {"iterations": np.array(self._iterations, dtype=np.int64),
+                 "learning_rate": np.array(self._learning_rate, dtype=np.float64)}
+        for i, var in enumerate(variables):
+            for name, slot in zip(self._slot_names(), self._slots.get(var, ())):
+                if name is not None:
+                    state[f"{i}/{name}"] = slot.copy()
+        return state
+
+    def set_state(self, state, variables):
+        """Restores `get_state(variables)` output onto `variables` (same order), replacing any
+        slots this optimizer had. Everything is checked before anything changes."""
+        where = f"{type(self).__name__}.set_state"
+        variables = list(variables)
+        if "iterations" not in state:
+            raise ValueError(f"{where}: the state has no 'iterations'")
+        iterations = np.asarray(state["iterations"])
+        if iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
+            raise ValueError(f"{where}: 'iterations' must be a non-negative integer, got "
+                             f"{state['iterations']!r}")
+        learning_rate = None
+        if "learning_rate" in state:
+            learning_rate = _learning_rate_value(where, np.asarray(state["learning_rate"]).item())
+        given = self._slots_by_variable(where, state, len(variables))
+        slots = {}
+        for i in sorted(given):
+            slots[variables[i]] = self._checked_slots(where, i, variables[i], given[i])
+        self._slots = slots
+        self._iterations = int(iterations)
+        if learning_rate is not None:
+            self._learning_rate = learning_rate
+
+    def _slots_by_variable(self, where, state, count):
+        names = [n for n in self._slot_names() if n is not None]
+        given = {}
+        for key, value in state.items():
+            if key in ("iterations", "learning_rate"):
+                continue
+            match = _STATE_KEY.fullmatch(key)
+            if not match or int(match[1]) >= count or match[2] not in names:
+                raise ValueError(f"{where}: unexpected key {key!r}; this {type(self).__name__} "
+                                 f"has slots {names} for {count} variables")
+            given.setdefault(int(match[1]), {})[match[2]] = value
+        return given
+
+    def _checked_slots(self, where, index, var, arrays):
+        slots = []
+        for name in self._slot_names():
+            if name is None:
+                slots.append(None)
+                continue
+            if name not in arrays:
+                raise ValueError(f"{where}: variable {index} ({var.name}) has no '{name}' slot "
+                                 f"in the state (it has {sorted(arrays)})")
+            a = np.asarray(arrays[name])
+            if a.shape != var.shape or a.dtype != var.dtype:
+                raise ValueError(f"{where}: slot '{index}/{name}' has shape {a.shape} and dtype "
+                                 f"{a.dtype}, but {var.name} has shape {var.shape} and dtype "
+                                 f"{var.dtype}")
+            slots.append(np.array(a, order="C", copy=True))
+        return tuple(slots)
+
+    # -- serialization -----------------------------------------------------------------------
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self._learning_rate,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} name={self.name} learning_rate={self._learning_rate} "
+                f"iterations={self._iterations}>")
+
+    # -- what a subclass defines -------------------------------------------------------------
+    _kernel = None
+
+    def _slot_names(self):
+        raise NotImplementedError
+
+    def _step_args(self):
+        raise NotImplementedError
+
+
+def _square_sum(var):
+    reg = var.regularizer
+    l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
+    return _core.effective_gradient_square_sum(var.value, var.grad, l1, l2)
+
+
+class SGD(Optimizer):
+    """Gradient descent, with momentum and Nesterov momentum as in Keras:
+    w -= lr*g; or m = momentum*m - lr*g, w += m (Nesterov: w += momentum*m - lr*g)."""
+
+    _kernel = staticmethod(_core.sgd_update)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not isinstance(momentum, (int, float, np.integer, np.floating)) or \
+                not 0 <= momentum <= 1:
+            raise ValueError("`momentum` must be a float between [0, 1].")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _slot_names(self):
+        return ("momentum" if self.momentum != 0 else None,)
+
+    def _step_args(self):
+        return self._learning_rate, self.momentum, self.nesterov
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop as in Keras 3: velocity = rho*velocity + (1-rho)*g^2,
+    w -= lr*g / sqrt(velocity + epsilon) (epsilon inside the root); `centered` subtracts the
+    squared mean gradient inside the root; `momentum` > 0 accumulates the increments."""
+
+    _kernel = staticmethod(_core.rmsprop_update)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name="rmsprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = float(rho)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.centered = bool(centered)
+
+    def _slot_names(self):
+        return ("velocity", "momentum" if self.momentum > 0 else None,
+                "average_gradient" if self.centered else None)
+
+    def _step_args(self):
+        return self._learning_rate, self.rho, self.momentum, self.epsilon, self.centered
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam as in Keras 3: m += (g-m)*(1-beta_1), v += (g^2-v)*(1-beta_2),
+    w -= alpha*m / (sqrt(v) + epsilon) with alpha = lr*sqrt(1-beta_2^t)/(1-beta_1^t);
+    `amsgrad` uses the running maximum of v."""
+
+    _kernel = staticmethod(_core.adam_update)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name="adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.amsgrad = bool(amsgrad)
+
+    def _slot_names(self):
+        return ("momentum", "velocity", "velocity_hat" if self.amsgrad else None)
+
+    def _step_args(self):
+        # The bias corrections fold into one scalar per step, computed here in double.
+        t = self._iterations + 1
+        alpha = self._learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        return alpha, self.beta_1, self.beta_2, self.epsilon, self.amsgrad
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+_CLASSES = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def serialize(optimizer):
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config):
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _CLASSES.get(name.lower()) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"Unknown optimizer {name!r}: use one of 'sgd', 'rmsprop', 'adam'")
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def get(identifier):
+    """An optimizer from a name ('sgd', 'rmsprop', 'adam', any case), a
+    {'class_name', 'config'} dict or an Optimizer (returned as is); None gives None."""
+    if identifier is None or isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")

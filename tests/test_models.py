@@ -1,0 +1,302 @@
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers, optimizers, regularizers
+from brisknn.layers import Dense, Dropout
+
+XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float32)
+XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+
+
+def _blobs(n=240, classes=3, features=5, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, (classes, features))
+    y = rng.integers(0, classes, n)
+    return (centers[y] + rng.normal(size=(n, features))).astype(np.float32), y
+
+
+def _mlp(classes=3, features=5, **dense_kwargs):
+    return brisknn.Sequential([
+        Dense(16, activation="relu", input_shape=(features,), **dense_kwargs),
+        Dense(classes, activation="softmax")])
+
+
+def test_seed_xor_network_trains_to_small_loss():
+    # Slide 6's data and network shape, through the public API.
+    model = brisknn.Sequential([Dense(8, activation="tanh", input_shape=(3,)),
+                                Dense(1, activation="sigmoid")])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.05), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(XOR_X, XOR_Y, epochs=400, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < 0.01
+    assert history.history["accuracy"][-1] == 1.0
+    np.testing.assert_array_equal(model.predict(XOR_X, verbose=0).round(), XOR_Y)
+
+
+def test_fit_returns_keras_history():
+    x, y = _blobs()
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=3, batch_size=32, validation_split=0.25, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.history.values())
+    assert history.epoch == [0, 1, 2]
+    assert model.history is history
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_validation_split_takes_the_last_fraction_before_shuffling():
+    x, y = _blobs(n=100)
+    runs = []
+    for use_split in (True, False):
+        brisknn.utils.set_random_seed(7)
+        model = _mlp()
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        if use_split:
+            h = model.fit(x, y, epochs=2, batch_size=16, validation_split=0.2, verbose=0)
+        else:
+            h = model.fit(x[:80], y[:80], epochs=2, batch_size=16,
+                          validation_data=(x[80:], y[80:]), verbose=0)
+        runs.append(h.history)
+    assert runs[0] == runs[1]
+
+
+def test_evaluate_returns_what_keras_returns_and_averages_over_samples():
+    x, y = _blobs(n=50)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    loss = model.evaluate(x, y, verbose=0)
+    assert isinstance(loss, float)
+    probs = model.predict(x, verbose=0)
+    expected = -np.log(np.clip(probs[np.arange(50), y], 1e-7, 1)).mean()
+    assert loss == pytest.approx(expected, rel=1e-5)
+    # uneven batches are weighted by their size, so the batch size does not matter
+    assert model.evaluate(x, y, batch_size=7, verbose=0) == pytest.approx(loss, rel=1e-6)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    result = model.evaluate(x, y, verbose=0)
+    assert isinstance(result, list) and len(result) == 2
+    assert result[1] == pytest.approx((probs.argmax(1) == y).mean())
+    as_dict = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert as_dict == {"loss": result[0], "accuracy": result[1]}
+
+
+def test_accuracy_resolves_from_the_loss():
+    x, y = _blobs(n=30)
+    model = _mlp()
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    onehot = brisknn.utils.to_categorical(y, 3)
+    _, acc = model.evaluate(x, onehot, verbose=0)
+    assert acc == pytest.approx((model.predict(x, verbose=0).argmax(1) == y).mean())
+    binary = brisknn.Sequential([Dense(1, activation="sigmoid", input_shape=(5,))])
+    binary.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    yb = (y > 0).astype(np.float32)
+    _, acc = binary.evaluate(x, yb, verbose=0)  # (n,) targets for a (n, 1) output, as Keras
+    assert acc == pytest.approx(((binary.predict(x, verbose=0)[:, 0] > 0.5) == yb).mean())
+
+
+def test_gradients_through_the_model_match_finite_differences():
+    # float64 end to end: softmax + cross-entropy fused, L2 penalty in the loss and gradient.
+    brisknn.backend.set_floatx("float64")
+    x, y = _blobs(n=12, features=4)
+    model = brisknn.Sequential([
+        Dense(5, activation="tanh", input_shape=(4,), kernel_regularizer=regularizers.L2(0.01)),
+        Dense(3, activation="softmax", kernel_regularizer=regularizers.L1(0.001))])
+    lr = 1e-3
+    model.compile(optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy")
+    before = model.get_weights()
+
+    def loss():
+        return model.evaluate(x, y, batch_size=12, verbose=0)
+
+    numeric = []
+    for var in model.weights:
+        grad = np.zeros_like(var.value)
+        for i in np.ndindex(var.shape):
+            old = var.value[i]
+            var.value[i] = old + 1e-6
+            up = loss()
+            var.value[i] = old - 1e-6
+            down = loss()
+            var.value[i] = old
+            grad[i] = (up - down) / 2e-6
+        numeric.append(grad)
+    reported = model.train_on_batch(x, y)
+    assert isinstance(reported, float)
+    for w0, w1, g in zip(before, model.get_weights(), numeric):
+        np.testing.assert_allclose((w0 - w1) / lr, g, rtol=1e-5, atol=1e-7)
+
+
+def test_train_on_batch_reports_the_loss_before_the_update():
+    x, y = _blobs(n=16)
+    model = _mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    expected = model.evaluate(x, y, verbose=0, batch_size=16)
+    loss, acc = model.train_on_batch(x, y)
+    assert loss == pytest.approx(expected[0], rel=1e-6)
+    assert acc == pytest.approx(expected[1])
+    assert model.evaluate(x, y, verbose=0)[0] < loss
+    assert model.test_on_batch(x, y)[0] == pytest.approx(model.evaluate(x, y, verbose=0)[0],
+                                                         rel=1e-6)
+
+
+def test_same_seed_same_training_result():
+    x, y = _blobs()
+    results = []
+    for _ in range(2):
+        brisknn.utils.set_random_seed(42)
+        model = brisknn.Sequential([Dense(16, activation="relu", input_shape=(5,)),
+                                    Dropout(0.3), Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_get_weights_follows_keras_order_and_shapes():
+    model = brisknn.Sequential([brisknn.Input(shape=(3,)), Dense(4), Dense(2, use_bias=False),
+                                Dense(5)])
+    assert [w.shape for w in model.get_weights()] == [(3, 4), (4,), (4, 2), (2, 5), (5,)]
+    assert len(model.layers) == 3  # the Input is not a layer
+    new = [np.full(w.shape, i, np.float32) for i, w in enumerate(model.get_weights())]
+    model.set_weights(new)
+    for a, b in zip(model.get_weights(), new):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), new[0])
+    with pytest.raises(ValueError, match=r"shape \(3, 4\)"):
+        model.set_weights([np.zeros((4, 3))] + new[1:])
+    with pytest.raises(ValueError, match="has 5 weights, got 2"):
+        model.set_weights(new[:2])
+
+
+def test_frozen_layers_do_not_change_and_summary_counts_them(capsys):
+    x, y = _blobs()
+    model = _mlp()
+    model.layers[0].trainable = False
+    model.compile("adam", "sparse_categorical_crossentropy")
+    frozen = model.layers[0].get_weights()
+    head = model.layers[1].get_weights()
+    model.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(frozen, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(head[0], model.layers[1].get_weights()[0])
+    model.summary()
+    out = capsys.readouterr().out
+    assert "Total params: 147" in out and "Trainable params: 51" in out
+    assert "Non-trainable params: 96" in out
+
+
+def test_nested_sequential_is_a_layer():
+    x, y = _blobs()
+    base = brisknn.Sequential([Dense(16, activation="relu", input_shape=(5,))])
+    model = brisknn.Sequential([base, Dense(3, activation="softmax")])
+    assert [w.shape for w in model.get_weights()] == [(5, 16), (16,), (16, 3), (3,)]
+    base.trainable = False
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = base.get_weights()
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(before[0], base.get_weights()[0])
+
+
+def test_dropout_is_inverted_and_only_in_training():
+    layer = Dropout(0.25, seed=3)
+    x = np.ones((200, 100), np.float32)
+    y = layer(x, training=True)
+    kept = y != 0
+    assert 0.72 < kept.mean() < 0.78
+    np.testing.assert_allclose(y[kept], 1 / 0.75)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    dy = np.random.default_rng(0).normal(size=x.shape).astype(np.float32)
+    layer(x, training=True)
+    mask = layer._mask.astype(bool)
+    np.testing.assert_allclose(layer.backward(dy), np.where(mask, dy / 0.75, 0), rtol=1e-6)
+
+
+def test_dropout_mask_does_not_depend_on_thread_count():
+    x = np.ones(300_000, np.float32)
+    before = brisknn.get_num_threads()
+    try:
+        masks = []
+        for threads in (1, 2):
+            brisknn.set_num_threads(threads)
+            masks.append(brisknn.ops.dropout(x, 0.5, seed=99)[1])
+    finally:
+        brisknn.set_num_threads(before)
+    np.testing.assert_array_equal(*masks)
+
+
+def test_predict_does_not_depend_on_batch_size_and_accepts_any_layout():
+    x, _ = _blobs(n=45)
+    model = _mlp()
+    full = model.predict(x, batch_size=45, verbose=0)
+    np.testing.assert_allclose(model.predict(x, batch_size=4, verbose=0), full, rtol=1e-6)
+    strided = np.asfortranarray(x)
+    readonly = x.copy()
+    readonly.setflags(write=False)
+    np.testing.assert_allclose(model.predict(strided, verbose=0), full, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(readonly.astype(np.float64), verbose=0), full,
+                               rtol=1e-6)
+
+
+def test_regression_with_mse_learns_a_line():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (256, 1)).astype(np.float32)
+    y = 2 * x + 1
+    model = brisknn.Sequential([Dense(1, input_shape=(1,))])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
+    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    kernel, bias = model.get_weights()
+    assert kernel[0, 0] == pytest.approx(2.0, abs=1e-2)
+    assert bias[0] == pytest.approx(1.0, abs=1e-2)
+
+
+def test_fit_output_by_verbosity(capsys):
+    x, y = _blobs(n=64)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.fit(x, y, epochs=2, batch_size=16, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
+    assert lines[1].startswith("4/4 - ") and "- loss: " in lines[1] and "accuracy: " in lines[1]
+    model.fit(x, y, epochs=1, batch_size=16, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "4/4 \u2501" in out and "/step" in out and "loss: " in out
+
+
+BAD_INPUTS = [
+    (np.zeros((4, 6), np.float32), np.zeros(4), ValueError, r"expects input of shape \(None, 5\), got \(None, 6\)"),
+    (np.zeros((4,), np.float32), np.zeros(4), ValueError, "expects input of shape"),
+    (np.array([["a"] * 5] * 4), np.zeros(4), TypeError, "x must be numeric"),
+    (np.full((4, 5), np.nan, np.float32), np.zeros(4), ValueError, "NaN or inf"),
+    (np.zeros((4, 5), np.float32), np.array([0, 1, 3, 0]), ValueError, r"labels must be in \[0, 3\)"),
+    (np.zeros((4, 5), np.float32), np.array([0, 1.5, 2, 0]), ValueError, "whole numbers"),
+    (np.zeros((4, 5), np.float32), np.zeros(3), ValueError, "4 samples but y has shape"),
+    (np.zeros((0, 5), np.float32), np.zeros(0), ValueError, "empty"),
+]
+
+
+@pytest.mark.parametrize("x,y,error,message", BAD_INPUTS)
+def test_bad_input_gives_clear_errors(x, y, error, message):
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(error, match=message):
+        model.fit(x, y, verbose=0)
+
+
+def test_fit_before_compile_is_refused():
+    with pytest.raises(ValueError, match="compile"):
+        _mlp().fit(np.zeros((2, 5)), np.zeros(2), verbose=0)
+
+
+def test_bad_layer_arguments():
+    with pytest.raises(ValueError, match="Unknown activation"):
+        Dense(3, activation="swish_of_doom")
+    with pytest.raises(ValueError, match="units must be a positive integer"):
+        Dense(0)
+    with pytest.raises(ValueError, match="rate must be in"):
+        Dropout(1.0)
+    with pytest.raises(TypeError, match="expected a Layer"):
+        brisknn.Sequential([np.zeros(3)])
