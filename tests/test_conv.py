@@ -53,7 +53,8 @@ def conv_backward_ref(dz, x, kernel, strides, padding):
 
 # (batch, height, width, channels, k_h, k_w, filters, strides, padding)
 SHAPES = [
-    (2, 5, 5, 3, 3, 3, 4, (1, 1), "valid"),
+    (2, 5, 5, 3, 3, 3, 13, (1, 1), "valid"),
+    (3, 9, 8, 1, 3, 3, 37, (1, 1), "same"),     # direct forward, channel chunks of 32 and 1
     (1, 7, 6, 2, 3, 2, 5, (2, 1), "same"),
     (3, 8, 8, 1, 1, 1, 3, (1, 1), "valid"),    # 1x1 stride 1: no im2col
     (2, 6, 5, 4, 1, 1, 2, (1, 1), "same"),
@@ -107,7 +108,7 @@ def test_conv2d_backward_matches_numpy_reference_and_accumulates(shape):
     np.testing.assert_allclose(dx2, dx_ref, rtol=1e-11, atol=1e-11)
 
 
-@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[3], SHAPES[7], SHAPES[9]])
+@pytest.mark.parametrize("shape", [SHAPES[2], SHAPES[4], SHAPES[8], SHAPES[10]])
 def test_conv2d_backward_matches_finite_differences(shape):
     x, kernel, bias, strides, padding = make_case(shape, np.float64, seed=3)
     weights = np.random.default_rng(4).normal(
@@ -127,7 +128,7 @@ def test_conv2d_backward_matches_finite_differences(shape):
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus",
                                   "softmax"])
 def test_conv2d_fuses_each_activation(name):
-    x, kernel, bias, strides, padding = make_case(SHAPES[1], np.float64)
+    x, kernel, bias, strides, padding = make_case(SHAPES[2], np.float64)
     z = conv_ref(x, kernel, bias, strides, padding)
     expected = {
         "relu": np.maximum(z, 0), "leaky_relu": np.where(z > 0, z, 0.2 * z),
@@ -138,6 +139,19 @@ def test_conv2d_fuses_each_activation(name):
                                rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["relu", "elu", "sigmoid", "softmax"])
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[11]])
+def test_conv2d_backward_fuses_the_activation_derivative(name, shape):
+    x, kernel, bias, strides, padding = make_case(shape, np.float64)
+    y = ops.conv2d(x, kernel, bias, strides, padding, name)
+    dy = np.random.default_rng(10).normal(size=y.shape)
+    fused = ops.conv2d_backward(dy, x, kernel, strides, padding, y=y, activation=name)
+    unfused = ops.conv2d_backward(ops.activation_backward(dy, y, name), x, kernel, strides,
+                                  padding)
+    for got, ref in zip(fused, unfused):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture
 def threads():
     before = brisknn.get_num_threads()
@@ -145,7 +159,7 @@ def threads():
     brisknn.set_num_threads(before)
 
 
-@pytest.mark.parametrize("shape", [SHAPES[12], SHAPES[10],
+@pytest.mark.parametrize("shape", [SHAPES[13], SHAPES[11],
                                    (1, 40, 40, 8, 3, 3, 16, (1, 1), "same"),
                                    (64, 6, 6, 16, 1, 1, 24, (1, 1), "valid")])
 def test_conv2d_results_do_not_depend_on_the_thread_count(shape, threads):
@@ -194,12 +208,14 @@ def test_conv2d_binding_checks_every_argument():
     with pytest.raises(ValueError, match=r"bias has shape \(3,\), expected \(4,\)"):
         _core.conv2d_forward(x, k, np.zeros(3, np.float32), y, ws, (1, 1), "valid")
     with pytest.raises(ValueError, match="workspace has 3 elements, needs at least"):
-        _core.conv2d_forward(x, k, None, y, ws[:3], (1, 1), "valid")
+        _core.conv2d_backward(y, x, k, None, None, None, ws[:3], (1, 1), "valid")
+    with pytest.raises(ValueError, match="activation 'relu' needs the forward output y"):
+        _core.conv2d_backward(y, x, k, None, None, None, ws, (1, 1), "valid", None, "relu")
     with pytest.raises(TypeError, match="kernel has dtype float64"):
         _core.conv2d_forward(x, k.astype(np.float64), None, y, ws, (1, 1), "valid")
     with pytest.raises(ValueError, match="rank 4"):
         _core.conv2d_forward(x[0], k, None, y, ws, (1, 1), "valid")
-    with pytest.raises(ValueError, match=r"dz has shape \(2, 3, 3, 3\), expected \(2, 3, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"dy has shape \(2, 3, 3, 3\), expected \(2, 3, 3, 4\)"):
         _core.conv2d_backward(y[..., :3].copy(), x, k, None, None, None, ws, (1, 1), "valid")
     with pytest.raises(ValueError, match=r"dkernel has shape \(3, 3, 3, 3\)"):
         _core.conv2d_backward(y, x, k, None, k[..., :3].copy(), None, ws, (1, 1), "valid")

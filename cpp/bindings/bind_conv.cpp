@@ -98,15 +98,21 @@ void forward(const py::array& x, const py::array& kernel, const std::optional<py
   });
 }
 
-void backward(const py::array& dz, const py::array& x, const py::array& kernel,
+void backward(const py::array& dy, const py::array& x, const py::array& kernel,
               const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
               const std::optional<py::array>& dbias, const py::array& workspace, Pair strides,
-              const std::string& padding) {
+              const std::string& padding, const std::optional<py::array>& y,
+              const std::string& activation, double alpha) {
   const char* fn = "conv2d_backward";
+  const Activation act = activation_arg(fn, activation);
   const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
+  if (act != Activation::Linear && !y) {
+    fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
+  }
   dispatch_float(fn, x, [&](auto tag) {
     using T = decltype(tag);
-    const T* dzp = in<T>(fn, "dz", dz, {s.batch, s.h.out, s.w.out, s.out_c});
+    const T* dyp = in<T>(fn, "dy", dy, {s.batch, s.h.out, s.w.out, s.out_c});
+    const T* yp = act != Activation::Linear ? in_like<T>(fn, "y", *y, dy) : nullptr;
     const T* xp = data_ptr<T>(fn, "x", x, false);
     const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
     T* dxp = optional_out_like<T>(fn, "dx", dx, x);
@@ -115,7 +121,8 @@ void backward(const py::array& dz, const py::array& x, const py::array& kernel,
     Index ws_size;
     T* ws = workspace_arg<T>(fn, workspace, conv2d_workspace_size(s, true, 1), &ws_size);
     py::gil_scoped_release release;
-    conv2d_backward<T>(dxp, dkp, dbp, dzp, xp, kp, s, ws, ws_size);
+    conv2d_backward<T>(dxp, dkp, dbp, dyp, yp, act, static_cast<T>(alpha), xp, kp, s, ws,
+                       ws_size);
   });
 }
 
@@ -153,11 +160,13 @@ void bind_conv(py::module_& m) {
         py::arg("activation") = "linear", py::arg("alpha") = 0.0,
         "y (batch, out_h, out_w, out_c) = activation(conv(x, kernel) + bias); bias may be "
         "None.");
-  m.def("conv2d_backward", &backward, py::arg("dz"), py::arg("x"), py::arg("kernel"),
+  m.def("conv2d_backward", &backward, py::arg("dy"), py::arg("x"), py::arg("kernel"),
         py::arg("dx"), py::arg("dkernel"), py::arg("dbias"), py::arg("workspace"),
-        py::arg("strides"), py::arg("padding"),
-        "From dz = dL/d(pre-activation): dx overwritten, dkernel and dbias accumulated (+=); "
-        "any of them may be None to skip it.");
+        py::arg("strides"), py::arg("padding"), py::arg("y") = py::none(),
+        py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        "From dy = dL/dy and the forward output y: dz = dy * activation'(y) (dz = dy for "
+        "'linear', the default), then dx overwritten, dkernel and dbias accumulated (+=); any of "
+        "them may be None to skip it.");
 }
 
 }  // namespace brisknn::bind

@@ -39,11 +39,13 @@ template <class T>
 void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
                     Activation act, T alpha, T* workspace, Index workspace_size);
 
-// From dz = dL/d(pre-activation) (batch, out_h, out_w, out_c): dx = conv^T(dz) (overwritten;
-// null skips it), dkernel += x (*) dz, dbias += sum dz (null skips it).
+// From dy = dL/dy (batch, out_h, out_w, out_c) and the forward output y (unused for Linear),
+// with dz = dy * act'(y): dx = conv^T(dz) (overwritten), dkernel += x (*) dz, dbias += sum dz.
+// Any of dx, dkernel, dbias may be null to skip it. With act Linear, dy is dz.
 // workspace: at least conv2d_workspace_size(s, true, 1) elements.
 template <class T>
-void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dz, const T* x, const T* kernel,
-                     const Conv2DShape& s, T* workspace, Index workspace_size);
+void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activation act,
+                     T alpha, const T* x, const T* kernel, const Conv2DShape& s, T* workspace,
+                     Index workspace_size);
 
 }  // namespace brisknn

@@ -84,14 +84,15 @@ class Conv2D(_ActivationMixin, Layer):
         return y
 
     def backward(self, dy, need_dx=True):
-        dz = self._activation_backward(np.ascontiguousarray(dy, dtype=self._y.dtype))
         train = self.trainable
         dx = np.empty_like(self._x) if need_dx else None
-        _core.conv2d_backward(dz, self._x, self.kernel.value, dx,
-                              self.kernel.grad if train else None,
+        # The kernel applies the activation's derivative block by block (from y), fused.
+        act = "linear" if self._emitted_logits else self.activation_name
+        _core.conv2d_backward(np.ascontiguousarray(dy, dtype=self._y.dtype), self._x,
+                              self.kernel.value, dx, self.kernel.grad if train else None,
                               self.bias.grad if train and self.use_bias else None,
                               self._workspace_for(self._x, backward=True), self.strides,
-                              self.padding)
+                              self.padding, self._y, act, self.activation_alpha)
         return dx
 
     def get_config(self):

@@ -100,20 +100,24 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, al
     return y
 
 
-def conv2d_backward(dz, x, kernel, strides=1, padding="valid"):
-    """(dx, dkernel, dbias) from dz (batch, out_h, out_w, filters), the gradient with respect
-    to conv(x, kernel) + bias (before the activation)."""
+def conv2d_backward(dy, x, kernel, strides=1, padding="valid", y=None, activation=None,
+                    alpha=None):
+    """(dx, dkernel, dbias) from dy (batch, out_h, out_w, filters). Without an activation dy
+    is the gradient with respect to conv(x, kernel) + bias; with one, dy is the gradient with
+    respect to y = conv2d(x, kernel, bias, ..., activation), and y must be given."""
     x = as_float(x)
     kernel = as_float(kernel, "kernel", x.dtype)
-    dz = as_float(dz, "dz", x.dtype)
+    dy = as_float(dy, "dy", x.dtype)
+    y = None if y is None else as_float(y, "y", x.dtype)
     strides = normalize_pair(strides, "strides", "conv2d_backward")
     padding = normalize_padding(padding, "conv2d_backward")
+    name, alpha = _activation(activation, alpha)
     conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d_backward")
     dx = np.empty_like(x)
     dkernel = np.zeros_like(kernel)
     dbias = np.zeros(kernel.shape[3:], dtype=x.dtype)
     ws = workspace(None, x.shape, kernel.shape, strides, padding, True, x.dtype)
-    _core.conv2d_backward(dz, x, kernel, dx, dkernel, dbias, ws, strides, padding)
+    _core.conv2d_backward(dy, x, kernel, dx, dkernel, dbias, ws, strides, padding, y, name, alpha)
     return dx, dkernel, dbias
 
 
