@@ -19,7 +19,9 @@ Pool2DShape pool_shape(const char* fn, const char* name, const py::array& x, Pai
   Pool2DShape s;
   s.batch = dim(fn, name, x, 4, 0);
   s.channels = x.shape(3);
-  if (s.channels < 1) fail_value(std::string(fn) + ": " + name + " of shape " + shape_str(x) + " has no channels");
+  if (s.channels < 1) {
+    fail_value(std::string(fn) + ": " + name + " of shape " + shape_str(x) + " has no channels");
+  }
   window_axes(fn, {x.shape(1), x.shape(2)}, pool_size, strides, same,
               "pool_size " + pair_str(pool_size), &s.h, &s.w);
   if (s.h.in * s.w.in > std::numeric_limits<std::int32_t>::max()) {

@@ -117,7 +117,8 @@ template <int W, class T>
 void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
                          Index images, Index f0) {
   const Index C = s.in_c, F = s.out_c, KW = s.w.kernel, row = s.w.in * C;
-  const Chunk<T, W> start = bias ? Chunk<T, W>(ConstChunkMap<T, W>(bias + f0)) : Chunk<T, W>::Zero();
+  const Chunk<T, W> start =
+      bias ? Chunk<T, W>(ConstChunkMap<T, W>(bias + f0)) : Chunk<T, W>::Zero();
   for_each_pixel(s, images, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
                                 Index j_hi) {
     Chunk<T, W> acc = start;
@@ -132,7 +133,8 @@ void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const
   });
 }
 
-// Runs columns.template operator()<W>(f0) over the output channels in register-sized chunks.
+// Runs columns(std::integral_constant<int, W>, f0) over the output channels in chunks of W, the
+// widest of 32, 16, 8, 1 that fits: register-sized accumulators with no remainder loop.
 template <class F>
 void for_each_column_chunk(Index channels, F&& columns) {
   Index f0 = 0;
@@ -182,7 +184,8 @@ void for_each_block(const Conv2DShape& s, const Blocking& b, T* workspace, Index
                     F&& block) {
   if (b.blocks == 0) return;
   const Index macs = s.batch * s.pixels() * s.patch() * s.out_c;
-  Index slots = std::min<Index>({get_num_threads(), b.blocks, std::max<Index>(1, macs / kSlotMacs)});
+  Index slots =
+      std::min<Index>({get_num_threads(), b.blocks, std::max<Index>(1, macs / kSlotMacs)});
   if (b.slot_size > 0) slots = std::min(slots, (workspace_size - b.shared) / b.slot_size);
   slots = std::max<Index>(slots, 1);
   T* slot_space = workspace + b.shared;
@@ -200,7 +203,9 @@ template <class T>
 void add_partials(T* out, const T* partials, Index count, Index len, Index stride) {
   parallel_for(len, kElementGrain, [&](Index begin, Index end) {
     ArrayMap<T> acc(out + begin, end - begin);
-    for (Index p = 0; p < count; ++p) acc += ConstArrayMap<T>(partials + p * stride + begin, end - begin);
+    for (Index p = 0; p < count; ++p) {
+      acc += ConstArrayMap<T>(partials + p * stride + begin, end - begin);
+    }
   });
 }
 
