@@ -56,7 +56,7 @@ def get_file(path, default_name, subdir, url, registry):
     found = find(folders, name)
     if found is None:
         found = os.path.join(folders[0], name)
-        fetch(url, found, registry.get(os.path.basename(url), ()), [name])
+        fetch(url, found, registry.get(os.path.basename(url), ()), name)
     return found
 
 
@@ -92,7 +92,8 @@ def _hexdigest(blob, expected):
 
 
 def fetch(url, dest, accepted, needed):
-    """Downloads `url` to `dest`; when that fails, OSError saying where to put `needed` files."""
+    """Downloads `url` to `dest`; when that fails, OSError saying to put `needed` (text naming
+    the files) into the folder of `dest`."""
     from http.client import HTTPException
 
     try:
@@ -100,8 +101,8 @@ def fetch(url, dest, accepted, needed):
     except (OSError, HTTPException) as e:
         folder = os.path.dirname(os.path.abspath(dest))
         raise OSError(
-            f"could not download {url} ({e}). To work offline, put {' and '.join(needed)} into "
-            f"{folder} (or set BRISKNN_DATA, or pass `path`, to a folder holding them).") from e
+            f"could not download {url} ({e}). To work offline, put {needed} into {folder} "
+            "(or set BRISKNN_DATA, or pass `path`, to a folder holding them).") from e
 
 
 def download(url, dest, accepted=()):
@@ -143,15 +144,17 @@ def _algorithms(accepted):
 def _copy(resp, out, hashers, label):
     total = int(resp.headers.get("Content-Length") or 0)
     progress = _Progress(label, total)
-    while True:
-        chunk = resp.read(_CHUNK)
-        if not chunk:
-            break
-        out.write(chunk)
-        for h in hashers.values():
-            h.update(chunk)
-        progress.update(len(chunk))
-    progress.close()
+    try:
+        while True:
+            chunk = resp.read(_CHUNK)
+            if not chunk:
+                break
+            out.write(chunk)
+            for h in hashers.values():
+                h.update(chunk)
+            progress.update(len(chunk))
+    finally:
+        progress.close()          # ends the bar's line even when the transfer fails
     if total and progress.done != total:
         raise OSError(f"connection closed after {progress.done} of {total} bytes")
 

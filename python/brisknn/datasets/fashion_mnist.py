@@ -42,9 +42,8 @@ def load_data(path=None):
 
 
 def _download_missing(folder):
-    names = [name for pair in mnist.IDX_FILES for name in pair]
-    needed = [name + ".gz" for name in names]
-    for name in names:
+    for name in (name for pair in mnist.IDX_FILES for name in pair):
         if not (_cache.find([folder], name + ".gz") or _cache.find([folder], name)):
             _cache.fetch(ORIGIN + name + ".gz", os.path.join(folder, name + ".gz"),
-                         FILE_HASHES.get(name + ".gz", ()), needed)
+                         FILE_HASHES.get(name + ".gz", ()),
+                         f"the four IDX files {mnist.idx_names()}")

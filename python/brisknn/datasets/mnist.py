@@ -56,12 +56,13 @@ def load_data(path=None):
             return load_idx(found, FILE_HASHES)
     npz = os.path.join(folders[0], name)
     _cache.fetch(ORIGIN + NPZ_NAME, npz, FILE_HASHES.get(NPZ_NAME, ()),
-                 [f"Keras' {NPZ_NAME}", "the four IDX files " + ", ".join(_idx_names())])
+                 f"Keras' {NPZ_NAME} (or the four IDX files {idx_names()})")
     return _load_npz(npz)
 
 
-def _idx_names():
-    return [name + ".gz" for pair in IDX_FILES for name in pair]
+def idx_names():
+    """The four IDX file names as downloaded, for messages."""
+    return ", ".join(name + ".gz" for pair in IDX_FILES for name in pair)
 
 
 def _load_npz(path):
