@@ -33,7 +33,7 @@ def test_keras_docstring_examples():
 
 
 @pytest.mark.parametrize("padding, truncating, maxlen",
-                         itertools.product(["pre", "post"], ["pre", "post"], [0, 1, 3, 4, 7]))
+                         list(itertools.product(["pre", "post"], ["pre", "post"], [0, 1, 3, 4, 7])))
 def test_padding_and_truncating_both_ways(padding, truncating, maxlen):
     sequences = [[1, 2, 3, 4, 5], [], [6], [7, 8, 9, 10]]
     got = pad_sequences(sequences, maxlen=maxlen, padding=padding, truncating=truncating,
