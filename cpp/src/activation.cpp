@@ -40,7 +40,8 @@ void elementwise_forward(T* yp, const T* xp, Index n, Activation act, T alpha) {
     case Activation::Linear: if (yp != xp) y = x; break;
     case Activation::Relu: y = x.max(T(0)); break;
     case Activation::LeakyRelu: y = (x > T(0)).select(x, alpha * x); break;
-    case Activation::Elu: y = (x > T(0)).select(x, alpha * (x.min(T(0)).exp() - T(1))); break;
+    // No select(): Eigen 3.4 does not vectorise it, and exp would then run scalar.
+    case Activation::Elu: y = x.max(T(0)) + alpha * (x.min(T(0)).exp() - T(1)); break;
     case Activation::Sigmoid: y = x.logistic(); break;
     case Activation::Tanh: y = x.tanh(); break;
     // max(x, 0) + log1p(exp(-|x|)): no overflow for large x, no cancellation for small.

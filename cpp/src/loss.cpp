@@ -9,7 +9,7 @@ namespace brisknn {
 
 namespace {
 
-constexpr Index kRowGrain = 1 << 13;  // elements per thread
+constexpr Index kRowGrain = 1 << 15;  // elements per thread: less and waking a thread costs more
 
 template <class T>
 constexpr T kEps = T(1e-7);

@@ -1,0 +1,50 @@
+"""Side-by-side timing: candidates run interleaved, round after round, so load on this shared
+machine hits them alike; we report medians.
+
+Each candidate's block starts with one untimed call: OpenMP (ours) and OpenBLAS (NumPy's) thread
+pools spin-wait after their work, and sleeping threads on this VM take long to wake, so the
+first call after a switch measures the other library's leftovers, not the candidate."""
+import time
+
+import numpy as np
+
+
+def compare(candidates, repeats=15, min_time=0.05):
+    """candidates: {name: zero-argument callable}. Returns {name: median seconds per call}."""
+    calls = {}
+    for name, fn in candidates.items():  # warm up, and pick a call count per round
+        for _ in range(3):
+            fn()
+        start = time.perf_counter()
+        fn()
+        fn()
+        once = max((time.perf_counter() - start) / 2, 1e-7)
+        calls[name] = max(1, int(min_time / once))
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            n = calls[name]
+            fn()
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - start) / n)
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def fmt_time(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def print_table(title, rows, columns):
+    """rows: list of dicts with the keys in columns."""
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) + " |")

@@ -1,0 +1,1 @@
+"""Runnable examples: `python -m brisknn.examples.mnist` (slide 14)."""

@@ -1,0 +1,61 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import brisknn
+
+
+def test_build_info_reports_version_compiler_simd_and_threads():
+    info = brisknn.build_info()
+    assert info["version"] == brisknn.__version__
+    assert info["compiler"] and isinstance(info["simd"], list) and "SSE2" in info["simd"]
+    assert info["num_threads"] == brisknn.get_num_threads() >= 1
+    assert info["openmp"] >= 201511
+
+
+def test_set_num_threads_round_trips():
+    before = brisknn.get_num_threads()
+    try:
+        brisknn.set_num_threads(1)
+        assert brisknn.get_num_threads() == 1
+    finally:
+        brisknn.set_num_threads(before)
+    with pytest.raises(ValueError):
+        brisknn.set_num_threads(0)
+
+
+def test_keras_top_level_names():
+    assert brisknn.Sequential is brisknn.models.Sequential
+    for name in ("layers", "models", "optimizers", "losses", "regularizers", "callbacks",
+                 "datasets", "utils", "ops", "metrics", "initializers", "activations"):
+        assert getattr(brisknn, name).__name__ == f"brisknn.{name}"
+    assert isinstance(brisknn.Input(shape=(3,)), brisknn.layers.InputLayer)
+    with pytest.raises(AttributeError):
+        brisknn.no_such_thing
+
+
+def test_import_is_lazy():
+    # `import brisknn` must not pay for the Python layer (or NumPy) until it is used.
+    code = ("import sys, brisknn; print(sorted(m for m in sys.modules "
+            "if m.startswith('brisknn.') or m == 'numpy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['brisknn._core']"
+
+
+def test_to_categorical_as_keras():
+    np.testing.assert_array_equal(brisknn.utils.to_categorical([0, 2, 1], 3),
+                                  [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert brisknn.utils.to_categorical(np.array([[1], [0]])).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        brisknn.utils.to_categorical([0, 2], 2)
+
+
+def test_plot_history_saves_a_png(tmp_path):
+    history = {"accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7], "loss": [1.0, 0.5],
+               "val_loss": [1.1, 0.6]}
+    path = tmp_path / "history.png"
+    fig = brisknn.plot.history(history, path=path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [ax.get_title() for ax in fig.axes] == ["Model Accuracy", "Model Loss"]
