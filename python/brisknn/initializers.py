@@ -108,22 +108,34 @@ class VarianceScaling(Initializer):
                 "seed": self.seed}
 
 
+def _seed_only_config(self):
+    return {"seed": self.seed}
+
+
 class GlorotUniform(VarianceScaling):
+    get_config = _seed_only_config
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "uniform", seed)
 
 
 class GlorotNormal(VarianceScaling):
+    get_config = _seed_only_config
+
     def __init__(self, seed=None):
         super().__init__(1.0, "fan_avg", "truncated_normal", seed)
 
 
 class HeUniform(VarianceScaling):
+    get_config = _seed_only_config
+
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "uniform", seed)
 
 
 class HeNormal(VarianceScaling):
+    get_config = _seed_only_config
+
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
@@ -165,6 +177,13 @@ def get(identifier):
     if callable(identifier):
         return identifier
     raise TypeError(f"Could not interpret initializer {identifier!r}")
+
+
+def deserialize(config):
+    """An initializer from serialize()'s {'class_name', 'config'} dict (or a name)."""
+    if isinstance(config, dict):
+        return _ALIASES[config["class_name"]](**config.get("config", {}))
+    return get(config)
 
 
 def serialize(init):

@@ -7,7 +7,7 @@ import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, utils
-from brisknn.layers.base import Layer, _as_shape, _shape_str
+from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer

@@ -1,11 +1,10 @@
 """Keras-named layers."""
 from brisknn.layers.base import Layer
+from brisknn.layers.conv import Conv2D, Convolution2D
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Reshape)
+from brisknn.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
 
-try:  # convolution and pooling
-    from brisknn.layers.conv import Conv2D  # noqa: F401
-    from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D,  # noqa: F401
-                                        MaxPool2D, MaxPooling2D)
-except ImportError:  # pragma: no cover - until the conv family lands
-    pass
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
+           "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
+           "AvgPool2D"]

@@ -149,6 +149,10 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
+        # Initializers travel as {'class_name', 'config'} dicts; regularizers.get reads theirs.
+        config = {key: initializers.deserialize(value)
+                  if key.endswith("_initializer") and isinstance(value, dict) else value
+                  for key, value in config.items()}
         return cls(**config)
 
     def __repr__(self):

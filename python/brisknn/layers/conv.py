@@ -3,7 +3,7 @@ import numpy as np
 
 from brisknn import _core, initializers, regularizers
 from brisknn.layers.base import Layer
-from brisknn.layers.core import Dense, _ActivationMixin
+from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import conv2d_output_shape, normalize_padding, normalize_pair, workspace
 
 
@@ -106,7 +106,5 @@ class Conv2D(_ActivationMixin, Layer):
                       bias_regularizer=regularizers.serialize(self.bias_regularizer))
         return config
 
-    # Keras' config round trip, initializers included, is the same as Dense's.
-    from_config = classmethod(Dense.from_config.__func__)
 
 Convolution2D = Conv2D

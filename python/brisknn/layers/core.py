@@ -107,15 +107,6 @@ class Dense(_ActivationMixin, Layer):
                       bias_regularizer=regularizers.serialize(self.bias_regularizer))
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            if isinstance(config.get(key), dict):
-                config[key] = initializers._ALIASES[config[key]["class_name"]](
-                    **config[key]["config"])
-        return cls(**config)
-
 
 class Activation(_ActivationMixin, Layer):
     def __init__(self, activation, **kwargs):

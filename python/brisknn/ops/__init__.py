@@ -3,14 +3,9 @@ outputs are freshly allocated. For users, for tests, and for the NumPy compariso
 
 float32 and float64 arrays keep their dtype; anything else numeric is computed in float32.
 """
+from brisknn.ops.conv import *  # noqa: F401,F403
+from brisknn.ops.conv import __all__ as _conv_all
 from brisknn.ops.core import *  # noqa: F401,F403
 from brisknn.ops.core import __all__ as _core_all
 
-__all__ = list(_core_all)
-
-try:  # the convolution family lands in its own module
-    from brisknn.ops.conv import *  # noqa: F401,F403
-    from brisknn.ops.conv import __all__ as _conv_all
-    __all__ += list(_conv_all)
-except ImportError:  # pragma: no cover - only while conv is not part of the build
-    pass
+__all__ = list(_core_all) + list(_conv_all)
