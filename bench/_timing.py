@@ -1,12 +1,15 @@
 """Side-by-side timing: candidates run interleaved, round after round, so load on this shared
 machine hits them alike; we report medians.
 
-Each candidate's block starts with one untimed call: OpenMP (ours) and OpenBLAS (NumPy's) thread
-pools spin-wait after their work, and sleeping threads on this VM take long to wake, so the
-first call after a switch measures the other library's leftovers, not the candidate."""
+OpenMP (ours) and OpenBLAS (NumPy's) thread pools spin-wait after their work (OpenBLAS for up to
+~0.1 s), taking a core from whoever runs next. So after each candidate's block we pause until
+the spinning has stopped, and each block starts with one untimed call that wakes its own pool."""
 import time
 
 import numpy as np
+
+
+SETTLE = 0.15  # seconds: longer than OpenBLAS' default thread timeout (2^28 cycles)
 
 
 def compare(candidates, repeats=15, min_time=0.05):
@@ -29,6 +32,7 @@ def compare(candidates, repeats=15, min_time=0.05):
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - start) / n)
+            time.sleep(SETTLE)
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 

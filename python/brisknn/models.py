@@ -210,6 +210,10 @@ class Sequential(Layer):
                                   (self.loss.kernel, act) in _FUSABLE) else None
         if self._train_vars is None:
             self._train_vars = self.trainable_weights
+            training = {id(v) for v in self._train_vars}
+            # Frozen weights still pay their penalty in the loss, as in Keras.
+            self._frozen_regularized = [w for w in self.weights
+                                        if w.regularizer is not None and id(w) not in training]
 
     @property
     def metrics_names(self):
@@ -280,16 +284,14 @@ class Sequential(Layer):
         return float(per_sample.mean(dtype=np.float64)), grad
 
     def _probabilities(self, out):
-        if self._fused is None:
+        if self._fused is None or not self._metrics:
             return out
         probs = np.empty_like(out)
         _core.activation_forward(out, probs, self._fused)
         return probs
 
     def _frozen_penalty(self):
-        train = {id(v) for v in self._train_vars}
-        return sum(float(w.regularizer(w.value)) for w in self.weights
-                   if w.regularizer is not None and id(w) not in train)
+        return sum(float(w.regularizer(w.value)) for w in self._frozen_regularized)
 
     def _train_step(self, x, y):
         logits = self._fused is not None
