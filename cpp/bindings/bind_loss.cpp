@@ -1,5 +1,7 @@
 #include "brisknn/loss.h"
 
+#include <type_traits>
+
 #include "check.h"
 
 namespace brisknn::bind {
@@ -45,28 +47,41 @@ void check_labels(const char* fn, Index bad, const py::array& y_true, Index clas
 
 }  // namespace
 
+// Validates the arguments, runs kernel(targets, y_pred, rows, cols) without the GIL, and turns a
+// bad label it reports into a ValueError.
+template <class Kernel>
+void run_loss(const char* fn, const std::string& name, const py::array& y_true,
+              const py::array& y_pred, const Kernel& kernel) {
+  const Loss loss = loss_arg(fn, name);
+  dispatch_float(fn, y_pred, [&](auto tag) {
+    using T = decltype(tag);
+    if (y_pred.ndim() < 1) fail_value(std::string(fn) + ": y_pred must have rank >= 1");
+    const auto [rows, cols] = rows_cols(y_pred);
+    const T* pp = data_ptr<T>(fn, "y_pred", y_pred, false);
+    const Targets t = targets<T>(fn, loss, y_true, y_pred);
+    const auto call = kernel(loss, static_cast<const T*>(t.y_true), t.labels, pp, rows, cols);
+    Index bad;
+    {
+      py::gil_scoped_release release;
+      bad = call();
+    }
+    check_labels(fn, bad, y_true, cols);
+  });
+}
+
 void bind_loss(py::module_& m) {
   m.def(
       "loss_forward",
       [](const py::array& y_true, const py::array& y_pred, const py::array& per_sample,
          const std::string& name, bool from_logits) {
-        const char* fn = "loss_forward";
-        const Loss loss = loss_arg(fn, name);
-        dispatch_float(fn, y_pred, [&](auto tag) {
-          using T = decltype(tag);
-          if (y_pred.ndim() < 1) fail_value(std::string(fn) + ": y_pred must have rank >= 1");
-          const auto [rows, cols] = rows_cols(y_pred);
-          const T* pp = data_ptr<T>(fn, "y_pred", y_pred, false);
-          const Targets t = targets<T>(fn, loss, y_true, y_pred);
-          T* op = out<T>(fn, "per_sample", per_sample, {rows});
-          Index bad;
-          {
-            py::gil_scoped_release release;
-            bad = loss_forward<T>(op, static_cast<const T*>(t.y_true), t.labels, pp, rows, cols,
-                                  loss, from_logits);
-          }
-          check_labels(fn, bad, y_true, cols);
-        });
+        run_loss("loss_forward", name, y_true, y_pred,
+                 [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
+                   using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+                   T* op = out<T>("loss_forward", "per_sample", per_sample, {rows});
+                   return [=] {
+                     return loss_forward<T>(op, t, labels, p, rows, cols, loss, from_logits);
+                   };
+                 });
       },
       py::arg("y_true"), py::arg("y_pred"), py::arg("per_sample"), py::arg("loss"),
       py::arg("from_logits") = false,
@@ -75,23 +90,15 @@ void bind_loss(py::module_& m) {
       "loss_backward",
       [](const py::array& y_true, const py::array& y_pred, const py::array& grad,
          const std::string& name, bool from_logits, double scale) {
-        const char* fn = "loss_backward";
-        const Loss loss = loss_arg(fn, name);
-        dispatch_float(fn, y_pred, [&](auto tag) {
-          using T = decltype(tag);
-          if (y_pred.ndim() < 1) fail_value(std::string(fn) + ": y_pred must have rank >= 1");
-          const auto [rows, cols] = rows_cols(y_pred);
-          const T* pp = data_ptr<T>(fn, "y_pred", y_pred, false);
-          const Targets t = targets<T>(fn, loss, y_true, y_pred);
-          T* gp = out_like<T>(fn, "grad", grad, y_pred);
-          Index bad;
-          {
-            py::gil_scoped_release release;
-            bad = loss_backward<T>(gp, static_cast<const T*>(t.y_true), t.labels, pp, rows, cols,
-                                   loss, from_logits, static_cast<T>(scale));
-          }
-          check_labels(fn, bad, y_true, cols);
-        });
+        run_loss("loss_backward", name, y_true, y_pred,
+                 [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
+                   using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+                   T* gp = out_like<T>("loss_backward", "grad", grad, y_pred);
+                   return [=] {
+                     return loss_backward<T>(gp, t, labels, p, rows, cols, loss, from_logits,
+                                             static_cast<T>(scale));
+                   };
+                 });
       },
       py::arg("y_true"), py::arg("y_pred"), py::arg("grad"), py::arg("loss"),
       py::arg("from_logits") = false, py::arg("scale") = 1.0,

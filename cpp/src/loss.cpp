@@ -144,9 +144,12 @@ bool parse_loss(const std::string& name, Loss* out) {
   return false;
 }
 
-template <class T>
-Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const T* y_pred,
-                   Index batch, Index dim, Loss loss, bool from_logits) {
+namespace {
+
+// Checks the labels, then calls fn(r, y_true row or null, label) for every row, in parallel.
+template <class T, class F>
+Index for_each_row(const T* y_true, const int64_t* labels, Index batch, Index dim, Loss loss,
+                   const F& fn) {
   const bool sparse = loss == Loss::SparseCategoricalCrossentropy;
   if (sparse) {
     const Index bad = first_bad_label(labels, batch, dim);
@@ -155,31 +158,28 @@ Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const 
   parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(dim, 1)),
                [&](Index begin, Index end) {
                  for (Index r = begin; r < end; ++r) {
-                   per_sample[r] = row_loss(sparse ? nullptr : y_true + r * dim,
-                                            sparse ? labels[r] : 0, y_pred + r * dim, dim, loss,
-                                            from_logits);
+                   fn(r, sparse ? nullptr : y_true + r * dim, sparse ? labels[r] : 0);
                  }
                });
   return -1;
 }
 
+}  // namespace
+
+template <class T>
+Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const T* y_pred,
+                   Index batch, Index dim, Loss loss, bool from_logits) {
+  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
+    per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
+  });
+}
+
 template <class T>
 Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_pred, Index batch,
                     Index dim, Loss loss, bool from_logits, T scale) {
-  const bool sparse = loss == Loss::SparseCategoricalCrossentropy;
-  if (sparse) {
-    const Index bad = first_bad_label(labels, batch, dim);
-    if (bad >= 0) return bad;
-  }
-  parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(dim, 1)),
-               [&](Index begin, Index end) {
-                 for (Index r = begin; r < end; ++r) {
-                   row_grad(grad + r * dim, sparse ? nullptr : y_true + r * dim,
-                            sparse ? labels[r] : 0, y_pred + r * dim, dim, loss, from_logits,
-                            scale);
-                 }
-               });
-  return -1;
+  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
+    row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
+  });
 }
 
 #define BRISKNN_INSTANTIATE(T)                                                                 \

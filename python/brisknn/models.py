@@ -7,7 +7,7 @@ import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, utils
-from brisknn.layers.base import Layer, _shape_str
+from brisknn.layers.base import Layer, _shape_str, assign_weights
 from brisknn.layers.core import InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -119,17 +119,7 @@ class Sequential(Layer):
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
-        weights = list(weights)
-        own = self.weights
-        if len(weights) != len(own):
-            raise ValueError(f"Sequential {self.name!r} has {len(own)} weights, got {len(weights)}")
-        for var, value in zip(own, weights):
-            value = np.asarray(value)
-            if value.shape != var.shape:
-                raise ValueError(f"Sequential {self.name!r}: weight {var.name} has shape "
-                                 f"{var.shape}, got a value of shape {value.shape}")
-        for var, value in zip(own, weights):
-            var.assign(value)
+        assign_weights(f"Sequential {self.name!r}", self.weights, weights)
 
     def count_params(self):
         return sum(layer.count_params() for layer in self._layers)

@@ -76,17 +76,7 @@ class Layer:
         return [w.numpy() for w in self._weights]
 
     def set_weights(self, weights):
-        weights = list(weights)
-        if len(weights) != len(self._weights):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(self._weights)} weights "
-                f"({[w.shape for w in self._weights]}), got {len(weights)}")
-        for var, value in zip(self._weights, weights):
-            value = np.asarray(value)
-            if value.shape != var.shape:
-                raise ValueError(f"Layer {self.name!r}: weight {var.name} has shape {var.shape}, "
-                                 f"got a value of shape {value.shape}")
-            var.assign(value)
+        assign_weights(f"Layer {self.name!r}", self.weights, weights)
 
     def count_params(self):
         return int(sum(w.value.size for w in self._weights))
@@ -157,6 +147,21 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def assign_weights(owner, variables, values):
+    """Assigns values to variables after checking every count and shape, so a mismatch leaves
+    all the weights as they were."""
+    values = [np.asarray(v) for v in values]
+    if len(values) != len(variables):
+        raise ValueError(f"{owner} has {len(variables)} weights, got {len(values)} "
+                         f"(expected shapes {[v.shape for v in variables]})")
+    for var, value in zip(variables, values):
+        if value.shape != var.shape:
+            raise ValueError(f"{owner}: weight {var.name} has shape {var.shape}, "
+                             f"got a value of shape {value.shape}")
+    for var, value in zip(variables, values):
+        var.assign(value)
 
 
 def _as_shape(shape):
