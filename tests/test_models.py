@@ -270,7 +270,7 @@ BAD_INPUTS = [
     (np.zeros((4, 6), np.float32), np.zeros(4), ValueError, r"expects input of shape \(None, 5\), got \(None, 6\)"),
     (np.zeros((4,), np.float32), np.zeros(4), ValueError, "expects input of shape"),
     (np.array([["a"] * 5] * 4), np.zeros(4), TypeError, "x must be numeric"),
-    (np.full((4, 5), np.nan, np.float32), np.zeros(4), ValueError, "NaN or inf"),
+    (np.full((4, 5), np.nan, np.float32), np.zeros(4), ValueError, r"NaN or inf \(first at index \(0, 0\)\)"),
     (np.zeros((4, 5), np.float32), np.array([0, 1, 3, 0]), ValueError, r"labels must be in \[0, 3\)"),
     (np.zeros((4, 5), np.float32), np.array([0, 1.5, 2, 0]), ValueError, "whole numbers"),
     (np.zeros((4, 5), np.float32), np.zeros(3), ValueError, "4 samples but y has shape"),
@@ -300,3 +300,16 @@ def test_bad_layer_arguments():
         Dropout(1.0)
     with pytest.raises(TypeError, match="expected a Layer"):
         brisknn.Sequential([np.zeros(3)])
+
+
+def test_nonfinite_values_are_located():
+    model = brisknn.Sequential([Dense(1, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    x = np.zeros((5000, 3), np.float32)
+    x[4321, 2] = np.inf
+    with pytest.raises(ValueError, match=r"x contains NaN or inf \(first at index \(4321, 2\)\)"):
+        model.fit(x, np.zeros(5000), verbose=0)
+    y = np.zeros(4)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        model.train_on_batch(np.zeros((4, 3)), y)

@@ -12,6 +12,7 @@ void bind_dropout(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_reduce(py::module_& m);
 }  // namespace brisknn::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   bind_optim(m);
   bind_conv(m);
   bind_pool(m);
+  bind_reduce(m);
 }

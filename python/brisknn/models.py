@@ -223,9 +223,7 @@ class Sequential(Layer):
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
         self._ensure_built((None,) + x.shape[1:])
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        if not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"{method}: x contains NaN or inf (first at index {tuple(bad)})")
+        _check_finite(x, "x", method)
         return x
 
     def _prepare_y(self, y, n, method):
@@ -256,8 +254,7 @@ class Sequential(Layer):
             raise ValueError(f"{method}: y has shape {y.shape}, the model's output has shape "
                              f"{_shape_str(out_shape)}")
         y = np.ascontiguousarray(y, dtype=self.dtype)
-        if not np.isfinite(y).all():
-            raise ValueError(f"{method}: y contains NaN or inf")
+        _check_finite(y, "y", method)
         return y
 
     def _loss_and_grad(self, y, out, with_grad):
@@ -471,6 +468,13 @@ class Sequential(Layer):
 
 
 Model = Sequential
+
+
+def _check_finite(a, name, method):
+    bad = _core.first_nonfinite(a)
+    if bad >= 0:
+        raise ValueError(f"{method}: {name} contains NaN or inf (first at index "
+                         f"{np.unravel_index(bad, a.shape)})")
 
 
 def _batch_size(batch_size, method):

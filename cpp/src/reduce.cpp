@@ -1,0 +1,45 @@
+#include "brisknn/reduce.h"
+
+#include <cmath>
+#include <vector>
+
+#include "brisknn/views.h"
+
+namespace brisknn {
+
+namespace {
+
+constexpr Index kBlock = 1 << 12;
+
+// x - x is 0 for finite x and NaN for NaN or infinity, so a block is finite exactly when its
+// sum of (x - x) is 0: one vectorised pass without branches.
+template <class T>
+bool block_finite(const T* x, Index n) {
+  ConstArrayMap<T> a(x, n);
+  return (a - a).sum() == T(0);
+}
+
+}  // namespace
+
+template <class T>
+Index first_nonfinite(const T* x, Index n) {
+  const Index blocks = (n + kBlock - 1) / kBlock;
+  std::vector<char> bad(static_cast<size_t>(blocks), 0);
+  parallel_for(blocks, 16, [&](Index begin, Index end) {
+    for (Index b = begin; b < end; ++b) {
+      bad[b] = !block_finite(x + b * kBlock, std::min(kBlock, n - b * kBlock));
+    }
+  });
+  for (Index b = 0; b < blocks; ++b) {
+    if (!bad[b]) continue;
+    for (Index i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+      if (!std::isfinite(x[i])) return i;
+    }
+  }
+  return -1;
+}
+
+template Index first_nonfinite<float>(const float*, Index);
+template Index first_nonfinite<double>(const double*, Index);
+
+}  // namespace brisknn
