@@ -474,7 +474,7 @@ def _check_finite(a, name, method):
     bad = _core.first_nonfinite(a)
     if bad >= 0:
         raise ValueError(f"{method}: {name} contains NaN or inf (first at index "
-                         f"{np.unravel_index(bad, a.shape)})")
+                         f"{tuple(int(i) for i in np.unravel_index(bad, a.shape))})")
 
 
 def _batch_size(batch_size, method):
