@@ -342,3 +342,60 @@ def test_conv2d_layer_config_round_trips():
     assert config["padding"] == "same" and config["activation"] == "relu"
     clone = layers.Conv2D.from_config(config)
     assert clone.get_config() == config
+
+
+def _bars(n, size=8, seed=0):
+    """Images holding one horizontal (label 0) or vertical (label 1) bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.1, (n, size, size, 1)).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    where = rng.integers(1, size - 1, n)
+    for i in range(n):
+        if y[i]:
+            x[i, :, where[i], 0] += 1
+        else:
+            x[i, where[i], :, 0] += 1
+    return x, y
+
+
+def test_a_small_cnn_learns_to_tell_bars_apart():
+    x, y = _bars(600)
+    model = brisknn.Sequential([
+        layers.Conv2D(4, (3, 3), activation="relu", input_shape=(8, 8, 1)),
+        layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dense(2, activation="softmax")])
+    model.compile(brisknn.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x[:500], y[:500], epochs=8, batch_size=32, verbose=0)
+    _, accuracy = model.evaluate(x[500:], y[500:], verbose=0)
+    assert accuracy > 0.95
+
+
+def test_cnn_model_gradients_match_finite_differences():
+    brisknn.backend.set_floatx("float64")
+    x, y = _bars(6, size=6)
+    model = brisknn.Sequential([
+        layers.Conv2D(2, (3, 3), padding="same", activation="tanh", input_shape=(6, 6, 1)),
+        layers.AveragePooling2D((2, 2)), layers.Conv2D(2, (2, 2), strides=(2, 2)),
+        layers.Flatten(), layers.Dense(2, activation="softmax")])
+    lr = 1e-3
+    model.compile(brisknn.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy")
+    before = model.get_weights()
+
+    def loss():
+        return model.evaluate(x, y, batch_size=6, verbose=0)
+
+    numeric = []
+    for var in model.weights:
+        grad = np.zeros_like(var.value)
+        for i in np.ndindex(var.shape):
+            old = var.value[i]
+            var.value[i] = old + 1e-6
+            up = loss()
+            var.value[i] = old - 1e-6
+            down = loss()
+            var.value[i] = old
+            grad[i] = (up - down) / 2e-6
+        numeric.append(grad)
+    model.train_on_batch(x, y)
+    for w0, w1, g in zip(before, model.get_weights(), numeric):
+        np.testing.assert_allclose((w0 - w1) / lr, g, rtol=1e-5, atol=1e-8)
