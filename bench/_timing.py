@@ -16,13 +16,13 @@ def compare(candidates, repeats=15, min_time=0.05):
     """candidates: {name: zero-argument callable}. Returns {name: median seconds per call}."""
     calls = {}
     for name, fn in candidates.items():  # warm up, and pick a call count per round
-        for _ in range(3):
+        once = []
+        for _ in range(5):
+            start = time.perf_counter()
             fn()
-        start = time.perf_counter()
-        fn()
-        fn()
-        once = max((time.perf_counter() - start) / 2, 1e-7)
-        calls[name] = max(1, int(min_time / once))
+            once.append(time.perf_counter() - start)
+        # The fastest call: a first call can stall for milliseconds while this VM wakes a core.
+        calls[name] = max(1, int(min_time / max(min(once), 1e-7)))
     samples = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():

@@ -42,11 +42,13 @@ def np_loss(name, t, p):
     if name == "categorical_crossentropy":
         q = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
         return -np.sum(t * np.log(q)) / len(p), -t / q / len(p)
-    rows = np.arange(len(p))  # sparse
-    q = np.clip(p[rows, t], EPS, 1 - EPS)
-    g = np.zeros_like(p)
-    g[rows, t] = -1 / q / len(p)
-    return -np.mean(np.log(q)), g
+    # sparse, with Keras' renormalisation by the row sum, as for the dense labels above
+    rows = np.arange(len(p))
+    s = p.sum(-1, keepdims=True)
+    q = np.clip(p[rows, t] / s[:, 0], EPS, 1 - EPS)
+    g = np.broadcast_to(1 / s, p.shape).copy()
+    g[rows, t] -= 1 / p[rows, t]
+    return -np.mean(np.log(q)), g / len(p)
 
 
 def bench_matmul(repeats):

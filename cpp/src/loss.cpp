@@ -1,7 +1,8 @@
 #include "brisknn/loss.h"
 
-#include <atomic>
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "brisknn/views.h"
 
@@ -35,22 +36,56 @@ T log_sum_exp(const T* z, Index dim) {
   return m + std::log((zr - m).exp().sum());
 }
 
+bool is_elementwise(Loss loss) {
+  return loss == Loss::MeanSquaredError || loss == Loss::MeanAbsoluteError ||
+         loss == Loss::BinaryCrossentropy;
+}
+
+// The per-element terms of MSE, MAE and BCE (their per-sample loss is the row mean), over a flat
+// run of elements: long runs vectorise, where rows of a few classes would run scalar.
+template <class T>
+void elementwise_terms(T* out, const T* t, const T* p, Index n, Loss loss, bool from_logits) {
+  ConstArrayMap<T> tr(t, n), pr(p, n);
+  ArrayMap<T> o(out, n);
+  switch (loss) {
+    case Loss::MeanSquaredError: o = (tr - pr).square(); break;
+    case Loss::MeanAbsoluteError: o = (tr - pr).abs(); break;
+    case Loss::BinaryCrossentropy:
+      if (from_logits) {  // max(z, 0) - z t + log1p(exp(-|z|)): no overflow either way
+        o = pr.max(T(0)) - pr * tr + (-pr.abs()).exp().log1p();
+      } else {
+        const auto q = pr.max(kEps<T>).min(T(1) - kEps<T>);
+        o = -(tr * q.log() + (T(1) - tr) * (T(1) - q).log());
+      }
+      break;
+    default: break;
+  }
+}
+
+// Their gradients, times s (the batch-mean scale over the row length).
+template <class T>
+void elementwise_grad(T* g, const T* t, const T* p, Index n, Loss loss, bool from_logits, T s) {
+  ConstArrayMap<T> tr(t, n), pr(p, n);
+  ArrayMap<T> gr(g, n);
+  switch (loss) {
+    case Loss::MeanSquaredError: gr = (pr - tr) * (T(2) * s); break;
+    case Loss::MeanAbsoluteError: gr = (pr - tr).sign() * s; break;
+    case Loss::BinaryCrossentropy:
+      if (from_logits) {
+        gr = (pr.logistic() - tr) * s;
+      } else {  // zero where the clip is active, as the clipped loss is flat there
+        const auto inside = (pr > kEps<T>) && (pr < T(1) - kEps<T>);
+        gr = inside.select((pr - tr) / (pr * (T(1) - pr)) * s, T(0));
+      }
+      break;
+    default: break;
+  }
+}
+
 template <class T>
 T row_loss(const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits) {
   ConstArrayMap<T> pr(p, dim);
   switch (loss) {
-    case Loss::MeanSquaredError:
-      return (ConstArrayMap<T>(t, dim) - pr).square().mean();
-    case Loss::MeanAbsoluteError:
-      return (ConstArrayMap<T>(t, dim) - pr).abs().mean();
-    case Loss::BinaryCrossentropy: {
-      ConstArrayMap<T> tr(t, dim);
-      if (from_logits) {  // max(z, 0) - z t + log1p(exp(-|z|)): no overflow either way
-        return (pr.max(T(0)) - pr * tr + (-pr.abs()).exp().log1p()).mean();
-      }
-      const auto q = pr.max(kEps<T>).min(T(1) - kEps<T>);
-      return -(tr * q.log() + (T(1) - tr) * (T(1) - q).log()).mean();
-    }
     case Loss::CategoricalCrossentropy: {
       ConstArrayMap<T> tr(t, dim);
       if (from_logits) return log_sum_exp(p, dim) * tr.sum() - (tr * pr).sum();
@@ -89,23 +124,6 @@ void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss,
   ConstArrayMap<T> pr(p, dim);
   ArrayMap<T> gr(g, dim);
   switch (loss) {
-    case Loss::MeanSquaredError:
-      gr = (pr - ConstArrayMap<T>(t, dim)) * (T(2) * scale / T(dim));
-      return;
-    case Loss::MeanAbsoluteError:
-      gr = (pr - ConstArrayMap<T>(t, dim)).sign() * (scale / T(dim));
-      return;
-    case Loss::BinaryCrossentropy: {
-      ConstArrayMap<T> tr(t, dim);
-      const T s = scale / T(dim);
-      if (from_logits) {
-        gr = (pr.logistic() - tr) * s;
-      } else {  // zero where the clip is active, as the clipped loss is flat there
-        const auto inside = (pr > kEps<T>) && (pr < T(1) - kEps<T>);
-        gr = inside.select((pr - tr) / (pr * (T(1) - pr)) * s, T(0));
-      }
-      return;
-    }
     case Loss::CategoricalCrossentropy:
     case Loss::SparseCategoricalCrossentropy:
       if (from_logits) {  // softmax(z) * sum(t) - t
@@ -169,6 +187,25 @@ Index for_each_row(const T* y_true, const int64_t* labels, Index batch, Index di
 template <class T>
 Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const T* y_pred,
                    Index batch, Index dim, Loss loss, bool from_logits) {
+  if (is_elementwise(loss)) {
+    // Terms of a block of rows, flat, into a per-thread buffer reused across calls; then each
+    // row's mean, in order.
+    const Index block_rows = std::max<Index>(1, 4096 / std::max<Index>(dim, 1));
+    parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(dim, 1)),
+                 [&](Index begin, Index end) {
+                   thread_local std::vector<T> terms;
+                   for (Index r0 = begin; r0 < end; r0 += block_rows) {
+                     const Index rows = std::min(block_rows, end - r0);
+                     terms.resize(static_cast<size_t>(rows * dim));
+                     elementwise_terms(terms.data(), y_true + r0 * dim, y_pred + r0 * dim,
+                                       rows * dim, loss, from_logits);
+                     for (Index r = 0; r < rows; ++r) {
+                       per_sample[r0 + r] = ConstArrayMap<T>(terms.data() + r * dim, dim).mean();
+                     }
+                   }
+                 });
+    return -1;
+  }
   return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
     per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
   });
@@ -177,6 +214,14 @@ Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const 
 template <class T>
 Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_pred, Index batch,
                     Index dim, Loss loss, bool from_logits, T scale) {
+  if (is_elementwise(loss)) {
+    const T s = scale / T(std::max<Index>(dim, 1));
+    parallel_for(batch * dim, kRowGrain, [&](Index begin, Index end) {
+      elementwise_grad(grad + begin, y_true + begin, y_pred + begin, end - begin, loss,
+                       from_logits, s);
+    });
+    return -1;
+  }
   return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
     row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
   });
