@@ -39,9 +39,11 @@ def np_loss(name, t, p):
         q = np.clip(p, EPS, 1 - EPS)
         loss = -np.mean(t * np.log(q) + (1 - t) * np.log(1 - q))
         return loss, (q - t) / (q * (1 - q)) / p.size
-    if name == "categorical_crossentropy":
-        q = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
-        return -np.sum(t * np.log(q)) / len(p), -t / q / len(p)
+    if name == "categorical_crossentropy":  # Keras renormalises by the row sum s first
+        s = p.sum(-1, keepdims=True)
+        q = np.clip(p / s, EPS, 1 - EPS)
+        g = (t.sum(-1, keepdims=True) - t / q) / s
+        return -np.sum(t * np.log(q)) / len(p), g / len(p)
     # sparse, with Keras' renormalisation by the row sum, as for the dense labels above
     rows = np.arange(len(p))
     s = p.sum(-1, keepdims=True)
