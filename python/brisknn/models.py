@@ -30,6 +30,7 @@ class Sequential(Layer):
         self._metric_specs = []
         self._metrics = None
         self._train_vars = None
+        self._train_seed = None  # fixed at the first fit; keys each epoch's generator (saved)
         for layer in layers or []:
             self.add(layer)
 
@@ -336,61 +337,81 @@ class Sequential(Layer):
         n = x.shape[0]
         steps = -(-n // batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        history = callbacks_module.History()
-        cbs = list(callbacks or [])
-        if verbose:
-            cbs.append(callbacks_module.ProgbarLogger(verbose))
-        cbs.append(history)
         params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size,
                   "samples": n}
-        cb = callbacks_module.CallbackList(cbs, self, params)
+        cb = _callback_list(callbacks, self, params, verbose, add_history=True)
+        history = cb.history
         self.stop_training = False
         self.history = history
+        if self._train_seed is None:
+            self._train_seed = int(utils.rng().integers(0, 2**63))
         x_buf = np.empty((batch_size,) + x.shape[1:], dtype=x.dtype)
         y_buf = np.empty((batch_size,) + y.shape[1:], dtype=y.dtype)
-        cb.on_train_begin()
+        cb.on_train_begin({})
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            cb.on_epoch_begin(epoch)
-            order = utils.rng().permutation(n) if shuffle else None
-            loss_sum = 0.0
-            for step in range(steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                if order is None:
-                    xb, yb = x[lo:hi], y[lo:hi]
-                else:  # gather into reused buffers: no allocation per batch
-                    xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
-                    np.take(x, order[lo:hi], axis=0, out=xb)
-                    np.take(y, order[lo:hi], axis=0, out=yb)
-                cb.on_train_batch_begin(step)
-                loss_sum += self._train_step(xb, yb) * (hi - lo)
-                batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}
-                cb.on_train_batch_end(step, batch_logs)
+        global_rng = epoch_rng = utils.rng()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                # Each epoch draws its shuffle and dropout masks from a generator keyed by the
+                # model's training seed, the epoch and the optimizer's step count, all saved
+                # with the model: a run resumed from a checkpoint is bitwise the same as an
+                # uninterrupted one, and fit(epochs=2); fit(epochs=4, initial_epoch=2) equals
+                # fit(epochs=4).
+                epoch_rng = np.random.default_rng(
+                    [self._train_seed, epoch, self.optimizer.iterations])
+                utils._rng = epoch_rng
+                self.reset_metrics()
+                cb.on_epoch_begin(epoch, {})
+                order = epoch_rng.permutation(n) if shuffle else None
+                loss_sum = 0.0
+                for step in range(steps):
+                    lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                    if order is None:
+                        xb, yb = x[lo:hi], y[lo:hi]
+                    else:  # gather into reused buffers: no allocation per batch
+                        xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
+                        np.take(x, order[lo:hi], axis=0, out=xb)
+                        np.take(y, order[lo:hi], axis=0, out=yb)
+                    cb.on_train_batch_begin(step, {})
+                    loss_sum += self._train_step(xb, yb) * (hi - lo)
+                    batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}
+                    cb.on_train_batch_end(step, batch_logs)
+                    if self.stop_training:
+                        n_seen = hi
+                        break
+                else:
+                    n_seen = n
+                logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
+                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                    val = self._evaluate_arrays(*validation_data,
+                                                validation_batch_size or batch_size, cb)
+                    logs.update({"val_" + k: v for k, v in val.items()})
+                cb.on_epoch_end(epoch, logs)
                 if self.stop_training:
-                    n_seen = hi
                     break
-            else:
-                n_seen = n
-            logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_arrays(*validation_data,
-                                            validation_batch_size or batch_size)
-                logs.update({"val_" + k: v for k, v in val.items()})
-            cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+        finally:
+            if utils._rng is epoch_rng:  # unless a callback re-seeded meanwhile
+                utils._rng = global_rng
         cb.on_train_end(logs)
         return history
 
-    def _evaluate_arrays(self, x, y, batch_size):
+    def _evaluate_arrays(self, x, y, batch_size, cb=None):
         self.reset_metrics()
         penalty = sum(self.losses)
         total = 0.0
-        for lo in range(0, x.shape[0], batch_size):
+        if cb is not None:
+            cb.on_test_begin({})
+        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             hi = min(x.shape[0], lo + batch_size)
+            if cb is not None:
+                cb.on_test_batch_begin(step, {})
             total += self._test_step(x[lo:hi], y[lo:hi], penalty) * (hi - lo)
-        return {"loss": total / x.shape[0], **self._metric_logs()}
+            if cb is not None:
+                cb.on_test_batch_end(step, {"loss": total / hi, **self._metric_logs()})
+        logs = {"loss": total / x.shape[0], **self._metric_logs()}
+        if cb is not None:
+            cb.on_test_end(dict(logs))
+        return logs
 
     def _flatten_logs(self, logs, return_dict):
         if return_dict:
@@ -411,7 +432,12 @@ class Sequential(Layer):
         y = self._prepare_y(y, x.shape[0], "evaluate")
         self._setup_training()
         start = time.perf_counter()
-        logs = self._evaluate_arrays(x, y, batch_size)
+        cb = None
+        if callbacks:
+            steps_done = -(-x.shape[0] // batch_size)
+            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+                                                  "steps": steps_done}, 0, add_history=False)
+        logs = self._evaluate_arrays(x, y, batch_size, cb)
         if verbose == "auto" or int(verbose) > 0:
             steps_done = -(-x.shape[0] // batch_size)
             elapsed = time.perf_counter() - start
@@ -424,9 +450,21 @@ class Sequential(Layer):
         batch_size = _batch_size(batch_size, "predict")
         x = self._prepare_x(x, "predict")
         out = np.empty((x.shape[0],) + tuple(self.output_shape[1:]), dtype=self.dtype)
-        for lo in range(0, x.shape[0], batch_size):
+        cb = None
+        if callbacks:
+            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+                                                  "steps": -(-x.shape[0] // batch_size)}, 0,
+                                add_history=False)
+            cb.on_predict_begin({})
+        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             hi = min(x.shape[0], lo + batch_size)
+            if cb is not None:
+                cb.on_predict_batch_begin(step, {})
             out[lo:hi] = self.forward(x[lo:hi], training=False)
+            if cb is not None:
+                cb.on_predict_batch_end(step, {"outputs": out[lo:hi]})
+        if cb is not None:
+            cb.on_predict_end({})
         return out
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
@@ -466,8 +504,69 @@ class Sequential(Layer):
                             for l in self._layers]
         return config
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The (unbuilt unless its input shape is declared) model get_config describes; layers
+        are looked up by class name among brisknn's own (see brisknn.saving)."""
+        from brisknn import saving
+        config = dict(config)
+        layer_entries = config.pop("layers", [])
+        if not isinstance(layer_entries, list):
+            raise ValueError(f"Sequential.from_config: 'layers' must be a list, got "
+                             f"{type(layer_entries).__name__}")
+        model = cls(**config)
+        for entry in layer_entries:
+            model.add(saving.deserialize_layer(entry, custom_objects))
+        return model
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Saves architecture, weights, compile configuration and optimizer state to a `.keras`
+        file (brisknn's zip format, see the README); reload with `load_model`."""
+        from brisknn import saving
+        if zipped is False or kwargs:
+            raise ValueError(f"save: only zipped .keras files are supported (got "
+                             f"zipped={zipped!r}, {sorted(kwargs)})")
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Saves the weights only, to a `.weights.npz` file (Keras' `.weights.h5` name is
+        accepted too; the content is brisknn's format, not HDF5)."""
+        from brisknn import saving
+        if max_shard_size is not None:
+            raise NotImplementedError("save_weights: sharding is not supported")
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Loads weights saved by save_weights (or from a .keras file) after checking every
+        layer, weight name, shape and dtype; a mismatch changes nothing and names the weight."""
+        from brisknn import saving
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
 
 Model = Sequential
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Loads a model written by `model.save` (see brisknn.saving.load_model)."""
+    from brisknn import saving
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile,
+                             safe_mode=safe_mode)
+
+
+def _callback_list(callbacks, model, params, verbose, add_history):
+    """Keras' order: the user's callbacks, then History, then the progress bar (each added
+    only if the user did not pass one)."""
+    cbs = list(callbacks or [])
+    history = next((c for c in cbs if isinstance(c, callbacks_module.History)), None)
+    if add_history and history is None:
+        history = callbacks_module.History()
+        cbs.append(history)
+    if verbose and not any(isinstance(c, callbacks_module.ProgbarLogger) for c in cbs):
+        cbs.append(callbacks_module.ProgbarLogger(verbose))
+    cb = callbacks_module.CallbackList(cbs, model, params)
+    cb.history = history
+    return cb
 
 
 def _check_finite(a, name, method):
