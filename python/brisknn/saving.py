@@ -127,8 +127,8 @@ def deserialize_layer(entry, custom_objects=None):
         return cls.from_config(entry["config"])
     except ValueError:
         raise
-    except (TypeError, KeyError, AttributeError) as e:
-        raise ValueError(f"Invalid config for a {name} layer: {e}") from e
+    except (TypeError, KeyError, AttributeError, NotImplementedError) as e:
+        raise ValueError(f"Invalid config for a {name} layer: {e!r}") from e
 
 
 # -- what goes in a file -------------------------------------------------------------------

@@ -1,0 +1,461 @@
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers, models, optimizers, regularizers, saving
+from brisknn.callbacks import ModelCheckpoint
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+# One small model per layer type; every class in the layer registry must appear here, so a new
+# layer cannot ship without a save/load round trip.
+def _dense():
+    return models.Sequential([
+        layers.Dense(7, activation="relu", input_shape=(5,),
+                     kernel_regularizer=regularizers.L2(0.01),
+                     bias_regularizer=regularizers.L1(0.001)),
+        layers.Dense(6, activation="tanh", kernel_initializer="he_normal",
+                     kernel_regularizer=regularizers.L1L2(0.001, 0.002)),
+        layers.Dense(5, activation="leaky_relu", use_bias=False),
+        layers.Dense(4, activation="elu"), layers.Dense(4, activation="sigmoid"),
+        layers.Dense(3, activation="softmax")]), (5,)
+
+
+def test_softplus_dense_round_trips():
+    # Not in the bitwise-prediction cases: the softplus kernel's result depends on the output
+    # buffer's alignment (Eigen's packet vs scalar log1p), so even one model's predict differs.
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2, activation="softplus")])
+    loaded = models.Sequential.from_config(model.get_config())
+    assert loaded.layers[0].activation_name == "softplus"
+
+
+def _dropout_activation():
+    return models.Sequential([
+        layers.Input((4,)), layers.Dense(8), layers.Activation("relu"), layers.Dropout(0.3),
+        layers.Dropout(0.2, seed=3), layers.Activation("sigmoid"), layers.Dense(2)]), (4,)
+
+
+def _conv():
+    return models.Sequential([
+        layers.Conv2D(3, (3, 3), padding="same", activation="relu", input_shape=(8, 8, 2),
+                      kernel_regularizer=regularizers.L2(0.01)),
+        layers.MaxPooling2D(pool_size=(2, 2)), layers.Conv2D(4, 2, strides=(2, 1)),
+        layers.AveragePooling2D(pool_size=(1, 2), padding="same"), layers.MaxPool2D(1),
+        layers.AvgPool2D(1), layers.Flatten(), layers.Reshape((2, -1)), layers.Flatten(),
+        layers.Dense(3, activation="softmax")]), (8, 8, 2)
+
+
+def _nested():
+    inner = models.Sequential([layers.Dense(6, activation="relu"), layers.Dropout(0.5, seed=1),
+                               models.Sequential([layers.Dense(5)], name="innermost")],
+                              name="inner")
+    return models.Sequential([layers.Input((3,)), layers.Dense(4), inner,
+                              layers.Dense(2, activation="sigmoid")]), (3,)
+
+
+_CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
+          "nested": _nested}
+_COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
+            "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
+            "InputLayer"}
+
+
+def test_every_registered_layer_class_has_a_round_trip_case():
+    missing = set(saving.layer_classes()) - _COVERED
+    assert not missing, f"add save/load round-trip cases for {sorted(missing)}"
+
+
+def _model_files(model):
+    return [type(l).__name__ for l in model.layers]
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_save_load_gives_bitwise_identical_predictions_and_config(case, tmp_path):
+    model, shape = _CASES[case]()
+    model.compile(optimizer="adam", loss="mse")
+    x = _rng().normal(size=(10,) + shape).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    model.fit(x, y * 0.5, epochs=1, batch_size=4, verbose=0)  # non-initial weights + slots
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = brisknn.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    assert _model_files(loaded) == _model_files(model)
+    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    assert loaded.predict(x, verbose=0).tobytes() == expected.tobytes()
+    assert saving.load_model(str(path)).predict(x, verbose=0).tobytes() == expected.tobytes()
+
+
+def test_nested_sequential_round_trips_its_structure_and_trainable_flags(tmp_path):
+    model, _ = _nested()
+    model.layers[1].trainable = False
+    model.save(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras")
+    inner = loaded.get_layer("inner")
+    assert isinstance(inner, models.Sequential) and not inner.trainable
+    assert isinstance(inner.layers[2], models.Sequential) and inner.layers[2].name == "innermost"
+    assert len(loaded.trainable_weights) == len(model.trainable_weights) == 4
+
+
+def _blobs(n=64, features=5, classes=3, seed=0):
+    rng = _rng(seed)
+    centers = rng.normal(0, 3, (classes, features))
+    y = rng.integers(0, classes, n)
+    return (centers[y] + rng.normal(size=(n, features))).astype(np.float32), y
+
+
+def _classifier(optimizer):
+    model = models.Sequential([
+        layers.Dense(16, activation="relu", input_shape=(5,),
+                     kernel_regularizer=regularizers.L2(1e-3)),
+        layers.Dropout(0.25), layers.Dropout(0.1, seed=11),
+        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    lambda: optimizers.Adam(0.01, amsgrad=True)])
+def test_loaded_model_is_compiled_and_continues_training_identically(optimizer, tmp_path):
+    x, y = _blobs()
+    model = _classifier(optimizer())
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.optimizer.learning_rate = 0.003  # as a scheduler would have set it
+    model.save(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras")
+    assert loaded.compiled and type(loaded.optimizer) is type(model.optimizer)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 8
+    assert loaded.loss.get_config() == model.loss.get_config()
+    h1 = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    h2 = loaded.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert h1.history == h2.history
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
+    x, y = _blobs(n=80)
+    brisknn.utils.set_random_seed(5)
+    model = _classifier(optimizers.Adam(0.01))
+    ckpt = ModelCheckpoint(str(tmp_path / "ckpt-{epoch:02d}.keras"))
+    full = model.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, callbacks=[ckpt],
+                     verbose=0)
+    brisknn.utils.set_random_seed(999)  # a new process: the global generator is elsewhere
+    resumed = models.load_model(tmp_path / "ckpt-02.keras")
+    rest = resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, validation_split=0.25,
+                       verbose=0)
+    assert rest.epoch == [2, 3]
+    assert rest.history["loss"] == full.history["loss"][2:]
+    for a, b in zip(model.get_weights(), resumed.get_weights()):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_two_fits_equal_one_fit_with_the_same_seed():
+    x, y = _blobs()
+    runs = []
+    for split in (False, True):
+        brisknn.utils.set_random_seed(2)
+        model = _classifier("rmsprop")
+        if split:
+            model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+            model.fit(x, y, epochs=3, initial_epoch=1, batch_size=16, verbose=0)
+        else:
+            model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_save_weights_load_weights_into_a_fresh_model(tmp_path):
+    model, shape = _conv()
+    x = _rng().normal(size=(3,) + shape).astype(np.float32)
+    path = tmp_path / "w.weights.npz"
+    model.save_weights(path)
+    fresh, _ = _conv()  # other layer names (conv2_d_1, ...), same structure
+    assert [l.name for l in fresh.layers] != [l.name for l in model.layers]
+    fresh.load_weights(path)
+    assert fresh.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+    # The file is a plain .npz: NumPy reads it without pickles.
+    with np.load(path, allow_pickle=False) as npz:
+        assert npz["weights/00000"].tobytes() == model.weights[0].value.tobytes()
+    # Keras' .weights.h5 name and a whole .keras file work too.
+    model.save_weights(tmp_path / "w.weights.h5")
+    model.save(tmp_path / "m.keras")
+    for name in ("w.weights.h5", "m.keras"):
+        other, _ = _conv()
+        other.load_weights(tmp_path / name)
+        assert other.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+
+
+def test_load_weights_builds_an_unbuilt_model(tmp_path):
+    model, _ = _dense()
+    model.save_weights(tmp_path / "w.weights.npz")
+    unbuilt = models.Sequential([layers.Dense(7, activation="relu"),
+                                 layers.Dense(6, activation="tanh"),
+                                 layers.Dense(5, activation="leaky_relu", use_bias=False),
+                                 layers.Dense(4, activation="elu"),
+                                 layers.Dense(4, activation="sigmoid"),
+                                 layers.Dense(3, activation="softmax")])
+    unbuilt.load_weights(tmp_path / "w.weights.npz")
+    for a, b in zip(model.get_weights(), unbuilt.get_weights()):
+        assert a.tobytes() == b.tobytes()
+
+
+def _mlp(units=(4, 3), features=5, dtype=None):
+    return models.Sequential([layers.Input((features,))] +
+                             [layers.Dense(u, dtype=dtype) for u in units])
+
+
+@pytest.mark.parametrize("other, message", [
+    (lambda: _mlp((4, 2)), r"layer 'dense_\d+' \(Dense\) weight 'kernel': the file has shape "
+                           r"\(4, 3\) float32, the model expects \(4, 2\) float32"),
+    (lambda: _mlp((4, 3), dtype="float64"), r"the file has shape \(5, 4\) float32, the model "
+                                            r"expects \(5, 4\) float64"),
+    (lambda: _mlp((4, 3, 2)), r"the file holds 4 weights, the model .* has 6"),
+    (lambda: models.Sequential([layers.Input((5,)), layers.Dense(4, use_bias=False),
+                                layers.Dense(3), layers.Dense(3, use_bias=False)]),
+     r"weight 'kernel': the file has weight 'bias' of a Dense layer"),
+])
+def test_mismatched_weights_are_refused_naming_layer_and_weight(tmp_path, other, message):
+    _mlp().save_weights(tmp_path / "w.weights.npz")
+    target = other()
+    before = target.get_weights()
+    with pytest.raises(ValueError, match=message):
+        target.load_weights(tmp_path / "w.weights.npz")
+    for a, b in zip(before, target.get_weights()):  # nothing changed
+        assert a.tobytes() == b.tobytes()
+
+
+def test_skip_mismatch_loads_the_matching_layers(tmp_path):
+    source = _mlp((4, 3))
+    source.save_weights(tmp_path / "w.weights.npz")
+    target = _mlp((4, 2))
+    with pytest.warns(UserWarning, match="skipped layers"):
+        target.load_weights(tmp_path / "w.weights.npz", skip_mismatch=True)
+    assert target.layers[0].kernel.value.tobytes() == source.layers[0].kernel.value.tobytes()
+
+
+def test_uncompiled_model_loads_uncompiled_and_compile_false_skips_compiling(tmp_path):
+    model, _ = _dense()
+    model.save(tmp_path / "a.keras")
+    assert not models.load_model(tmp_path / "a.keras").compiled
+    model.compile("sgd", "mse", metrics=["mae"])
+    model.save(tmp_path / "b.keras")
+    assert models.load_model(tmp_path / "b.keras").metrics_names == ["loss"]  # not built yet
+    loaded = models.load_model(tmp_path / "b.keras")
+    assert loaded.compiled and loaded._metric_specs == ["mae"]
+    assert not models.load_model(tmp_path / "b.keras", compile=False).compiled
+
+
+def test_unbuilt_model_round_trips(tmp_path):
+    model = models.Sequential([layers.Dense(3), layers.Dense(1)])
+    model.save(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras")
+    assert not loaded.built and [l.units for l in loaded.layers] == [3, 1]
+
+
+def test_custom_layers_load_only_through_custom_objects(tmp_path):
+    class Scale(layers.Layer):
+        def forward(self, x, training=False):
+            return x * 2
+
+    model = models.Sequential([layers.Input((2,)), Scale(name="scale"), layers.Dense(1)])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"Unknown layer class 'Scale'.*custom_objects"):
+        models.load_model(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras", custom_objects={"Scale": Scale})
+    x = np.ones((1, 2), np.float32)
+    assert loaded.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+
+
+# -- broken and hostile files ----------------------------------------------------------------
+def _saved(tmp_path):
+    model, _ = _dense()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(_rng().normal(size=(8, 5)).astype(np.float32), np.arange(8) % 3, epochs=1,
+              verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    return path
+
+
+def _rewrite(path, replace=None, drop=(), add=None):
+    """Copies the archive member by member, replacing, dropping or adding members."""
+    with zipfile.ZipFile(path) as src:
+        members = [(i.filename, src.read(i)) for i in src.infolist()]
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in members:
+            if name in drop:
+                continue
+            dst.writestr(name, (replace or {}).get(name, data))
+        for name, data in (add or {}).items():
+            dst.writestr(name, data)
+
+
+def _npy_bytes(header, payload=b""):
+    text = repr(header).encode("latin1")
+    pad = 64 - (10 + len(text) + 1) % 64
+    text += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + payload
+
+
+def _edit_json(path, name, edit):
+    with zipfile.ZipFile(path) as z:
+        data = json.loads(z.read(name))
+    edit(data)
+    _rewrite(path, replace={name: json.dumps(data).encode()})
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(b"hello, not a zip"), r"not a valid zip archive"),
+    (lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]),
+     r"not a valid zip archive"),
+    (lambda p: p.write_bytes(b""), r"not a valid zip archive"),
+    (lambda p: _rewrite(p, drop=("weights.json",)), r"member 'weights.json' is missing"),
+    (lambda p: _rewrite(p, drop=("weights/00003.npy",)),
+     r"member 'weights/00003.npy' is missing"),
+    (lambda p: _rewrite(p, drop=("metadata.json",)), r"member 'metadata.json' is missing"),
+    (lambda p: _rewrite(p, replace={"config.json": b"{not json"}),
+     r"config.json is not valid JSON"),
+    (lambda p: _edit_json(p, "metadata.json", lambda m: m.update(format_version=2)),
+     r"format version 2 is not supported \(this brisknn reads version 1"),
+    (lambda p: _edit_json(p, "metadata.json", lambda m: m.update(format="keras")),
+     r"not a brisknn file"),
+    (lambda p: _edit_json(p, "config.json",
+                          lambda c: c["config"]["layers"][0].update(class_name="Evil")),
+     r"Unknown layer class 'Evil'"),
+    (lambda p: _edit_json(p, "config.json",
+                          lambda c: c["config"]["layers"][0].update(class_name="os.system")),
+     r"Unknown layer class 'os.system'"),
+    (lambda p: _edit_json(p, "config.json",
+                          lambda c: c["config"]["layers"][0]["config"].update(units="x")),
+     r"units must be a positive integer"),
+    (lambda p: _edit_json(p, "weights.json",
+                          lambda w: w["weights"][0].update(file="../../etc/passwd")),
+     r"bad array member name"),
+    (lambda p: _rewrite(p, replace={"weights/00000.npy": _npy_bytes(
+        {"descr": "<f4", "fortran_order": False, "shape": (5, 7)}, b"\0" * 12)}),
+     r"the member has \d+ bytes, shape \(5, 7\) float32 needs"),
+    (lambda p: _rewrite(p, replace={"weights/00000.npy": _npy_bytes(
+        {"descr": "<f4", "fortran_order": False, "shape": (7, 5)}, b"\0" * 140)}),
+     r"holds shape \(7, 5\) float32, expected \(5, 7\) float32"),
+    (lambda p: _rewrite(p, replace={"optimizer/00000.npy": _npy_bytes(
+        {"descr": "<f8", "fortran_order": False, "shape": ()}, b"\0" * 8)}),
+     r"optimizer/00000.npy\]: holds shape \(\) float64, expected \(\) int64"),
+])
+def test_broken_files_give_a_clear_value_error(tmp_path, damage, message):
+    path = _saved(tmp_path)
+    damage(path)
+    with pytest.raises(ValueError, match=message):
+        models.load_model(path)
+
+
+def test_a_flipped_byte_inside_a_weight_is_caught_by_the_zip_checksum(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("weights/00000.npy")
+    # Local header (30 bytes + name + extra), then the .npy's own 128-byte header.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 128
+    data[start + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"weights/00000.npy\]: cannot read .*CRC"):
+        models.load_model(path)
+
+
+@pytest.mark.parametrize("descr", ["|O", [("a", "<f4"), ("b", "|O")]])
+def test_a_pickle_inside_the_file_is_refused_before_it_is_read(tmp_path, descr):
+    path = _saved(tmp_path)
+    # An object array's data is a pickle; these bytes would call os.system if unpickled.
+    payload = b"cos\nsystem\n(S'echo pwned'\ntR."
+    _rewrite(path, replace={"weights/00000.npy": _npy_bytes(
+        {"descr": descr, "fortran_order": False, "shape": (5, 7)}, payload)})
+    with pytest.raises(ValueError, match=r"refusing (structured )?dtype"):
+        models.load_model(path)
+    model, _ = _dense()
+    with pytest.raises(ValueError, match=r"refusing (structured )?dtype"):
+        model.load_weights(path)
+
+
+def test_wrong_names_kinds_and_missing_files(tmp_path):
+    model, _ = _dense()
+    with pytest.raises(ValueError, match=r"ending in \.keras"):
+        model.save(tmp_path / "m.h5")
+    with pytest.raises(ValueError, match=r"\.weights\.npz"):
+        model.save_weights(tmp_path / "w.npz")
+    with pytest.raises(ValueError, match="File not found"):
+        models.load_model(tmp_path / "absent.keras")
+    model.save_weights(tmp_path / "w.weights.npz")
+    os.replace(tmp_path / "w.weights.npz", tmp_path / "w.keras")
+    with pytest.raises(ValueError, match=r"holds weights only .*load_weights"):
+        models.load_model(tmp_path / "w.keras")
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = _saved(tmp_path)
+    before = path.read_bytes()
+    model, _ = _dense()
+    calls = []
+    real = saving._write_array
+
+    def failing(archive, name, value):
+        calls.append(name)
+        if len(calls) >= 3:
+            raise OSError("disk full")
+        real(archive, name, value)
+
+    monkeypatch.setattr(saving, "_write_array", failing)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_weights(tmp_path / "new.weights.npz")
+    assert len(calls) == 4
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.keras"]  # no temp files, no partial new file
+    models.load_model(path)
+
+
+def test_overwrite_false_asks_as_keras_does(tmp_path, monkeypatch):
+    path = _saved(tmp_path)
+    before = path.read_bytes()
+    model, _ = _dense()
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    model.save(path, overwrite=False)
+    assert path.read_bytes() == before
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    model.save(path, overwrite=False)
+    assert path.read_bytes() != before
+
+
+def test_archive_layout_is_as_documented(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        meta = json.loads(z.read("metadata.json"))
+        manifest = json.loads(z.read("weights.json"))
+        config = json.loads(z.read("config.json"))
+    assert names[:3] == ["metadata.json", "config.json", "weights.json"]
+    assert "training.json" in names and "optimizer/00000.npy" in names
+    assert meta["format"] == "brisknn" and meta["format_version"] == 1
+    assert meta["kind"] == "model" and meta["brisknn_version"] == brisknn.__version__
+    assert manifest["weights"][0] == {"layer": manifest["weights"][0]["layer"],
+                                      "class_name": "Dense", "name": "kernel", "shape": [5, 7],
+                                      "dtype": "float32", "file": "weights/00000.npy"}
+    assert config["compile_config"]["optimizer"]["class_name"] == "Adam"
+    assert config["build_config"] == {"input_shape": [None, 5]}
+    with zipfile.ZipFile(path) as z:
+        arr = np.load(io.BytesIO(z.read("weights/00000.npy")), allow_pickle=False)
+    assert arr.shape == (5, 7)
