@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("activations", "backend", "callbacks", "datasets", "initializers", "layers",
                "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
-               "regularizers", "utils", "plot", "examples")
+               "regularizers", "saving", "utils", "plot", "examples")
 _NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
 __all__ = ["build_info", "get_num_threads", "set_num_threads", "__version__",
