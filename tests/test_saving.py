@@ -95,6 +95,17 @@ def test_save_load_gives_bitwise_identical_predictions_and_config(case, tmp_path
     assert saving.load_model(str(path)).predict(x, verbose=0).tobytes() == expected.tobytes()
 
 
+def test_to_json_and_model_from_json_rebuild_the_architecture():
+    model, shape = _conv()
+    text = model.to_json()
+    rebuilt = models.model_from_json(text)
+    assert rebuilt.built and rebuilt.input_shape == model.input_shape
+    assert rebuilt.get_config() == model.get_config()
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
+    with pytest.raises(ValueError, match="not valid JSON"):
+        models.model_from_json("{")
+
+
 def test_nested_sequential_round_trips_its_structure_and_trainable_flags(tmp_path):
     model, _ = _nested()
     model.layers[1].trainable = False
@@ -426,6 +437,13 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.keras"]  # no temp files, no partial new file
     models.load_model(path)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = _saved(tmp_path)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_overwrite_false_asks_as_keras_does(tmp_path, monkeypatch):

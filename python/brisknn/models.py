@@ -537,6 +537,11 @@ class Sequential(Layer):
             raise NotImplementedError("save_weights: sharding is not supported")
         saving.save_weights(self, filepath, overwrite=overwrite)
 
+    def to_json(self, **kwargs):
+        """The architecture as JSON (no weights); `models.model_from_json` rebuilds it."""
+        from brisknn import saving
+        return saving.model_to_json(self, **kwargs)
+
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         """Loads weights saved by save_weights (or from a .keras file) after checking every
         layer, weight name, shape and dtype; a mismatch changes nothing and names the weight."""
@@ -552,6 +557,12 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     from brisknn import saving
     return saving.load_model(filepath, custom_objects=custom_objects, compile=compile,
                              safe_mode=safe_mode)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model from `model.to_json()` (architecture only, freshly initialized weights)."""
+    from brisknn import saving
+    return saving.model_from_json(json_string, custom_objects=custom_objects)
 
 
 def _callback_list(callbacks, model, params, verbose, add_history):

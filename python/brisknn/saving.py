@@ -75,7 +75,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             raise ValueError(f"load_model: {path} holds weights only (kind {meta['kind']!r}); "
                              "build the model and call model.load_weights on it")
         config = archive.json("config.json")
-        model = _build_model(config, custom_objects, path)
+        model = _build_model(config, custom_objects, f"load_model({path})")
         _read_weights_into(model, archive, path, "load_model")
         training = archive.json("training.json")
         _restore_training(model, training, config.get("compile_config") if compile else None,
@@ -89,6 +89,22 @@ def load_weights(model, filepath, skip_mismatch=False):
     with _Archive(path) as archive:
         archive.metadata()
         _read_weights_into(model, archive, path, "load_weights", skip_mismatch)
+
+
+def model_to_json(model, **kwargs):
+    """The architecture (with its build input shape) as a JSON string, as Keras' to_json."""
+    config = _model_config(model)
+    config.pop("compile_config")
+    return json.dumps(config, default=_json_default, **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new (built if it was) model from `model_to_json`'s string; weights are fresh."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"model_from_json: not valid JSON: {e}") from e
+    return _build_model(config, custom_objects, "model_from_json")
 
 
 # -- layer registry ------------------------------------------------------------------------
@@ -252,8 +268,7 @@ def _deserialize_metric(spec, where):
 
 
 # -- rebuilding ----------------------------------------------------------------------------
-def _build_model(config, custom_objects, path):
-    where = f"load_model({path})"
+def _build_model(config, custom_objects, where):
     if not isinstance(config, dict) or "config" not in config or "class_name" not in config:
         raise ValueError(f"{where}: config.json must hold 'class_name' and 'config'")
     try:
@@ -490,6 +505,8 @@ def _write_zip_atomically(path, members):
                     else:
                         _write_array(archive, name, data)
             f.flush()
+            # mkstemp creates the file 0600; give it the mode a plain open() would have.
+            os.chmod(tmp, 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -507,6 +524,12 @@ def _write_array(archive, name, value):
         value = value.copy(order="C")
     with archive.open(name, "w", force_zip64=value.nbytes > (1 << 30)) as stream:
         np.lib.format.write_array(stream, value, allow_pickle=False)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder):
