@@ -357,6 +357,12 @@ def _edit_json(path, name, edit):
     (lambda p: _edit_json(p, "weights.json",
                           lambda w: w["weights"][0].update(file="../../etc/passwd")),
      r"bad array member name"),
+    (lambda p: _edit_json(p, "weights.json", lambda w: w["weights"][0].update(shape=5)),
+     r"weight 'kernel': bad weights.json entry"),
+    (lambda p: _edit_json(p, "config.json", lambda c: c["compile_config"]["optimizer"].update(
+        config={"use_ema": True})), r"bad compile configuration: Adam: use_ema not supported"),
+    (lambda p: _edit_json(p, "config.json", lambda c: c.update(build_config={
+        "input_shape": [None, "x"]})), r"bad input shape \[None, 'x'\]"),
     (lambda p: _rewrite(p, replace={"weights/00000.npy": _npy_bytes(
         {"descr": "<f4", "fortran_order": False, "shape": (5, 7)}, b"\0" * 12)}),
      r"the member has \d+ bytes, shape \(5, 7\) float32 needs"),

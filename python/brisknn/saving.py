@@ -271,18 +271,21 @@ def _deserialize_metric(spec, where):
 def _build_model(config, custom_objects, where):
     if not isinstance(config, dict) or "config" not in config or "class_name" not in config:
         raise ValueError(f"{where}: config.json must hold 'class_name' and 'config'")
+    from brisknn.models import Sequential
     try:
         model = deserialize_layer({"class_name": config["class_name"],
                                    "config": config["config"]}, custom_objects)
-    except ValueError as e:
+        if not isinstance(model, Sequential):
+            raise ValueError(f"the file holds a {config['class_name']}, not a model")
+        build = config.get("build_config")
+        if build is not None:
+            shape = build.get("input_shape") if isinstance(build, dict) else None
+            model.build(_shape_from_json(shape, where))
+    except (ValueError, TypeError) as e:
         raise ValueError(f"{where}: {e}") from e
-    from brisknn.models import Sequential
-    if not isinstance(model, Sequential):
-        raise ValueError(f"{where}: the file holds a {config['class_name']}, not a model")
-    build = config.get("build_config")
-    if build is not None:
-        shape = build.get("input_shape") if isinstance(build, dict) else None
-        model.build(_shape_from_json(shape, where))
+    except (RecursionError, MemoryError) as e:
+        # A crafted config can nest models deeply or ask for huge weights.
+        raise ValueError(f"{where}: the architecture cannot be built: {e!r}") from e
     return model
 
 
@@ -303,8 +306,9 @@ def _read_weights_into(model, archive, path, method, skip_mismatch=False):
         model.build(_shape_from_json(manifest["input_shape"], where))
     ours = list(_weight_entries(model))
     if len(entries) != len(ours):
+        hint = "" if model.built else " (the model is not built: build it first)"
         raise ValueError(f"{where}: the file holds {len(entries)} weights, the model "
-                         f"{model.name!r} has {len(ours)} (file: "
+                         f"{model.name!r} has {len(ours)}{hint} (file: "
                          f"{_summary([e.get('layer') for e in entries if isinstance(e, dict)])}; "
                          f"model: {_summary([p for p, *_ in ours])})")
     values, skipped = [], set()
@@ -327,12 +331,13 @@ def _read_weights_into(model, archive, path, method, skip_mismatch=False):
 
 
 def _entry_mismatch(entry, layer, short, var):
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or \
+            not isinstance(entry.get("shape"), list):
         return f"bad weights.json entry {_short(entry)}"
     if entry.get("class_name") != type(layer).__name__ or entry.get("name") != short:
         return (f"the file has weight {entry.get('name')!r} of a {entry.get('class_name')} "
                 f"layer ({entry.get('layer')!r})")
-    shape, dtype = tuple(entry.get("shape") or ()), entry.get("dtype")
+    shape, dtype = tuple(entry["shape"]), entry.get("dtype")
     if shape != var.shape or dtype != var.dtype.name:
         return (f"the file has shape {shape} {dtype}, the model expects {var.shape} "
                 f"{var.dtype.name}")
@@ -355,9 +360,9 @@ def _restore_training(model, training, compile_config, archive, path):
         optimizer = optimizers.deserialize(compile_config["optimizer"])
         loss = _deserialize_loss(compile_config["loss"], where)
         metrics = [_deserialize_metric(m, where) for m in compile_config.get("metrics") or []]
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{where}: bad compile configuration: {e!r}") from e
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
+        raise ValueError(f"{where}: bad compile configuration: {e}") from e
     opt = training.get("optimizer")
     if opt is None:
         return
