@@ -61,11 +61,31 @@ def _nested():
                               layers.Dense(2, activation="sigmoid")]), (3,)
 
 
+def _recurrent():
+    return models.Sequential([
+        layers.Input((5, 3)), layers.SimpleRNN(4, return_sequences=True, dropout=0.2, seed=3),
+        layers.LSTM(3, return_sequences=True, recurrent_dropout=0.1),
+        layers.GRU(2, go_backwards=True, dropout=0.1), layers.Dense(1)]), (5, 3)
+
+
+def _embedding():
+    return models.Sequential([layers.Input((6,)), layers.Embedding(20, 4),
+                              layers.GlobalAveragePooling1D(), layers.Dense(2)]), (6,)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "nested": _nested}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
             "InputLayer"}
+# Layers other branches add: their cases join in once the classes exist.
+_LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
+          "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"})}
+_IDS = {"embedding": 20}  # cases whose input is token ids below this bound
+for _name, (_build, _classes) in _LATER.items():
+    if all(hasattr(layers, c) for c in _classes):
+        _CASES[_name] = _build
+        _COVERED |= _classes
 
 
 def test_every_registered_layer_class_has_a_round_trip_case():
@@ -81,7 +101,8 @@ def _model_files(model):
 def test_save_load_gives_bitwise_identical_predictions_and_config(case, tmp_path):
     model, shape = _CASES[case]()
     model.compile(optimizer="adam", loss="mse")
-    x = _rng().normal(size=(10,) + shape).astype(np.float32)
+    x = _rng().integers(0, _IDS[case], (10,) + shape) if case in _IDS else \
+        _rng().normal(size=(10,) + shape).astype(np.float32)
     y = model.predict(x, verbose=0)
     model.fit(x, y * 0.5, epochs=1, batch_size=4, verbose=0)  # non-initial weights + slots
     expected = model.predict(x, verbose=0)
@@ -157,10 +178,22 @@ def test_loaded_model_is_compiled_and_continues_training_identically(optimizer, 
         assert a.tobytes() == b.tobytes()
 
 
-def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
-    x, y = _blobs(n=80)
+def _resume_cases():
+    cases = {"dropout_mlp": lambda: (_classifier(optimizers.Adam(0.01)), *_blobs(n=80))}
+    if "recurrent" in _CASES:
+        def recurrent():
+            model, shape = _recurrent()
+            model.compile(optimizer=optimizers.RMSprop(0.01), loss="mse")
+            x = _rng(1).normal(size=(80,) + shape).astype(np.float32)
+            return model, x, x.sum(axis=(1, 2))[:, None]
+        cases["recurrent"] = recurrent
+    return cases
+
+
+@pytest.mark.parametrize("case", sorted(_resume_cases()))
+def test_checkpoint_resume_equals_an_uninterrupted_run(case, tmp_path):
     brisknn.utils.set_random_seed(5)
-    model = _classifier(optimizers.Adam(0.01))
+    model, x, y = _resume_cases()[case]()
     ckpt = ModelCheckpoint(str(tmp_path / "ckpt-{epoch:02d}.keras"))
     full = model.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, callbacks=[ckpt],
                      verbose=0)
