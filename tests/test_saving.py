@@ -325,6 +325,26 @@ def test_custom_layers_load_only_through_custom_objects(tmp_path):
     assert loaded.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
 
 
+def test_custom_loss_and_metric_classes_load_through_custom_objects(tmp_path):
+    from brisknn import losses, metrics
+
+    class HalfMSE(losses.MeanSquaredError):
+        pass
+
+    class Acc(metrics.BinaryAccuracy):
+        pass
+
+    model, _ = _dense()
+    model.compile("sgd", HalfMSE(name="half"), metrics=[Acc(name="acc2")])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="unknown loss"):
+        models.load_model(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras",
+                               custom_objects={"HalfMSE": HalfMSE, "Acc": Acc})
+    assert type(loaded.loss) is HalfMSE and loaded.loss.name == "half"
+    assert type(loaded._metric_specs[0]) is Acc and loaded._metric_specs[0].name == "acc2"
+
+
 # -- broken and hostile files ----------------------------------------------------------------
 def _saved(tmp_path):
     model, _ = _dense()

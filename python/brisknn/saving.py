@@ -79,7 +79,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         _read_weights_into(model, archive, path, "load_model")
         training = archive.json("training.json")
         _restore_training(model, training, config.get("compile_config") if compile else None,
-                          archive, path)
+                          archive, path, custom_objects)
     return model
 
 
@@ -131,7 +131,8 @@ def deserialize_layer(entry, custom_objects=None):
                          f"{_short(entry)}")
     name = entry["class_name"]
     known = layer_classes()
-    cls = (custom_objects or {}).get(name) or known.get(name)
+    from brisknn.layers.base import Layer
+    cls = _custom(custom_objects, Layer).get(name) or known.get(name)
     if cls is None:
         raise ValueError(f"Unknown layer class {name!r}: brisknn only loads its own layers "
                          f"({', '.join(sorted(known))}); pass your own classes in "
@@ -242,29 +243,37 @@ def _serialize_metric(spec):
     raise ValueError(f"save: cannot serialize metric {spec!r}")
 
 
-def _deserialize_loss(spec, where):
+def _deserialize_loss(spec, where, custom_objects=None):
     from brisknn import losses
     if isinstance(spec, str):
         return losses.get(spec)
     classes = {name: obj for name, obj in vars(losses).items()
                if isinstance(obj, type) and issubclass(obj, losses.Loss) and obj is not losses.Loss}
+    classes.update(_custom(custom_objects, losses.Loss))
     if isinstance(spec, dict) and spec.get("class_name") in classes and \
             isinstance(spec.get("config", {}), dict):
         return classes[spec["class_name"]].from_config(spec.get("config", {}))
     raise ValueError(f"{where}: unknown loss {_short(spec)} (known: {sorted(classes)})")
 
 
-def _deserialize_metric(spec, where):
+def _deserialize_metric(spec, where, custom_objects=None):
     from brisknn import metrics
     if isinstance(spec, str):
         return spec
     classes = {name: obj for name, obj in vars(metrics).items()
                if isinstance(obj, type) and issubclass(obj, metrics.Metric)
                and obj is not metrics.Metric}
+    classes.update(_custom(custom_objects, metrics.Metric))
     if isinstance(spec, dict) and spec.get("class_name") in classes and \
             isinstance(spec.get("config", {}), dict):
         return classes[spec["class_name"]](**spec.get("config", {}))
     raise ValueError(f"{where}: unknown metric {_short(spec)} (known: {sorted(classes)})")
+
+
+def _custom(custom_objects, base):
+    """The caller's classes deriving from `base`, by name."""
+    return {name: obj for name, obj in (custom_objects or {}).items()
+            if isinstance(obj, type) and issubclass(obj, base)}
 
 
 # -- rebuilding ----------------------------------------------------------------------------
@@ -344,7 +353,7 @@ def _entry_mismatch(entry, layer, short, var):
     return None
 
 
-def _restore_training(model, training, compile_config, archive, path):
+def _restore_training(model, training, compile_config, archive, path, custom_objects=None):
     from brisknn import optimizers
     where = f"load_model({path})"
     if not isinstance(training, dict):
@@ -358,8 +367,9 @@ def _restore_training(model, training, compile_config, archive, path):
         return
     try:
         optimizer = optimizers.deserialize(compile_config["optimizer"])
-        loss = _deserialize_loss(compile_config["loss"], where)
-        metrics = [_deserialize_metric(m, where) for m in compile_config.get("metrics") or []]
+        loss = _deserialize_loss(compile_config["loss"], where, custom_objects)
+        metrics = [_deserialize_metric(m, where, custom_objects)
+                   for m in compile_config.get("metrics") or []]
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
         raise ValueError(f"{where}: bad compile configuration: {e}") from e
