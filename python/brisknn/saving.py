@@ -542,6 +542,14 @@ def _write_array(archive, name, value):
 
 
 def _umask():
+    # Linux reports it without changing it; elsewhere set-and-restore (briefly process-wide).
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
