@@ -4,8 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import brisknn
-from brisknn import callbacks, layers, models, optimizers
+from brisknn import layers, models, optimizers
 from brisknn.callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback,
                                LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
                                TerminateOnNaN)

@@ -93,7 +93,7 @@ def test_every_registered_layer_class_has_a_round_trip_case():
     assert not missing, f"add save/load round-trip cases for {sorted(missing)}"
 
 
-def _model_files(model):
+def _layer_class_names(model):
     return [type(l).__name__ for l in model.layers]
 
 
@@ -110,7 +110,7 @@ def test_save_load_gives_bitwise_identical_predictions_and_config(case, tmp_path
     model.save(path)
     loaded = brisknn.models.load_model(path)
     assert loaded.get_config() == model.get_config()
-    assert _model_files(loaded) == _model_files(model)
+    assert _layer_class_names(loaded) == _layer_class_names(model)
     assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
     assert loaded.predict(x, verbose=0).tobytes() == expected.tobytes()
     assert saving.load_model(str(path)).predict(x, verbose=0).tobytes() == expected.tobytes()
