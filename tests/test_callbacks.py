@@ -224,7 +224,7 @@ def test_checkpoint_refuses_names_it_cannot_write(tmp_path):
     with pytest.raises(ValueError, match=r"\.weights\.npz"):
         ModelCheckpoint(str(tmp_path / "w.keras"), save_weights_only=True)
     with pytest.raises(ValueError, match=r"must end in `\.keras`"):
-        ModelCheckpoint(str(tmp_path / "m.h5"))
+        ModelCheckpoint(str(tmp_path / "m.pkl"))
     with pytest.raises(ValueError, match="save_freq"):
         ModelCheckpoint(str(tmp_path / "m.keras"), save_freq="batch")
     with pytest.raises(KeyError, match="Failed to format"):

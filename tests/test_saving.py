@@ -463,7 +463,10 @@ def test_a_pickle_inside_the_file_is_refused_before_it_is_read(tmp_path, descr):
 def test_wrong_names_kinds_and_missing_files(tmp_path):
     model, _ = _dense()
     with pytest.raises(ValueError, match=r"ending in \.keras"):
-        model.save(tmp_path / "m.h5")
+        model.save(tmp_path / "m.pkl")
+    with pytest.warns(UserWarning, match="not HDF5"):
+        model.save(tmp_path / "legacy.h5")
+    assert models.load_model(tmp_path / "legacy.h5").get_config() == model.get_config()
     with pytest.raises(ValueError, match=r"\.weights\.npz"):
         model.save_weights(tmp_path / "w.npz")
     with pytest.raises(ValueError, match="File not found"):

@@ -353,8 +353,8 @@ class ModelCheckpoint(_MonitorCallback):
                              f"format; `.weights.h5` is accepted too). Received: "
                              f"filepath={self.filepath}")
         if not save_weights_only and not self.filepath.endswith(saving.MODEL_SUFFIXES):
-            raise ValueError("The filepath provided must end in `.keras` (the model format). "
-                             f"Received: filepath={self.filepath}")
+            raise ValueError("The filepath provided must end in `.keras` (the model format; "
+                             f"`.h5` is accepted too). Received: filepath={self.filepath}")
 
     def on_train_batch_end(self, batch, logs=None):
         if self._should_save_on_batch(batch):

@@ -30,10 +30,10 @@ import numpy as np
 
 FORMAT = "brisknn"
 FORMAT_VERSION = 1
-MODEL_SUFFIXES = (".keras",)
-# Keras 3 names weights files `.weights.h5`; brisknn has no HDF5, so its own name is
-# `.weights.npz` (the file is a valid .npz). `.weights.h5` is accepted so Keras code runs
-# unchanged, but the content is the same brisknn zip, not HDF5.
+# Keras 3 names weights files `.weights.h5` and still takes legacy `.h5` model files; brisknn
+# has no HDF5, so its own names are `.keras` and `.weights.npz` (a valid .npz). The `.h5` names
+# are accepted so Keras code runs unchanged, but the content is the same brisknn zip, not HDF5.
+MODEL_SUFFIXES = (".keras", ".h5")
 WEIGHTS_SUFFIXES = (".weights.npz", ".weights.h5")
 _MAX_JSON_BYTES = 64 << 20
 _MEMBER = re.compile(r"(weights|optimizer)/\d{5}\.npy")
@@ -43,6 +43,9 @@ _MEMBER = re.compile(r"(weights|optimizer)/\d{5}\.npy")
 def save_model(model, filepath, overwrite=True):
     """Writes the whole model (architecture, weights, compile config, optimizer and RNG state)."""
     path = _path(filepath, MODEL_SUFFIXES, "save", "a whole-model file name ending in .keras")
+    if path.endswith(".h5"):
+        warnings.warn(f"save: {path} gets brisknn's zip format, not HDF5 (the .h5 name is "
+                      "accepted for Keras code; prefer .keras)", stacklevel=3)
     if not _may_write(path, overwrite):
         return
     members = [("metadata.json", _json_bytes(_metadata("model"))),
@@ -85,7 +88,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 def load_weights(model, filepath, skip_mismatch=False):
     path = _path(filepath, MODEL_SUFFIXES + WEIGHTS_SUFFIXES, "load_weights",
-                 "a .weights.npz (or .weights.h5) file from save_weights, or a .keras file")
+                 "a .weights.npz (or .weights.h5) file from save_weights, or a .keras or .h5 "
+                 "file from save")
     with _Archive(path) as archive:
         archive.metadata()
         _read_weights_into(model, archive, path, "load_weights", skip_mismatch)
