@@ -1,5 +1,6 @@
 #include "brisknn/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "brisknn/views.h"
@@ -14,22 +15,34 @@ template <class T>
 void softmax_rows(T* y, const T* x, Index begin, Index end, Index cols) {
   for (Index r = begin; r < end; ++r) {
     // Subtracting the row max keeps exp() finite for any input.
-    ConstArrayMap<T> xr(x + r * cols, cols);
-    ArrayMap<T> yr(y + r * cols, cols);
-    const T m = xr.maxCoeff();
-    yr = (xr - m).exp();
-    yr /= yr.sum();
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    const T m = *std::max_element(xr, xr + cols);
+    T sum = T(0);
+    map_blocks(xr, cols, [m](const auto& v) { return (v - m).exp(); },
+               [&](Index i, const T* e, Index n) {
+                 std::copy(e, e + n, yr + i);
+                 sum += ordered_sum(e, n);
+               });
+    for (Index j = 0; j < cols; ++j) yr[j] /= sum;
   }
 }
 
 template <class T>
 void softmax_backward_rows(T* dx, const T* dy, const T* y, Index begin, Index end, Index cols) {
   for (Index r = begin; r < end; ++r) {
-    ConstArrayMap<T> yr(y + r * cols, cols), dyr(dy + r * cols, cols);
-    ArrayMap<T> dxr(dx + r * cols, cols);
-    const T dot = (yr * dyr).sum();
-    dxr = yr * (dyr - dot);
+    const T *yr = y + r * cols, *dyr = dy + r * cols;
+    T* dxr = dx + r * cols;
+    T dot = T(0);
+    for (Index j = 0; j < cols; ++j) dot += yr[j] * dyr[j];
+    for (Index j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - dot);
   }
+}
+
+// Transcendental maps go through map_blocks (views.h) so results never depend on alignment.
+template <class T, class F>
+void transcendental(T* y, const T* x, Index n, F f) {
+  map_blocks(x, n, f, [y](Index i, const T* v, Index m) { std::copy(v, v + m, y + i); });
 }
 
 template <class T>
@@ -41,11 +54,22 @@ void elementwise_forward(T* yp, const T* xp, Index n, Activation act, T alpha) {
     case Activation::Relu: y = x.max(T(0)); break;
     case Activation::LeakyRelu: y = (x > T(0)).select(x, alpha * x); break;
     // No select(): Eigen 3.4 does not vectorise it, and exp would then run scalar.
-    case Activation::Elu: y = x.max(T(0)) + alpha * (x.min(T(0)).exp() - T(1)); break;
-    case Activation::Sigmoid: y = x.logistic(); break;
-    case Activation::Tanh: y = x.tanh(); break;
+    case Activation::Elu:
+      transcendental(yp, xp, n, [alpha](const auto& v) {
+        return v.max(T(0)) + alpha * (v.min(T(0)).exp() - T(1));
+      });
+      break;
+    case Activation::Sigmoid:
+      transcendental(yp, xp, n, [](const auto& v) { return v.logistic(); });
+      break;
+    case Activation::Tanh:
+      transcendental(yp, xp, n, [](const auto& v) { return v.tanh(); });
+      break;
     // max(x, 0) + log1p(exp(-|x|)): no overflow for large x, no cancellation for small.
-    case Activation::Softplus: y = x.max(T(0)) + (-x.abs()).exp().log1p(); break;
+    case Activation::Softplus:
+      transcendental(yp, xp, n,
+                     [](const auto& v) { return v.max(T(0)) + (-v.abs()).exp().log1p(); });
+      break;
     case Activation::Softmax: break;  // row-wise, handled by the caller
   }
 }
@@ -62,7 +86,12 @@ void elementwise_backward(T* dxp, const T* dyp, const T* yp, Index n, Activation
     case Activation::Sigmoid: dx = dy * y * (T(1) - y); break;
     case Activation::Tanh: dx = dy * (T(1) - y.square()); break;
     // softplus'(x) = sigmoid(x) = 1 - exp(-y); -expm1 keeps precision when y is tiny.
-    case Activation::Softplus: dx = -dy * (-y).expm1(); break;
+    case Activation::Softplus:
+      map_blocks(yp, n, [](const auto& v) { return -(-v).expm1(); },
+                 [dxp, dyp](Index i, const T* s, Index m) {
+                   for (Index k = 0; k < m; ++k) dxp[i + k] = dyp[i + k] * s[k];
+                 });
+      break;
     case Activation::Softmax: break;
   }
 }

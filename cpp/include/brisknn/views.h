@@ -2,6 +2,8 @@
 #pragma once
 #include <Eigen/Core>
 
+#include <algorithm>
+
 #include "brisknn/parallel.h"
 
 namespace brisknn {
@@ -20,5 +22,36 @@ template <class T>
 using RowVectorMap = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>;
 template <class T>
 using ConstRowVectorMap = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
+
+// Applies an Eigen array expression f to x[0, n) in aligned blocks of kMapBlock elements and hands
+// each block's result to store(offset, block, count). Why not a plain Map: Eigen runs the elements
+// before the first aligned address and after the last whole packet through scalar code, whose
+// exp/log/tanh differ from the vectorised ones in the last bit, so results would depend on where
+// NumPy put the array and on how a loop was split across threads. Here every element takes the
+// vector path (the copies stay in L1 and cost little next to a transcendental).
+constexpr Index kMapBlock = 256;
+
+template <class T, class F, class Store>
+void map_blocks(const T* x, Index n, F f, Store store) {
+  using Block = Eigen::Map<Eigen::Array<T, kMapBlock, 1>, Eigen::Aligned64>;
+  alignas(64) T in[kMapBlock];
+  alignas(64) T out[kMapBlock];
+  Block block_in(in), block_out(out);
+  for (Index i = 0; i < n; i += kMapBlock) {
+    const Index m = std::min(kMapBlock, n - i);
+    std::copy(x + i, x + i + m, in);
+    std::fill(in + m, in + kMapBlock, T(0));
+    block_out = f(block_in);
+    store(i, static_cast<const T*>(out), m);
+  }
+}
+
+// x[0, n) summed left to right: the order, hence the rounding, never depends on alignment.
+template <class T>
+T ordered_sum(const T* x, Index n) {
+  T s = T(0);
+  for (Index i = 0; i < n; ++i) s += x[i];
+  return s;
+}
 
 }  // namespace brisknn
