@@ -79,11 +79,12 @@ def test_embedding_kernels_check_dtypes_shapes_and_writeability():
 
 
 def test_embedding_results_do_not_depend_on_thread_count():
-    # Big enough for the backward to split its columns over threads, with many repeated ids.
+    # Big enough (13,000 x 130 > 3 x 2^19 elements) for the backward to split its columns into
+    # 3 blocks at 3 threads, the last one partial, with many repeated ids.
     rng = np.random.default_rng(2)
     table = rng.normal(size=(300, 130)).astype(np.float32)
-    ids = rng.integers(0, 300, size=12_000).astype(np.int32)
-    dy = rng.normal(size=(12_000, 130)).astype(np.float32)
+    ids = rng.integers(0, 300, size=13_000).astype(np.int32)
+    dy = rng.normal(size=(13_000, 130)).astype(np.float32)
     results = []
     saved = brisknn.get_num_threads()
     try:
