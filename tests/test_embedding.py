@@ -287,6 +287,7 @@ def test_global_average_pooling1d_matches_mean_and_finite_differences(data_forma
     layer.forward(x)
     np.testing.assert_allclose(layer.backward(r), numeric_grad(f, x), rtol=1e-7, atol=1e-10)
     assert layer.get_config()["data_format"] == data_format
+    assert layer.name.startswith("global_average_pooling1d")  # Keras' auto name
 
 
 def test_global_average_pooling1d_rejects_wrong_rank_and_format():
