@@ -78,6 +78,17 @@ def test_embedding_kernels_check_dtypes_shapes_and_writeability():
         _core.embedding_backward(np.zeros(2, np.int64), np.ones((2, 3), np.float32), readonly)
 
 
+def test_embedding_ops_check_their_arguments():
+    table = np.zeros((4, 3))
+    with pytest.raises(TypeError, match="ids must be integers, got dtype float64"):
+        ops.embedding(np.array([1.0]), table)
+    with pytest.raises(ValueError, match=r"table must be \(vocab, dim\)"):
+        ops.embedding(np.array([1]), np.zeros(4))
+    with pytest.raises(ValueError, match=r"dy of shape \(2, 5\) does not match ids of shape"):
+        ops.embedding_backward(np.array([[1, 2]]), np.zeros((2, 5)), 4)
+    assert ops.embedding(np.zeros((0,), np.int64), table).shape == (0, 3)
+
+
 def test_embedding_results_do_not_depend_on_thread_count():
     # Big enough (13,000 x 130 > 3 x 2^19 elements) for the backward to split its columns into
     # 3 blocks at 3 threads, the last one partial, with many repeated ids.
