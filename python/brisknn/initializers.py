@@ -164,6 +164,8 @@ _ALIASES = {
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal, "orthogonal": Orthogonal,
     "variance_scaling": VarianceScaling,
+    # Keras' short names (Embedding's default 'uniform' is RandomUniform(-0.05, 0.05))
+    "uniform": RandomUniform, "normal": RandomNormal,
 }
 
 

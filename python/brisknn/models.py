@@ -164,6 +164,8 @@ class Sequential(Layer):
             if not need and not layer.trainable_weights:
                 return None
             dy = layer.backward(dy, need_dx=need)
+            if dy is None:  # a layer whose input has no gradient (Embedding's ids)
+                return None
         return dy
 
     def __call__(self, x, training=False):
@@ -223,9 +225,16 @@ class Sequential(Layer):
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
         self._ensure_built((None,) + x.shape[1:])
+        first = self._first_layer()
+        if getattr(first, "input_dtype_kind", "float") == "int":
+            return first.as_ids(x, method)  # token ids stay integers, checked by their layer
         x = np.ascontiguousarray(x, dtype=self.dtype)
         _check_finite(x, "x", method)
         return x
+
+    def _first_layer(self):
+        first = self._layers[0] if self._layers else None
+        return first._first_layer() if isinstance(first, Sequential) else first
 
     def _prepare_y(self, y, n, method):
         if y is None:
