@@ -70,7 +70,8 @@ def history(history, path=None, metric="accuracy"):
         axis.set_title(title)
         axis.set_xlabel("Epoch")
         axis.set_ylabel(label)
-        axis.legend()
+        if axis.get_lines():
+            axis.legend()
     return _finish(fig, path)
 
 
