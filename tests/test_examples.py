@@ -191,7 +191,10 @@ def test_slides_14_and_15_hand_over_to_brisknn_examples(slide, module, tmp_path,
 
 
 def test_an_example_runs_as_a_script_headless(tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # The child finds this brisknn whether it is installed or on a relative PYTHONPATH.
+    package_root = str(Path(brisknn.__file__).resolve().parent.parent)
+    env = dict(os.environ, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
     env.pop("DISPLAY", None)
     done = subprocess.run([sys.executable, str(EXAMPLES / "slide05_gradient_descent.py"),
                            "--out", str(tmp_path)], capture_output=True, text=True, env=env,

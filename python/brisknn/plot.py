@@ -231,12 +231,17 @@ def optimizer_paths(paths, f=None, xlim=(-5, 5), ylim=(-5, 5), levels=30, path=N
     grid_x, grid_y = np.meshgrid(np.linspace(*xlim, 100), np.linspace(*ylim, 100))
     fig, ax = plt.subplots(figsize=(10, 8))
     ax.contour(grid_x, grid_y, f(grid_x, grid_y), levels=levels, cmap="viridis", alpha=0.6)
-    for name, points in paths.items():
+    markers = "osD^v<>"
+    for i, (name, points) in enumerate(paths.items()):
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"plot.optimizer_paths: the path of {name!r} must have shape "
                              f"(steps, 2), got {points.shape}")
-        ax.plot(points[:, 0], points[:, 1], ".-", label=name)
+        # Paths often overlap (from (3, 3) on x^2 + y^2 all run down the diagonal): distinct,
+        # shrinking, hollow markers keep each one visible.
+        ax.plot(points[:, 0], points[:, 1], "-", marker=markers[i % len(markers)],
+                markersize=max(3, 9 - 2 * i), fillstyle="none", label=name)
+    ax.set_aspect("equal")
     ax.legend()
     ax.set_title("Optimizer Comparison")
     ax.set_xlabel("x")
