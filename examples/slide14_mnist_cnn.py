@@ -1,4 +1,4 @@
-"""Slide 14: the MNIST CNN, run by brisknn.examples.mnist (takes about 1 minute on 2 cores).
+"""Slide 14: the MNIST CNN, run by brisknn.examples.mnist (takes about 1 minute on 2 idle cores).
 
 Conv2D(32, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(128, relu) -> Dense(10, softmax),
 Adam, 5 epochs of batch 128 with validation_split=0.2, exactly as the slide writes it for Keras;
