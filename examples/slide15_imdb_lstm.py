@@ -6,7 +6,9 @@ slide writes it for Keras; prints the test accuracy and saves the training histo
 (brisknn.plot.history). IMDB is read from BRISKNN_DATA or ~/.brisknn/datasets, and downloaded
 there when absent.
 
-    python examples/slide15_imdb_lstm.py [--out DIR] [--epochs 5] [--seed N]
+    python examples/slide15_imdb_lstm.py [--out DIR] [--epochs 5] [--seed N] [--train-samples N ...]
+
+Other options are passed on to brisknn.examples.imdb.
 """
 import argparse
 import os
@@ -17,14 +19,14 @@ def main(argv=None):
     parser.add_argument("--out", default=".", help="folder for the figure (default: here)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)  # the rest goes to brisknn.examples.imdb
     from brisknn.examples import imdb  # needs the Embedding and LSTM layers
     os.makedirs(args.out, exist_ok=True)
     figure = os.path.join(args.out, "slide15_imdb_lstm.png")
     forwarded = ["--epochs", str(args.epochs), "--figure", figure]
     if args.seed is not None:
         forwarded += ["--seed", str(args.seed)]
-    return imdb.main(forwarded)
+    return imdb.main(forwarded + rest)
 
 
 if __name__ == "__main__":

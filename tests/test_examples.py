@@ -183,9 +183,10 @@ def test_slides_14_and_15_hand_over_to_brisknn_examples(slide, module, tmp_path,
     monkeypatch.setattr(brisknn.examples, module, fake, raising=False)
     namespace = runpy.run_path(str(EXAMPLES / f"{slide}.py"))
     out_dir = tmp_path / "figures"
-    assert namespace["main"](["--out", str(out_dir), "--epochs", "1", "--seed", "3"]) == 0.98
+    argv = ["--out", str(out_dir), "--epochs", "1", "--seed", "3", "--verbose", "0"]
+    assert namespace["main"](argv) == 0.98
     assert calls == [["--epochs", "1", "--figure", str(out_dir / f"{slide}.png"),
-                      "--seed", "3"]]
+                      "--seed", "3", "--verbose", "0"]]  # other options pass through
     assert out_dir.is_dir()
     assert "minute" in namespace["__doc__"].splitlines()[0]
 
