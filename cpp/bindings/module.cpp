@@ -13,6 +13,7 @@ void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_reduce(py::module_& m);
+void bind_recurrent(py::module_& m);
 }  // namespace brisknn::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   bind_conv(m);
   bind_pool(m);
   bind_reduce(m);
+  bind_recurrent(m);
 }

@@ -7,5 +7,7 @@ from brisknn.ops.conv import *  # noqa: F401,F403
 from brisknn.ops.conv import __all__ as _conv_all
 from brisknn.ops.core import *  # noqa: F401,F403
 from brisknn.ops.core import __all__ as _core_all
+from brisknn.ops.recurrent import *  # noqa: F401,F403
+from brisknn.ops.recurrent import __all__ as _recurrent_all
 
-__all__ = list(_core_all) + list(_conv_all)
+__all__ = list(_core_all) + list(_conv_all) + list(_recurrent_all)
