@@ -4,7 +4,8 @@ from brisknn.layers.conv import Conv2D, Convolution2D
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Reshape)
 from brisknn.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
+from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
-           "AvgPool2D"]
+           "AvgPool2D", "SimpleRNN", "LSTM", "GRU"]
