@@ -258,6 +258,7 @@ def test_weight_shapes_names_and_order_as_keras(cell, bias_shape):
     assert [w.shape for w in model.get_weights()] == [(5, g * 7), (7, g * 7), bias_shape]
     assert [w.name.split("/")[-1] for w in layer.weights] == ["kernel", "recurrent_kernel",
                                                               "bias"]
+    assert layer.cell.kernel is layer.kernel  # Keras keeps the weights on layer.cell
     assert layer.count_params() == 5 * g * 7 + 7 * g * 7 + int(np.prod(bias_shape))
     assert model.output_shape == (None, 7)
     seq = LAYERS[cell](7, return_sequences=True)

@@ -67,6 +67,11 @@ class _Recurrent(Layer):
         self._buffers = {}
         self._saved = None
 
+    @property
+    def cell(self):
+        """Keras keeps the weights on `layer.cell`; here the layer is its own cell."""
+        return self
+
     def _activation_arg(self, value, arg):
         name = activations.get(value)
         if name not in _SUPPORTED_ACTIVATIONS:
