@@ -141,6 +141,26 @@ def test_bptt_gradients_match_finite_differences(cell, batch, sequences, masks):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_bptt_gradients_with_vector_wide_units_match_finite_differences(cell):
+    # 17 units: the per-step products run full SIMD panels plus scalar tails in both directions.
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(5, 3, 2))
+    kernel, rkernel, bias = _weights(cell, 2, 17, rng, scale=0.3)
+    g = GATES[cell]
+    im, rm = _masks(g, 5, 2, rng), _masks(g, 5, 17, rng)
+    dy = rng.normal(size=(5, 3, 17))
+
+    def loss():
+        return float((getattr(ops, cell)(x, kernel, rkernel, bias, input_mask=im,
+                                         recurrent_mask=rm) * dy).sum())
+
+    grads = getattr(ops, cell + "_backward")(dy, x, kernel, rkernel, bias, input_mask=im,
+                                             recurrent_mask=rm)
+    for value, grad in zip([x, kernel, rkernel, bias], grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, value), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("sequences", [True, False])
 def test_layer_backward_with_seeded_dropout_matches_finite_differences(cell, sequences):
     # The layer draws its masks from its seed; the gradients it adds must be those of the
