@@ -14,6 +14,7 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_embedding(py::module_& m);
+void bind_recurrent(py::module_& m);
 }  // namespace brisknn::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -29,4 +30,5 @@ PYBIND11_MODULE(_core, m) {
   bind_pool(m);
   bind_reduce(m);
   bind_embedding(m);
+  bind_recurrent(m);
 }

@@ -1,0 +1,198 @@
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "brisknn/recurrent.h"
+#include "check.h"
+
+namespace brisknn::bind {
+
+namespace {
+
+RecurrentCell cell_arg(const char* fn, const std::string& name) {
+  RecurrentCell cell;
+  if (!parse_recurrent_cell(name.c_str(), &cell)) {
+    fail_value(std::string(fn) + ": cell must be 'simple_rnn', 'lstm' or 'gru', got '" + name +
+               "'");
+  }
+  return cell;
+}
+
+// The recurrent kernels evaluate these four element-wise, with derivatives from the outputs.
+Activation recurrent_activation_arg(const char* fn, const char* what, const std::string& name) {
+  Activation act;
+  if (!parse_activation(name, &act) ||
+      !(act == Activation::Linear || act == Activation::Relu || act == Activation::Sigmoid ||
+        act == Activation::Tanh)) {
+    fail_value(std::string(fn) + ": " + what + " must be one of 'tanh', 'sigmoid', 'relu', " +
+               "'linear' in a recurrent layer, got '" + name + "'");
+  }
+  return act;
+}
+
+// Reads the sizes from x (batch, steps, in) and recurrent_kernel (units, G*units) and checks the
+// kernel and the masks against them.
+RecurrentShape shape_args(const char* fn, RecurrentCell cell, const py::array& x,
+                          const py::array& kernel, const py::array& rk,
+                          const std::optional<py::array>& input_mask,
+                          const std::optional<py::array>& rec_mask) {
+  RecurrentShape s{cell, 0, 0, 0, 0};
+  s.batch = dim(fn, "x", x, 3, 0);
+  s.steps = x.shape(1);
+  s.in = x.shape(2);
+  s.units = dim(fn, "recurrent_kernel", rk, 2, 0);
+  const Index gu = s.gates() * s.units;
+  expect_shape(fn, "recurrent_kernel", rk, {s.units, gu});
+  expect_shape(fn, "kernel", kernel, {s.in, gu});
+  auto masks = [&](const std::optional<py::array>& m, const char* name, Index width) -> Index {
+    if (!m) return 0;
+    const Index count = dim(fn, name, *m, 3, 0);
+    if (count != 1 && count != s.gates()) {
+      fail_value(std::string(fn) + ": " + name + " has shape " + shape_str(*m) +
+                 ", expected 1 or " + std::to_string(s.gates()) + " masks in its first axis");
+    }
+    expect_shape(fn, name, *m, {count, s.batch, width});
+    return count;
+  };
+  s.input_masks = masks(input_mask, "input_mask", s.in);
+  s.recurrent_masks = masks(rec_mask, "recurrent_mask", s.units);
+  return s;
+}
+
+template <class T>
+const T* optional_in(const char* fn, const char* name, const std::optional<py::array>& a,
+                     std::initializer_list<Index> shape) {
+  return a ? in<T>(fn, name, *a, shape) : nullptr;
+}
+
+template <class T>
+T* optional_out(const char* fn, const char* name, const std::optional<py::array>& a,
+                std::initializer_list<Index> shape) {
+  return a ? out<T>(fn, name, *a, shape) : nullptr;
+}
+
+// LSTM and GRU keep gates and carry; SimpleRNN needs neither.
+template <class T>
+T* saved_arg(const char* fn, const char* name, const RecurrentShape& s,
+             const std::optional<py::array>& a, Index width) {
+  if (s.cell == RecurrentCell::SimpleRNN) return nullptr;
+  if (!a) fail_value(std::string(fn) + ": " + name + " is required for LSTM and GRU");
+  return out<T>(fn, name, *a, {s.batch, s.steps, width});
+}
+
+template <class T>
+T* workspace_arg(const char* fn, const py::array& ws, const RecurrentShape& s, bool backward) {
+  const Index needed = recurrent_workspace_size(s, backward);
+  const Index size = dim(fn, "workspace", ws, 1, 0);
+  if (size < needed) {
+    fail_value(std::string(fn) + ": workspace has " + std::to_string(size) + " elements, needs " +
+               std::to_string(needed) + " (size it with recurrent_workspace_size)");
+  }
+  return data_ptr<T>(fn, "workspace", ws, true);
+}
+
+}  // namespace
+
+void bind_recurrent(py::module_& m) {
+  m.def(
+      "recurrent_workspace_size",
+      [](const std::string& cell, Index batch, Index steps, Index in_dim, Index units,
+         Index input_masks, Index recurrent_masks, bool backward) {
+        RecurrentShape s{cell_arg("recurrent_workspace_size", cell), batch, steps, in_dim, units,
+                         input_masks, recurrent_masks};
+        return recurrent_workspace_size(s, backward);
+      },
+      py::arg("cell"), py::arg("batch"), py::arg("steps"), py::arg("in_dim"), py::arg("units"),
+      py::arg("input_masks"), py::arg("recurrent_masks"), py::arg("backward"),
+      "Elements the workspace of recurrent_forward / recurrent_backward needs.");
+  m.def(
+      "recurrent_forward",
+      [](const std::string& cell_name, const py::array& x, const py::array& kernel,
+         const py::array& rk, const std::optional<py::array>& bias,
+         const std::optional<py::array>& input_mask, const std::optional<py::array>& rec_mask,
+         const py::array& h, const std::optional<py::array>& gates,
+         const std::optional<py::array>& carry, const py::array& workspace,
+         const std::string& activation, const std::string& recurrent_activation) {
+        const char* fn = "recurrent_forward";
+        const RecurrentCell cell = cell_arg(fn, cell_name);
+        const Activation act = recurrent_activation_arg(fn, "activation", activation);
+        const Activation rec_act =
+            recurrent_activation_arg(fn, "recurrent_activation", recurrent_activation);
+        dispatch_float(fn, x, [&](auto tag) {
+          using T = decltype(tag);
+          const RecurrentShape s = shape_args(fn, cell, x, kernel, rk, input_mask, rec_mask);
+          const Index gu = s.gates() * s.units;
+          const T* xp = data_ptr<T>(fn, "x", x, false);
+          const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+          const T* rkp = data_ptr<T>(fn, "recurrent_kernel", rk, false);
+          const T* bp = cell == RecurrentCell::GRU ? optional_in<T>(fn, "bias", bias, {2, gu})
+                                                   : optional_in<T>(fn, "bias", bias, {gu});
+          const T* imp = input_mask ? data_ptr<T>(fn, "input_mask", *input_mask, false) : nullptr;
+          const T* rmp = rec_mask ? data_ptr<T>(fn, "recurrent_mask", *rec_mask, false) : nullptr;
+          T* hp = out<T>(fn, "h", h, {s.batch, s.steps, s.units});
+          T* gp = saved_arg<T>(fn, "gates", s, gates, gu);
+          T* cp = saved_arg<T>(fn, "carry", s, carry, s.units);
+          T* ws = workspace_arg<T>(fn, workspace, s, false);
+          py::gil_scoped_release release;
+          recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, ws);
+        });
+      },
+      py::arg("cell"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
+      py::arg("bias"), py::arg("input_mask"), py::arg("recurrent_mask"), py::arg("h"),
+      py::arg("gates"), py::arg("carry"), py::arg("workspace"), py::arg("activation") = "tanh",
+      py::arg("recurrent_activation") = "sigmoid",
+      "Runs a SimpleRNN/LSTM/GRU over x (batch, steps, in): every hidden state into h (batch, "
+      "steps, units); LSTM/GRU also fill gates (batch, steps, G*units) and carry (batch, steps, "
+      "units) for recurrent_backward. Masks (count, batch, width) hold inverted-dropout factors.");
+  m.def(
+      "recurrent_backward",
+      [](const std::string& cell_name, const py::array& dy, const py::array& x,
+         const py::array& kernel, const py::array& rk, const std::optional<py::array>& input_mask,
+         const std::optional<py::array>& rec_mask, const py::array& h,
+         const std::optional<py::array>& gates, const std::optional<py::array>& carry,
+         const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
+         const std::optional<py::array>& drk, const std::optional<py::array>& dbias,
+         const py::array& workspace, const std::string& activation,
+         const std::string& recurrent_activation) {
+        const char* fn = "recurrent_backward";
+        const RecurrentCell cell = cell_arg(fn, cell_name);
+        const Activation act = recurrent_activation_arg(fn, "activation", activation);
+        const Activation rec_act =
+            recurrent_activation_arg(fn, "recurrent_activation", recurrent_activation);
+        dispatch_float(fn, x, [&](auto tag) {
+          using T = decltype(tag);
+          const RecurrentShape s = shape_args(fn, cell, x, kernel, rk, input_mask, rec_mask);
+          const Index gu = s.gates() * s.units;
+          const bool sequences = dy.ndim() == 3;
+          const T* dyp = sequences ? in<T>(fn, "dy", dy, {s.batch, s.steps, s.units})
+                                   : in<T>(fn, "dy", dy, {s.batch, s.units});
+          const T* xp = data_ptr<T>(fn, "x", x, false);
+          const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+          const T* rkp = data_ptr<T>(fn, "recurrent_kernel", rk, false);
+          const T* imp = input_mask ? data_ptr<T>(fn, "input_mask", *input_mask, false) : nullptr;
+          const T* rmp = rec_mask ? data_ptr<T>(fn, "recurrent_mask", *rec_mask, false) : nullptr;
+          const T* hp = in<T>(fn, "h", h, {s.batch, s.steps, s.units});
+          const T* gp = saved_arg<T>(fn, "gates", s, gates, gu);
+          const T* cp = saved_arg<T>(fn, "carry", s, carry, s.units);
+          T* dxp = optional_out<T>(fn, "dx", dx, {s.batch, s.steps, s.in});
+          T* dkp = optional_out<T>(fn, "dkernel", dkernel, {s.in, gu});
+          T* drkp = optional_out<T>(fn, "drecurrent_kernel", drk, {s.units, gu});
+          T* dbp = cell == RecurrentCell::GRU ? optional_out<T>(fn, "dbias", dbias, {2, gu})
+                                              : optional_out<T>(fn, "dbias", dbias, {gu});
+          T* ws = workspace_arg<T>(fn, workspace, s, true);
+          py::gil_scoped_release release;
+          recurrent_backward<T>(s, act, rec_act, dxp, dkp, drkp, dbp, dyp, sequences, xp, kp, rkp,
+                                imp, rmp, hp, gp, cp, ws);
+        });
+      },
+      py::arg("cell"), py::arg("dy"), py::arg("x"), py::arg("kernel"),
+      py::arg("recurrent_kernel"), py::arg("input_mask"), py::arg("recurrent_mask"), py::arg("h"),
+      py::arg("gates"), py::arg("carry"), py::arg("dx"), py::arg("dkernel"),
+      py::arg("drecurrent_kernel"), py::arg("dbias"), py::arg("workspace"),
+      py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
+      "Backpropagation through time from dy (batch, steps, units), or (batch, units) for the "
+      "last state only: dx is overwritten, dkernel/drecurrent_kernel/dbias are added into; pass "
+      "None to skip any. The other arguments are recurrent_forward's.");
+}
+
+}  // namespace brisknn::bind

@@ -1,0 +1,324 @@
+"""SimpleRNN, LSTM and GRU: Keras 3 layers over whole sequences, each forward or backward pass one
+fused C++ call (see cpp/src/recurrent.cpp)."""
+import numpy as np
+
+from brisknn import _core, activations, initializers, regularizers, utils
+from brisknn.layers.base import Layer, _auto_name, _shape_str
+
+# The kernels evaluate these element-wise, with derivatives from the outputs.
+_SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+
+
+class _Recurrent(Layer):
+    """What the three layers share: weights (kernel, recurrent_kernel, bias) in Keras' layout,
+    dropout masks, buffers kept between forward and backward, config."""
+
+    _cell = None      # the kernel's cell name
+    _gates = 1        # gate blocks side by side in the kernels
+    _keras_name = ""  # base of the automatic layer name, as Keras spells it
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, implementation=2,
+                 use_cudnn="auto", name=None, **kwargs):
+        kind = type(self).__name__
+        super().__init__(name=name or _auto_name(self._keras_name), **kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
+        for arg, value in (("activity_regularizer", activity_regularizer),
+                           ("kernel_constraint", kernel_constraint),
+                           ("recurrent_constraint", recurrent_constraint),
+                           ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"{kind}: {arg} is not supported")
+        for arg, value in (("return_state", return_state), ("stateful", stateful)):
+            if value:
+                raise NotImplementedError(
+                    f"{kind}: {arg}=True is not supported (a Sequential passes one array "
+                    f"from layer to layer and starts every batch from zero states)")
+        self.units = int(units)
+        self.activation = self._activation_arg(activation, "activation")
+        self.recurrent_activation = self._activation_arg(recurrent_activation,
+                                                         "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        # Keras clips the rates to [0, 1] and applies dropout only for 0 < rate < 1.
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.seed = seed
+        self._seeds = np.random.default_rng(seed) if seed is not None else None
+        self.return_sequences = bool(return_sequences)
+        self.return_state = False
+        self.go_backwards = bool(go_backwards)
+        self.stateful = False
+        self.unroll = bool(unroll)  # a speed hint in Keras; one fused loop computes the same
+        self.implementation = int(implementation)
+        self.use_cudnn = use_cudnn
+        self.kernel = self.recurrent_kernel = self.bias = None
+        self._buffers = {}
+        self._saved = None
+
+    @property
+    def cell(self):
+        """Keras keeps the weights on `layer.cell`; here the layer is its own cell."""
+        return self
+
+    def _activation_arg(self, value, arg):
+        name = activations.get(value)
+        if name not in _SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"{type(self).__name__}: {arg} must be one of "
+                             f"{list(_SUPPORTED_ACTIVATIONS)}, got {value!r}")
+        return name
+
+    # -- weights -------------------------------------------------------------------------------
+    def build(self, input_shape):
+        kind = type(self).__name__
+        if len(input_shape) != 3:
+            raise ValueError(f"Layer {self.name!r} ({kind}) expects a 3-D input (batch, timesteps, "
+                             f"features), got input shape {_shape_str(input_shape)}")
+        if input_shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} ({kind}) needs a known feature dimension, got "
+                             f"input shape {_shape_str(input_shape)}")
+        width = self._gates * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], width), self.kernel_initializer,
+                                      self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer,
+                                                self.recurrent_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(),
+                                        self.bias_regularizer)
+
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def compute_output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.units)
+        return (input_shape[0], self.units)
+
+    # -- dropout masks -------------------------------------------------------------------------
+    def _mask_counts(self, training):
+        """(input masks, recurrent masks): 0, 1, or one per gate as Keras 3 draws them."""
+        if not training:
+            return 0, 0
+        per_gate = self._gates if self._per_gate_masks() else 1
+        return (per_gate if 0.0 < self.dropout < 1.0 else 0,
+                self._gates if 0.0 < self.recurrent_dropout < 1.0 else 0)
+
+    def _per_gate_masks(self):
+        return False
+
+    def _draw_mask(self, key, count, width, batch, rate, dtype):
+        """(count, batch, width) inverted-dropout factors, fixed over the sequence."""
+        shape = (count, batch, width)
+        bufs = self._buffers.get(key)
+        if bufs is None or bufs[0].shape != shape or bufs[0].dtype != dtype:
+            bufs = (np.ones(shape, dtype=dtype), np.empty(shape, dtype=dtype),
+                    np.empty(shape, dtype=np.uint8))
+            self._buffers[key] = bufs
+        seed = int((self._seeds or utils.rng()).integers(0, 2**63))
+        _core.dropout_forward(bufs[0], bufs[1], bufs[2], rate, seed)
+        return bufs[1]
+
+    def _buffer(self, key, shape, dtype):
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def _workspace(self, key, size, dtype):
+        buf = self._buffers.get(key)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = np.empty(max(size, 1), dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+    # -- computation ---------------------------------------------------------------------------
+    def forward(self, x, training=False):
+        kind = type(self).__name__
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"Layer {self.name!r} ({kind}) expects a 3-D input (batch, "
+                             f"timesteps, features), got an array of shape {x.shape}")
+        in_dim = self.kernel.shape[0]
+        if x.shape[2] != in_dim:
+            raise ValueError(f"Layer {self.name!r} ({kind}) expects input of shape "
+                             f"(None, None, {in_dim}), got an array of shape {x.shape}")
+        if x.shape[1] == 0:
+            raise ValueError(f"Layer {self.name!r} ({kind}) needs at least one timestep, got "
+                             f"an array of shape {x.shape}")
+        dtype = self.kernel.dtype
+        x = x[:, ::-1] if self.go_backwards else x
+        x = np.ascontiguousarray(x, dtype=dtype)
+        batch, steps, _ = x.shape
+        n_in, n_rec = self._mask_counts(training)
+        input_mask = self._draw_mask("input_mask", n_in, in_dim, batch, self.dropout,
+                                     dtype) if n_in else None
+        rec_mask = self._draw_mask("recurrent_mask", n_rec, self.units, batch,
+                                   self.recurrent_dropout, dtype) if n_rec else None
+        shape = (batch, steps, self.units)
+        # The returned sequence is the caller's to keep: a fresh array. The rest is reused.
+        h = np.empty(shape, dtype=dtype) if self.return_sequences else \
+            self._buffer("h", shape, dtype)
+        gates = carry = None
+        if self._gates > 1:
+            gates = self._buffer("gates", (batch, steps, self._gates * self.units), dtype)
+            carry = self._buffer("carry", shape, dtype)
+        ws = self._workspace("forward_ws", _core.recurrent_workspace_size(
+            self._cell, batch, steps, in_dim, self.units, n_in, n_rec, False), dtype)
+        _core.recurrent_forward(self._cell, x, self.kernel.value, self.recurrent_kernel.value,
+                                self.bias.value if self.use_bias else None, input_mask, rec_mask,
+                                h, gates, carry, ws, self.activation, self.recurrent_activation)
+        self._saved = (x, input_mask, rec_mask, h, gates, carry)
+        return h if self.return_sequences else h[:, -1].copy()
+
+    def backward(self, dy, need_dx=True):
+        train = self.trainable
+        if not need_dx and not train:
+            return None
+        x, input_mask, rec_mask, h, gates, carry = self._saved
+        batch, steps, in_dim = x.shape
+        dy = np.ascontiguousarray(dy, dtype=x.dtype)
+        n_in = 0 if input_mask is None else input_mask.shape[0]
+        n_rec = 0 if rec_mask is None else rec_mask.shape[0]
+        ws = self._workspace("backward_ws", _core.recurrent_workspace_size(
+            self._cell, batch, steps, in_dim, self.units, n_in, n_rec, True), x.dtype)
+        dx = np.empty_like(x) if need_dx else None
+        _core.recurrent_backward(
+            self._cell, dy, x, self.kernel.value, self.recurrent_kernel.value, input_mask,
+            rec_mask, h, gates, carry, dx, self.kernel.grad if train else None,
+            self.recurrent_kernel.grad if train else None,
+            self.bias.grad if train and self.use_bias else None, ws, self.activation,
+            self.recurrent_activation)
+        if dx is not None and self.go_backwards:
+            dx = np.ascontiguousarray(dx[:, ::-1])
+        return dx
+
+    # -- serialization -------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units, activation=self.activation, use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            recurrent_initializer=initializers.serialize(self.recurrent_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
+            return_sequences=self.return_sequences, return_state=self.return_state,
+            go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll)
+        return config
+
+
+class SimpleRNN(_Recurrent):
+    """Fully-connected RNN: h_t = activation(x_t kernel + bias + h_{t-1} recurrent_kernel)."""
+
+    _cell = "simple_rnn"
+    _gates = 1
+    _keras_name = "SimpleRnn"
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, **kwargs):
+        if "recurrent_activation" in kwargs:
+            raise TypeError("SimpleRNN: unexpected argument 'recurrent_activation'")
+        super().__init__(units, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, dropout=dropout,
+                         recurrent_dropout=recurrent_dropout, return_sequences=return_sequences,
+                         **kwargs)
+
+
+class LSTM(_Recurrent):
+    """Long Short-Term Memory (Hochreiter 1997), gates i, f, c, o as Keras lays them out:
+    c_t = f c_{t-1} + i c~, h_t = o activation(c_t)."""
+
+    _cell = "lstm"
+    _gates = 4
+    _keras_name = "Lstm"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _per_gate_masks(self):
+        # Keras 3 (since 3.8) switches to implementation 1 when recurrent_dropout is set, and
+        # implementation 1 draws one input and one recurrent mask per gate.
+        return self.recurrent_dropout != 0.0 or self.implementation == 1
+
+    def _bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        base, units = self.bias_initializer, self.units
+
+        def forget_ones(shape, dtype=None):
+            # Keras: bias_initializer for i, ones for f, bias_initializer for c and o.
+            dtype = dtype or "float32"
+            return np.concatenate([np.asarray(base((units,), dtype=dtype)),
+                                   np.ones(units, dtype=dtype),
+                                   np.asarray(base((2 * units,), dtype=dtype))]).astype(dtype)
+        return forget_ones
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(recurrent_activation=self.recurrent_activation,
+                      unit_forget_bias=self.unit_forget_bias)
+        return config
+
+
+class GRU(_Recurrent):
+    """Gated Recurrent Unit (Cho et al. 2014) with Keras' default reset_after=True: gates z, r, h,
+    bias (2, 3*units) (input row, recurrent row), h_t = z h_{t-1} + (1 - z) hh."""
+
+    _cell = "gru"
+    _gates = 3
+    _keras_name = "Gru"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", reset_after=True, **kwargs):
+        if not reset_after:
+            raise NotImplementedError("GRU: reset_after=False is not supported (Keras' default "
+                                      "reset_after=True is)")
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.reset_after = True
+
+    def _per_gate_masks(self):
+        return self.recurrent_dropout != 0.0 or self.implementation == 1
+
+    def _bias_shape(self):
+        return (2, self._gates * self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(recurrent_activation=self.recurrent_activation,
+                      reset_after=self.reset_after)
+        return config

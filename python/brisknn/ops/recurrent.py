@@ -1,0 +1,125 @@
+"""Recurrent layers over whole sequences as NumPy-in / NumPy-out functions, with Keras 3 weight
+layouts: x (batch, steps, in), kernel (in, G*units), recurrent_kernel (units, G*units), gates in
+Keras' order (LSTM i, f, c, o; GRU z, r, h with reset_after=True, bias (2, 3*units)).
+
+Dropout masks are optional arrays of inverted-dropout factors (0 or 1/(1-rate)) held fixed over
+all steps: input_mask (batch, in) or (count, batch, in), recurrent_mask (batch, units) or
+(count, batch, units), count being 1 or one mask per gate.
+"""
+import numpy as np
+
+from brisknn import _core
+from brisknn.ops.core import as_float
+
+__all__ = [
+    "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "recurrent_gates",
+]
+
+_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+
+
+def recurrent_gates(cell):
+    """Gate blocks side by side in the kernels of a cell ('simple_rnn', 'lstm' or 'gru')."""
+    return _GATES[cell]
+
+
+def _mask(mask, name, dtype):
+    if mask is None:
+        return None
+    mask = as_float(mask, name, dtype)
+    return mask[None] if mask.ndim == 2 else mask
+
+
+def _prepare(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask):
+    x = as_float(x)
+    if x.ndim != 3:
+        raise ValueError(f"{cell}: x must be 3-D (batch, steps, features), got shape {x.shape}")
+    kernel = as_float(kernel, "kernel", x.dtype)
+    recurrent_kernel = as_float(recurrent_kernel, "recurrent_kernel", x.dtype)
+    bias = None if bias is None else as_float(bias, "bias", x.dtype)
+    return (x, kernel, recurrent_kernel, bias, _mask(input_mask, "input_mask", x.dtype),
+            _mask(recurrent_mask, "recurrent_mask", x.dtype))
+
+
+def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask, activation,
+             recurrent_activation):
+    x, kernel, recurrent_kernel, bias, im, rm = _prepare(cell, x, kernel, recurrent_kernel, bias,
+                                                         input_mask, recurrent_mask)
+    batch, steps, in_dim = x.shape
+    units = recurrent_kernel.shape[0]
+    g = _GATES[cell]
+    h = np.empty((batch, steps, units), dtype=x.dtype)
+    gates = carry = None
+    if cell != "simple_rnn":
+        gates = np.empty((batch, steps, g * units), dtype=x.dtype)
+        carry = np.empty((batch, steps, units), dtype=x.dtype)
+    counts = (0 if im is None else im.shape[0], 0 if rm is None else rm.shape[0])
+    ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
+                                                 False), dtype=x.dtype)
+    _core.recurrent_forward(cell, x, kernel, recurrent_kernel, bias, im, rm, h, gates, carry, ws,
+                            activation, recurrent_activation)
+    return (x, kernel, recurrent_kernel, bias, im, rm), (h, gates, carry)
+
+
+def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+              activation, recurrent_activation):
+    args, saved = _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                           activation, recurrent_activation)
+    x, kernel, recurrent_kernel, bias, im, rm = args
+    dy = as_float(dy, "dy", x.dtype)
+    batch, steps, in_dim = x.shape
+    units = recurrent_kernel.shape[0]
+    dx = np.empty_like(x)
+    dkernel = np.zeros_like(kernel)
+    drecurrent = np.zeros_like(recurrent_kernel)
+    dbias = None if bias is None else np.zeros_like(bias)
+    counts = (0 if im is None else im.shape[0], 0 if rm is None else rm.shape[0])
+    ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
+                                                 True), dtype=x.dtype)
+    _core.recurrent_backward(cell, dy, x, kernel, recurrent_kernel, im, rm, *saved, dx, dkernel,
+                             drecurrent, dbias, ws, activation, recurrent_activation)
+    return dx, dkernel, drecurrent, dbias
+
+
+def simple_rnn(x, kernel, recurrent_kernel, bias=None, activation="tanh", input_mask=None,
+               recurrent_mask=None):
+    """Every hidden state (batch, steps, units) of h_t = act(x_t K + b + h_{t-1} U), h_{-1} = 0."""
+    return _forward("simple_rnn", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                    activation, "sigmoid")[1][0]
+
+
+def lstm(x, kernel, recurrent_kernel, bias=None, activation="tanh",
+         recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+    """Every hidden state (batch, steps, units) of a Keras LSTM (zero initial h and c)."""
+    return _forward("lstm", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                    activation, recurrent_activation)[1][0]
+
+
+def gru(x, kernel, recurrent_kernel, bias=None, activation="tanh",
+        recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+    """Every hidden state (batch, steps, units) of a Keras GRU with reset_after=True."""
+    return _forward("gru", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                    activation, recurrent_activation)[1][0]
+
+
+def simple_rnn_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
+                        input_mask=None, recurrent_mask=None):
+    """(dx, dkernel, drecurrent_kernel, dbias) from dy, the gradient of every hidden state
+    (batch, steps, units) or of the last one (batch, units). dbias is None without a bias."""
+    return _backward("simple_rnn", dy, x, kernel, recurrent_kernel, bias, input_mask,
+                     recurrent_mask, activation, "sigmoid")
+
+
+def lstm_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
+                  recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+    """As simple_rnn_backward, for lstm."""
+    return _backward("lstm", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                     activation, recurrent_activation)
+
+
+def gru_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
+                 recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+    """As simple_rnn_backward, for gru."""
+    return _backward("gru", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
+                     activation, recurrent_activation)

@@ -1,0 +1,448 @@
+import re
+
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import _core, layers, ops
+from conftest import numeric_grad
+
+CELLS = ["simple_rnn", "lstm", "gru"]
+LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None):
+    """Keras 3's cell formulas step by step in NumPy (float64): every hidden state. Masks are
+    (count, batch, width) with count 1 (shared by the gates) or one per gate."""
+    batch, steps, _ = x.shape
+    u = rkernel.shape[0]
+    g = GATES[cell]
+
+    def mask(m, j):
+        return 1.0 if m is None else m[j if len(m) > 1 else 0]
+
+    def gate_product(inp, m, w, j):
+        return (inp * mask(m, j)) @ w[:, j * u:(j + 1) * u]
+
+    h, c, out = np.zeros((batch, u)), np.zeros((batch, u)), []
+    for t in range(steps):
+        xt = x[:, t]
+        px = np.concatenate([gate_product(xt, input_mask, kernel, j) for j in range(g)], 1)
+        ph = np.concatenate([gate_product(h, rec_mask, rkernel, j) for j in range(g)], 1)
+        if cell == "simple_rnn":
+            h = np.tanh(px + ph + (0 if bias is None else bias))
+        elif cell == "lstm":
+            z = px + ph + (0 if bias is None else bias)
+            i, f = _sigmoid(z[:, :u]), _sigmoid(z[:, u:2 * u])
+            cc, o = np.tanh(z[:, 2 * u:3 * u]), _sigmoid(z[:, 3 * u:])
+            c = f * c + i * cc
+            h = o * np.tanh(c)
+        else:
+            px = px + (0 if bias is None else bias[0])
+            ph = ph + (0 if bias is None else bias[1])
+            z = _sigmoid(px[:, :u] + ph[:, :u])
+            r = _sigmoid(px[:, u:2 * u] + ph[:, u:2 * u])
+            hh = np.tanh(px[:, 2 * u:] + r * ph[:, 2 * u:])
+            h = z * h + (1 - z) * hh
+        out.append(h)
+    return np.stack(out, 1)
+
+
+def _weights(cell, in_dim, units, rng, use_bias=True, scale=0.5):
+    g = GATES[cell]
+    kernel = rng.normal(size=(in_dim, g * units)) * scale
+    rkernel = rng.normal(size=(units, g * units)) * scale
+    bias = None
+    if use_bias:
+        bias = rng.normal(size=(2, g * units) if cell == "gru" else (g * units,)) * 0.3
+    return kernel, rkernel, bias
+
+
+def _masks(count, batch, width, rng, rate=0.3):
+    if not count:
+        return None
+    return (rng.random((count, batch, width)) >= rate) / (1 - rate)
+
+
+# -- forward against the NumPy reference ----------------------------------------------------------
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("masks", ["none", "shared", "per_gate"])
+def test_forward_matches_numpy_step_by_step_reference(cell, dtype, masks):
+    rng = np.random.default_rng(0)
+    batch, steps, in_dim, units = 5, 7, 6, 9
+    count = {"none": 0, "shared": 1, "per_gate": GATES[cell]}[masks]
+    x = rng.normal(size=(batch, steps, in_dim))
+    kernel, rkernel, bias = _weights(cell, in_dim, units, rng)
+    im, rm = _masks(count, batch, in_dim, rng), _masks(count, batch, units, rng)
+    expected = reference(cell, x, kernel, rkernel, bias, im, rm)
+    cast = [None if a is None else a.astype(dtype) for a in (x, kernel, rkernel, bias, im, rm)]
+    got = getattr(ops, cell)(*cast[:4], input_mask=cast[4], recurrent_mask=cast[5])
+    assert got.dtype == dtype and got.shape == (batch, steps, units)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_forward_without_bias_and_with_wide_units_matches_reference(cell):
+    # 37 units: full vector panels plus a scalar tail in the per-step product.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 4, 3))
+    kernel, rkernel, _ = _weights(cell, 3, 37, rng, scale=0.2)
+    got = getattr(ops, cell)(x, kernel, rkernel, None)
+    np.testing.assert_allclose(got, reference(cell, x, kernel, rkernel, None), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "linear"])
+def test_simple_rnn_other_activations_match_reference(activation):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 5, 4))
+    kernel, rkernel, bias = _weights("simple_rnn", 4, 6, rng, scale=0.3)
+    f = {"relu": lambda z: np.maximum(z, 0), "sigmoid": _sigmoid, "linear": lambda z: z}[activation]
+    h, out = np.zeros((3, 6)), []
+    for t in range(5):
+        h = f(x[:, t] @ kernel + bias + h @ rkernel)
+        out.append(h)
+    got = ops.simple_rnn(x, kernel, rkernel, bias, activation=activation)
+    np.testing.assert_allclose(got, np.stack(out, 1), rtol=1e-12, atol=1e-12)
+
+
+# -- backpropagation through time against finite differences ---------------------------------------
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("batch", [1, 3, 6])
+@pytest.mark.parametrize("sequences", [True, False])
+@pytest.mark.parametrize("masks", ["none", "shared", "per_gate"])
+def test_bptt_gradients_match_finite_differences(cell, batch, sequences, masks):
+    rng = np.random.default_rng(batch)
+    steps, in_dim, units = 4, 3, 5
+    count = {"none": 0, "shared": 1, "per_gate": GATES[cell]}[masks]
+    x = rng.normal(size=(batch, steps, in_dim))
+    kernel, rkernel, bias = _weights(cell, in_dim, units, rng)
+    im, rm = _masks(count, batch, in_dim, rng), _masks(count, batch, units, rng)
+    dy = rng.normal(size=(batch, steps, units) if sequences else (batch, units))
+    forward = getattr(ops, cell)
+
+    def loss():
+        h = forward(x, kernel, rkernel, bias, input_mask=im, recurrent_mask=rm)
+        return float(((h if sequences else h[:, -1]) * dy).sum())
+
+    grads = getattr(ops, cell + "_backward")(dy, x, kernel, rkernel, bias, input_mask=im,
+                                             recurrent_mask=rm)
+    for name, value, grad in zip(["x", "kernel", "recurrent_kernel", "bias"],
+                                 [x, kernel, rkernel, bias], grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, value), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{cell} d{name}")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_bptt_gradients_with_vector_wide_units_match_finite_differences(cell):
+    # 17 units: the per-step products run full SIMD panels plus scalar tails in both directions.
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(5, 3, 2))
+    kernel, rkernel, bias = _weights(cell, 2, 17, rng, scale=0.3)
+    g = GATES[cell]
+    im, rm = _masks(g, 5, 2, rng), _masks(g, 5, 17, rng)
+    dy = rng.normal(size=(5, 3, 17))
+
+    def loss():
+        return float((getattr(ops, cell)(x, kernel, rkernel, bias, input_mask=im,
+                                         recurrent_mask=rm) * dy).sum())
+
+    grads = getattr(ops, cell + "_backward")(dy, x, kernel, rkernel, bias, input_mask=im,
+                                             recurrent_mask=rm)
+    for value, grad in zip([x, kernel, rkernel, bias], grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, value), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("sequences", [True, False])
+def test_layer_backward_with_seeded_dropout_matches_finite_differences(cell, sequences):
+    # The layer draws its masks from its seed; the gradients it adds must be those of the
+    # forward pass with exactly those masks (per-gate masks, as recurrent_dropout is set).
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4, 5, 3))
+    layer = LAYERS[cell](4, dropout=0.3, recurrent_dropout=0.4, seed=11,
+                         return_sequences=sequences)
+    layer(x)  # build
+    kernel, rkernel, bias = (w.value for w in layer.weights)
+    bias += rng.normal(size=bias.shape) * 0.3
+    y = layer.forward(x, training=True)
+    _, im, rm, *_ = layer._saved
+    assert im.shape == (GATES[cell], 4, 3) and rm.shape == (GATES[cell], 4, 4)
+    assert set(np.unique(im)) <= {0.0, 1 / 0.7} and set(np.unique(rm)) <= {0.0, 1 / 0.6}
+    dy = rng.normal(size=y.shape)
+    dx = layer.backward(dy)
+
+    def loss():
+        h = getattr(ops, cell)(x, kernel, rkernel, bias, input_mask=im, recurrent_mask=rm)
+        return float(((h if sequences else h[:, -1]) * dy).sum())
+
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    for var in layer.weights:
+        np.testing.assert_allclose(var.grad, numeric_grad(loss, var.value), rtol=1e-6,
+                                   atol=1e-8, err_msg=var.name)
+
+
+def test_backward_adds_into_weight_gradients_and_skips_dx():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 4))
+    layer = layers.LSTM(3, dtype="float64")
+    layer(x)
+    dy = rng.normal(size=(2, 3))
+    layer.forward(x, training=True)
+    assert layer.backward(dy, need_dx=False) is None
+    once = [w.grad.copy() for w in layer.weights]
+    assert all(np.abs(g).sum() > 0 for g in once)
+    layer.forward(x, training=True)
+    layer.backward(dy, need_dx=False)
+    for w, g in zip(layer.weights, once):
+        np.testing.assert_allclose(w.grad, 2 * g, rtol=1e-12)
+
+
+# -- determinism -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", CELLS)
+def test_results_do_not_depend_on_thread_count(cell):
+    rng = np.random.default_rng(4)
+    batch, steps, in_dim, units = 16, 25, 64, 48
+    x = rng.normal(size=(batch, steps, in_dim)).astype(np.float32)
+    kernel, rkernel, bias = (None if a is None else a.astype(np.float32)
+                             for a in _weights(cell, in_dim, units, rng, scale=0.1))
+    g = GATES[cell]
+    im = _masks(g, batch, in_dim, rng).astype(np.float32)
+    rm = _masks(g, batch, units, rng).astype(np.float32)
+    dy = rng.normal(size=(batch, steps, units)).astype(np.float32)
+    results = []
+    saved = brisknn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            brisknn.set_num_threads(threads)
+            y = getattr(ops, cell)(x, kernel, rkernel, bias, input_mask=im, recurrent_mask=rm)
+            grads = getattr(ops, cell + "_backward")(dy, x, kernel, rkernel, bias, input_mask=im,
+                                                     recurrent_mask=rm)
+            results.append([y, *grads])
+    finally:
+        brisknn.set_num_threads(saved)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_same_seed_gives_same_dropout_masks_and_training_differs_from_inference():
+    x = np.random.default_rng(5).normal(size=(3, 6, 4)).astype(np.float32)
+    a = layers.GRU(5, dropout=0.5, recurrent_dropout=0.5, seed=3)
+    b = layers.GRU(5, dropout=0.5, recurrent_dropout=0.5, seed=3)
+    a(x)
+    b(x)
+    b.set_weights(a.get_weights())
+    ya, yb = a.forward(x, training=True), b.forward(x, training=True)
+    np.testing.assert_array_equal(ya, yb)
+    plain = layers.GRU(5)
+    plain(x)
+    plain.set_weights(a.get_weights())
+    np.testing.assert_array_equal(a(x), plain(x))  # inference: no dropout
+    assert not np.allclose(ya, plain(x))
+
+
+def test_mask_counts_follow_keras_3():
+    # Keras 3.8+: dropout alone shares one input mask among the gates; once recurrent_dropout is
+    # set the cell switches to implementation 1, one mask per gate for inputs and state.
+    x = np.ones((2, 3, 4), dtype=np.float32)
+    cases = [(layers.LSTM(3, dropout=0.2), (1, None)),
+             (layers.LSTM(3, dropout=0.2, recurrent_dropout=0.2), (4, 4)),
+             (layers.LSTM(3, recurrent_dropout=0.2), (None, 4)),
+             (layers.GRU(3, dropout=0.2, recurrent_dropout=0.2), (3, 3)),
+             (layers.SimpleRNN(3, dropout=0.2, recurrent_dropout=0.2), (1, 1)),
+             (layers.LSTM(3, dropout=1.0), (None, None))]  # Keras applies no mask at rate 1
+    for layer, (n_in, n_rec) in cases:
+        layer(x)
+        layer.forward(x, training=True)
+        _, im, rm, *_ = layer._saved
+        assert (None if im is None else im.shape[0]) == n_in
+        assert (None if rm is None else rm.shape[0]) == n_rec
+
+
+# -- the Keras layers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell,bias_shape", [("simple_rnn", (7,)), ("lstm", (28,)),
+                                             ("gru", (2, 21))])
+def test_weight_shapes_names_and_order_as_keras(cell, bias_shape):
+    g = GATES[cell]
+    model = brisknn.Sequential([brisknn.Input((10, 5)), LAYERS[cell](7)])
+    layer = model.layers[0]
+    assert re.fullmatch(cell + r"(_\d+)?", layer.name)  # Keras' names: lstm, lstm_1, ...
+    assert [w.shape for w in model.get_weights()] == [(5, g * 7), (7, g * 7), bias_shape]
+    assert [w.name.split("/")[-1] for w in layer.weights] == ["kernel", "recurrent_kernel",
+                                                              "bias"]
+    assert layer.cell.kernel is layer.kernel  # Keras keeps the weights on layer.cell
+    assert layer.count_params() == 5 * g * 7 + 7 * g * 7 + int(np.prod(bias_shape))
+    assert model.output_shape == (None, 7)
+    seq = LAYERS[cell](7, return_sequences=True)
+    brisknn.Sequential([brisknn.Input((10, 5)), seq])
+    assert seq.output_shape == (None, 10, 7)
+    nobias = LAYERS[cell](7, use_bias=False)
+    nobias(np.zeros((1, 2, 5), dtype=np.float32))
+    assert len(nobias.get_weights()) == 2
+
+
+def test_lstm_forget_bias_and_orthogonal_recurrent_kernel_at_init():
+    layer = layers.LSTM(6)
+    layer(np.zeros((1, 2, 3), dtype=np.float32))
+    kernel, rkernel, bias = layer.get_weights()
+    np.testing.assert_array_equal(bias, np.r_[np.zeros(6), np.ones(6), np.zeros(12)])
+    np.testing.assert_allclose(rkernel @ rkernel.T, np.eye(6), atol=1e-5)  # orthonormal rows
+    limit = np.sqrt(6 / (3 + 24))
+    assert np.abs(kernel).max() <= limit
+    plain = layers.LSTM(6, unit_forget_bias=False)
+    plain(np.zeros((1, 2, 3), dtype=np.float32))
+    np.testing.assert_array_equal(plain.get_weights()[2], np.zeros(24))
+    gru = layers.GRU(4)
+    gru(np.zeros((1, 2, 3), dtype=np.float32))
+    np.testing.assert_array_equal(gru.get_weights()[2], np.zeros((2, 12)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_layer_output_is_last_state_or_whole_sequence(cell):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    seq = LAYERS[cell](6, return_sequences=True)
+    last = LAYERS[cell](6)
+    seq(x)
+    last(x)
+    last.set_weights(seq.get_weights())
+    y_seq, y_last = seq(x), last(x)
+    assert y_seq.shape == (3, 5, 6) and y_last.shape == (3, 6)
+    np.testing.assert_array_equal(y_seq[:, -1], y_last)
+    expected = reference(cell, x.astype(np.float64), *(w.astype(np.float64)
+                                                       for w in seq.get_weights()))
+    np.testing.assert_allclose(y_seq, expected, rtol=2e-5, atol=2e-5)
+    first = seq(x)
+    seq(x + 1)
+    np.testing.assert_array_equal(first, y_seq)  # a returned sequence is not reused
+
+
+def test_go_backwards_runs_the_reversed_sequence():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 6, 3))
+    brisknn.backend.set_floatx("float64")
+    back = layers.LSTM(4, go_backwards=True, return_sequences=True)
+    back(x)
+    kernel, rkernel, bias = back.get_weights()
+    y = back.forward(x)
+    np.testing.assert_allclose(y, reference("lstm", x[:, ::-1], kernel, rkernel, bias),
+                               rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    dx = back.backward(dy)
+
+    def loss():
+        return float((reference("lstm", x[:, ::-1], kernel, rkernel, bias) * dy).sum())
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_get_config_round_trip(cell):
+    layer = LAYERS[cell](5, dropout=0.1, recurrent_dropout=0.2, return_sequences=True,
+                         kernel_regularizer="l2", activation="relu", seed=4)
+    config = layer.get_config()
+    assert config["units"] == 5 and config["return_sequences"] is True
+    assert config["dropout"] == 0.1 and config["recurrent_dropout"] == 0.2
+    assert config["activation"] == "relu"
+    if cell == "lstm":
+        assert config["unit_forget_bias"] is True and config["recurrent_activation"] == "sigmoid"
+    if cell == "gru":
+        assert config["reset_after"] is True
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+def test_sequence_sign_task_learns_through_fit():
+    # Does the sum of a sequence come out positive? Needs the whole sequence remembered.
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(512, 12, 1)).astype(np.float32)
+    y = (x.sum(axis=(1, 2)) > 0).astype(np.float32)[:, None]
+    for layer in (layers.LSTM(8, dropout=0.1, recurrent_dropout=0.1), layers.GRU(8),
+                  layers.SimpleRNN(8)):
+        model = brisknn.Sequential([brisknn.Input((12, 1)), layer,
+                                    layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=brisknn.optimizers.Adam(0.02), loss="binary_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x, y, epochs=20, batch_size=32, verbose=0)
+        assert history.history["loss"][-1] < history.history["loss"][0] / 2
+        loss, accuracy = model.evaluate(x, y, verbose=0)
+        assert accuracy > 0.9, type(layer).__name__
+
+
+def test_stacked_lstms_train_end_to_end():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(64, 6, 2)).astype(np.float32)
+    y = (x[:, :, 0].sum(1) > 0).astype(np.float32)[:, None]
+    model = brisknn.Sequential([brisknn.Input((6, 2)), layers.LSTM(6, return_sequences=True),
+                                layers.GRU(4), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def test_rank_2_input_raises_naming_layer_and_shape():
+    with pytest.raises(ValueError, match=r"'my_lstm' \(LSTM\) expects a 3-D input.*\(None, 10\)"):
+        brisknn.Sequential([brisknn.Input((10,)), layers.LSTM(4, name="my_lstm")])
+    layer = layers.GRU(3, name="g")
+    layer(np.zeros((2, 4, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"'g' \(GRU\) expects a 3-D input.*\(2, 5\)"):
+        layer.forward(np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"'g' \(GRU\) expects input of shape \(None, None, 5\)"):
+        layer.forward(np.zeros((2, 4, 6), dtype=np.float32))
+
+
+def test_feature_mismatch_in_a_model_raises():
+    model = brisknn.Sequential([brisknn.Input((4, 3)), layers.SimpleRNN(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 4, 3\)"):
+        model.predict(np.zeros((2, 4, 5), dtype=np.float32), verbose=0)
+
+
+def test_unsupported_arguments_raise_clearly():
+    with pytest.raises(NotImplementedError, match="return_state"):
+        layers.LSTM(3, return_state=True)
+    with pytest.raises(NotImplementedError, match="stateful"):
+        layers.GRU(3, stateful=True)
+    with pytest.raises(NotImplementedError, match="reset_after"):
+        layers.GRU(3, reset_after=False)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        layers.LSTM(3, activation="softmax")
+    with pytest.raises(ValueError, match="units must be a positive integer"):
+        layers.SimpleRNN(0)
+    with pytest.raises(TypeError, match="recurrent_activation"):
+        layers.SimpleRNN(3, recurrent_activation="sigmoid")
+
+
+def test_kernel_bindings_check_shapes_and_dtypes():
+    x = np.zeros((2, 3, 4), dtype=np.float32)
+    k, rk = np.zeros((4, 8), np.float32), np.zeros((2, 8), np.float32)
+    with pytest.raises(ValueError, match=r"kernel has shape \(4, 8\), expected \(5, 8\)"):
+        ops.lstm(np.zeros((2, 3, 5), np.float32), k, rk)
+    with pytest.raises(ValueError, match=r"recurrent_kernel has shape \(2, 8\), expected \(2, 6\)"):
+        ops.gru(x, np.zeros((4, 6), np.float32), rk)
+    with pytest.raises(ValueError, match=r"bias has shape \(8,\), expected \(2, 6\)"):
+        ops.gru(x, np.zeros((4, 6), np.float32), np.zeros((2, 6), np.float32),
+                np.zeros(8, np.float32))
+    with pytest.raises(ValueError, match="1 or 4 masks"):
+        ops.lstm(x, k, rk, input_mask=np.ones((2, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"x must be 3-D"):
+        ops.simple_rnn(np.zeros((2, 4)), np.zeros((4, 2)), np.zeros((2, 2)))
+    ws = np.zeros(1, np.float32)
+    h = np.zeros((2, 3, 2), np.float32)
+    with pytest.raises(ValueError, match="workspace has 1 elements"):
+        _core.recurrent_forward("simple_rnn", x, np.zeros((4, 2), np.float32),
+                                np.zeros((2, 2), np.float32), None, None, None, h, None, None, ws)
+    with pytest.raises(TypeError, match="dtype"):
+        _core.recurrent_forward("lstm", x, k.astype(np.float64), rk, None, None, None, h,
+                                np.zeros((2, 3, 8), np.float32), h.copy(), ws)
+    with pytest.raises(ValueError, match="cell must be"):
+        _core.recurrent_workspace_size("rnn", 1, 1, 1, 1, 0, 0, False)
