@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from brisknn import _core, initializers, regularizers
-from brisknn.layers.base import Layer, _auto_name, _shape_str
+from brisknn.layers.base import Layer, _shape_str
 
 
 class Embedding(Layer):
@@ -156,8 +156,7 @@ class GlobalAveragePooling1D(Layer):
     steps). Masks are not applied (see Embedding)."""
 
     def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
-        # Keras' snake case keeps "1D" whole: global_average_pooling1d.
-        super().__init__(name=name or _auto_name("GlobalAveragePooling1d"), **kwargs)
+        super().__init__(name=name, **kwargs)
         data_format = data_format or "channels_last"
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(f"GlobalAveragePooling1D: data_format must be 'channels_last' or "

@@ -3,7 +3,7 @@ fused C++ call (see cpp/src/recurrent.cpp)."""
 import numpy as np
 
 from brisknn import _core, activations, initializers, regularizers, utils
-from brisknn.layers.base import Layer, _auto_name, _shape_str
+from brisknn.layers.base import Layer, _shape_str
 
 # The kernels evaluate these element-wise, with derivatives from the outputs.
 _SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
@@ -15,7 +15,6 @@ class _Recurrent(Layer):
 
     _cell = None      # the kernel's cell name
     _gates = 1        # gate blocks side by side in the kernels
-    _keras_name = ""  # base of the automatic layer name, as Keras spells it
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -26,7 +25,7 @@ class _Recurrent(Layer):
                  go_backwards=False, stateful=False, unroll=False, implementation=2,
                  use_cudnn="auto", name=None, **kwargs):
         kind = type(self).__name__
-        super().__init__(name=name or _auto_name(self._keras_name), **kwargs)
+        super().__init__(name=name, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
         for arg, value in (("activity_regularizer", activity_regularizer),
@@ -230,7 +229,6 @@ class SimpleRNN(_Recurrent):
 
     _cell = "simple_rnn"
     _gates = 1
-    _keras_name = "SimpleRnn"
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -255,7 +253,6 @@ class LSTM(_Recurrent):
 
     _cell = "lstm"
     _gates = 4
-    _keras_name = "Lstm"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -297,7 +294,6 @@ class GRU(_Recurrent):
 
     _cell = "gru"
     _gates = 3
-    _keras_name = "Gru"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
