@@ -145,3 +145,11 @@ def test_loss_lookup_by_keras_names():
     assert losses.get(losses.binary_crossentropy).kernel == "binary_crossentropy"
     with pytest.raises(ValueError, match="Unknown loss"):
         losses.get("hinge_of_doom")
+
+
+def test_losses_get_reads_keras_serialized_dicts_and_refuses_unknown_ones():
+    from brisknn import losses
+    loss = losses.get({"class_name": "BinaryCrossentropy", "config": {"from_logits": True}})
+    assert isinstance(loss, losses.BinaryCrossentropy) and loss.from_logits
+    with pytest.raises(ValueError, match="Unknown loss"):
+        losses.get({"class_name": "os.system"})

@@ -313,3 +313,8 @@ def test_nonfinite_values_are_located():
     y[3] = np.nan
     with pytest.raises(ValueError, match="y contains NaN or inf"):
         model.train_on_batch(np.zeros((4, 3)), y)
+
+
+def test_binary_accuracy_config_keeps_its_threshold():
+    from brisknn import metrics
+    assert metrics.BinaryAccuracy(threshold=0.7).get_config()["threshold"] == 0.7

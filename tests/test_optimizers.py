@@ -464,3 +464,12 @@ def test_core_effective_gradient_square_sum():
     expected = np.square(g + 0.1 * np.sign(w) + 2 * 0.3 * w).sum()
     assert _core.effective_gradient_square_sum(w, g, 0.1, 0.3) == pytest.approx(expected, 1e-12)
     assert _core.effective_gradient_square_sum(w, g) == pytest.approx(np.square(g).sum(), 1e-12)
+
+
+def test_a_scalar_variable_stays_a_scalar_and_descends_to_the_slide5_minimum():
+    x = Variable(np.array(3.0), "x")
+    assert x.shape == ()
+    opt = optimizers.SGD(learning_rate=0.1)
+    for _ in range(50):
+        opt.apply_gradients([(2 * x.value + 5 * np.cos(x.value), x)])
+    assert x.shape == () and abs(float(x.value) + 1.1105) < 1e-3

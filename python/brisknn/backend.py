@@ -32,7 +32,8 @@ class Variable:
     __slots__ = ("value", "grad", "name", "trainable", "regularizer")
 
     def __init__(self, value, name, trainable=True, regularizer=None):
-        self.value = np.ascontiguousarray(value)
+        value = np.asarray(value)  # np.ascontiguousarray would turn a scalar into shape (1,)
+        self.value = value if value.flags.c_contiguous else np.ascontiguousarray(value)
         self.grad = np.zeros_like(self.value)
         self.name = name
         self.trainable = trainable

@@ -129,10 +129,12 @@ def get(identifier):
             return _ALIASES[key]()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
-    if identifier in _FUNCTIONS:
+    if isinstance(identifier, dict):  # Keras' serialized form
+        key = _snake(str(identifier.get("class_name", "")))
+        if key in _ALIASES:
+            return _ALIASES[key](**identifier.get("config", {}))
+    elif callable(identifier) and identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
-    if isinstance(identifier, dict):
-        return _ALIASES[_snake(identifier["class_name"])](**identifier.get("config", {}))
     raise ValueError(f"Unknown loss {identifier!r}; known: {sorted(_ALIASES)}")
 
 

@@ -42,6 +42,9 @@ class BinaryAccuracy(Metric):
         y_true = _match_rank(y_true, y_pred)
         return ((y_pred > self.threshold) == (y_true > 0.5)).mean(axis=-1)
 
+    def get_config(self):
+        return {"name": self.name, "threshold": self.threshold}
+
 
 class CategoricalAccuracy(Metric):
     def __init__(self, name="categorical_accuracy"):
