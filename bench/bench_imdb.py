@@ -280,6 +280,9 @@ def child(args):
     elif library == "torch":
         import torch
         torch.set_num_threads(args.threads)
+        # Denormals flushed, as brisknn and TensorFlow do: unflushed, tiny gradients
+        # (vanishing through 200 LSTM steps, say) slow torch down up to 6x.
+        torch.set_flush_denormal(True)
     x, y = np.load(os.path.join(args.data, "x.npy")), np.load(os.path.join(args.data, "y.npy"))
     run = {"brisknn": run_brisknn, "numpy": run_numpy, "torch": run_torch}[library]
     result = run(x, y, recurrent_dropout, args.warmup)
@@ -302,7 +305,7 @@ def run_child(library, recurrent_dropout, data_dir, args, env):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--batches", type=int, default=10, help="timed steps (median)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="processes per library and setting, interleaved")
