@@ -2,6 +2,7 @@
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -145,12 +146,27 @@ class Sequential(Layer):
             return last.output_activation()
         return last.activation_name if isinstance(last, _ActivationMixin) else None
 
-    def forward(self, x, training=False, logits=False):
+    # A model passes masks along as Keras does: each layer's compute_mask gives the mask of its
+    # output, layers that use one get it in forward (and keep it for backward).
+    supports_masking = True
+    forward_takes_mask = True
+    _output_mask = None
+
+    def forward(self, x, training=False, logits=False, mask=None):
         last = len(self._layers) - 1
         for i, layer in enumerate(self._layers):
-            x = layer.forward(x, training, logits=True) if logits and i == last else \
-                layer.forward(x, training)
+            kwargs = {"logits": True} if logits and i == last else {}
+            if mask is not None and layer.forward_takes_mask:
+                kwargs["mask"] = mask
+            y = layer.forward(x, training, **kwargs)
+            mask = _output_mask(layer, x, mask)
+            x = y
+        self._output_mask = mask
         return x
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output of the last forward pass (None if it has none)."""
+        return self._output_mask
 
     def backward(self, dy, need_dx=True):
         # A layer needs its input gradient only if something before it learns (or the caller
@@ -587,6 +603,20 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     cb = callbacks_module.CallbackList(cbs, model, params)
     cb.history = history
     return cb
+
+
+def _output_mask(layer, x, mask):
+    """The mask after `layer`: its own compute_mask; a layer that cannot pass a mask on drops it
+    with a warning (once per layer), as Keras does."""
+    out = layer.compute_mask(x, mask)
+    if out is None and mask is not None and not layer.supports_masking and \
+            not getattr(layer, "_warned_mask_dropped", False):
+        layer._warned_mask_dropped = True
+        warnings.warn(f"Layer {layer.name!r} (of type {type(layer).__name__}) was passed an "
+                      f"input with a mask attached to it. However, this layer does not support "
+                      f"masking and will therefore destroy the mask information. Downstream "
+                      f"layers will not see the mask.", stacklevel=3)
+    return out
 
 
 def _check_finite(a, name, method):

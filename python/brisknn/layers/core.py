@@ -50,6 +50,8 @@ class _ActivationMixin:
 class Dense(_ActivationMixin, Layer):
     """y = activation(x @ kernel + bias), over the last axis of x."""
 
+    supports_masking = True  # on (batch, steps, features) input the steps' mask passes through
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  **kwargs):
@@ -109,6 +111,8 @@ class Dense(_ActivationMixin, Layer):
 
 
 class Activation(_ActivationMixin, Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self._set_activation(activation)
@@ -135,6 +139,8 @@ class Activation(_ActivationMixin, Layer):
 class Dropout(Layer):
     """Inverted dropout: in training, zeroes a `rate` fraction of units and scales the rest by
     1 / (1 - rate); at inference it passes x through."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
