@@ -85,6 +85,12 @@ class Sequential(Layer):
         shape = input_shape
         for layer in self._layers:
             shape = layer._ensure_built(shape)
+        if self.built and self.input_shape is not None and \
+                len(self.input_shape) == len(input_shape):
+            # A dimension declared None (Input((None,)) for sequences of any length) stays
+            # None; output_shape is that of this input.
+            input_shape = tuple(None if e is None else a
+                                for e, a in zip(self.input_shape, input_shape))
         self.input_shape, self.output_shape, self.built = input_shape, shape, True
         return shape
 

@@ -178,6 +178,40 @@ class Dropout(Layer):
         return config
 
 
+class Masking(Layer):
+    """Keras' Masking: a time step whose features all equal `mask_value` is masked for the layers
+    after it (compute_mask gives (batch, steps) bools, True where any feature differs), and its
+    output is zeroed."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+        self._keep = self._x = None
+
+    def compute_mask(self, inputs, mask=None):
+        if inputs is self._x and self._keep is not None:
+            return self._keep  # what forward just computed from the same array
+        return np.any(np.not_equal(inputs, self.mask_value), axis=-1)
+
+    def forward(self, x, training=False):
+        if x.ndim < 2:
+            raise ValueError(f"Layer {self.name!r} (Masking) expects input with a steps axis "
+                             f"(batch, steps, features), got an array of shape {x.shape}")
+        self._x = x
+        self._keep = np.any(x != x.dtype.type(self.mask_value), axis=-1)
+        return x * self._keep[..., None]
+
+    def backward(self, dy, need_dx=True):
+        return dy * self._keep[..., None] if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["mask_value"] = self.mask_value
+        return config
+
+
 class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
