@@ -446,3 +446,40 @@ def test_masked_model_saves_and_loads(tmp_path):
     assert loaded.get_config() == model.get_config()
     assert loaded.layers[1].zero_output_for_mask
     np.testing.assert_array_equal(loaded.predict(ids, verbose=0), expected)
+
+
+# -- the loss of a masked sequence output ----------------------------------------------------------
+def test_loss_of_a_masked_sequence_output_averages_over_unmasked_steps_as_keras():
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(14)
+    model = models.Sequential([layers.Input((None,)), layers.Embedding(30, 5, mask_zero=True),
+                               layers.LSTM(4, return_sequences=True), layers.Dense(2)])
+    model.compile(optimizer=brisknn.optimizers.SGD(0.1), loss="mse")
+    ids = np.array([[3, 7, 1, 0, 0], [0, 4, 4, 9, 2]])
+    y = rng.normal(size=(2, 5, 2))
+    out = model.predict(ids, verbose=0)
+    mask = ids != 0
+    per_step = ((out - y) ** 2).mean(axis=-1)
+    expected = (per_step * mask).sum() / (mask.sum() + 1e-7)  # Keras' apply_mask
+    assert model.evaluate(ids, y, verbose=0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sequence_output_training_step_ignores_padded_steps():
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(15)
+
+    def build():
+        brisknn.utils.set_random_seed(4)
+        m = models.Sequential([layers.Input((None,)), layers.Embedding(30, 5, mask_zero=True),
+                               layers.GRU(4, return_sequences=True), layers.Dense(2)])
+        m.compile(optimizer=brisknn.optimizers.SGD(0.1), loss="mse")
+        return m
+
+    seq = np.array([[6, 2, 8]])
+    y = rng.normal(size=(1, 3, 2))
+    a, b = build(), build()
+    a.train_on_batch(seq, y)
+    padded_y = np.concatenate([y, rng.normal(size=(1, 4, 2)) * 100], axis=1)
+    b.train_on_batch(np.array([[6, 2, 8, 0, 0, 0, 0]]), padded_y)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-13)
