@@ -85,8 +85,9 @@ T* saved_arg(const char* fn, const char* name, const RecurrentShape& s,
 const std::uint8_t* step_mask_arg(const char* fn, const std::optional<py::array>& mask,
                                   const RecurrentShape& s) {
   if (!mask) return nullptr;
-  if (!mask->dtype().is(py::dtype::of<bool>()) && !mask->dtype().is(py::dtype::of<std::uint8_t>())) {
-    fail_type(std::string(fn) + ": mask has dtype " + std::string(py::str(mask->dtype())) +
+  const py::dtype dtype = mask->dtype();
+  if (!dtype.is(py::dtype::of<bool>()) && !dtype.is(py::dtype::of<std::uint8_t>())) {
+    fail_type(std::string(fn) + ": mask has dtype " + std::string(py::str(dtype)) +
               ", expected bool or uint8");
   }
   expect_shape(fn, "mask", *mask, {s.batch, s.steps});
