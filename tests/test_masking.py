@@ -483,3 +483,25 @@ def test_sequence_output_training_step_ignores_padded_steps():
     b.train_on_batch(np.array([[6, 2, 8, 0, 0, 0, 0]]), padded_y)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-13)
+
+
+def test_metrics_of_a_masked_sequence_output_count_unmasked_steps_only():
+    rng = np.random.default_rng(16)
+    model = models.Sequential([layers.Input((None,)), layers.Embedding(30, 5, mask_zero=True),
+                               layers.LSTM(4, return_sequences=True),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    ids = np.array([[3, 7, 1, 0, 0, 0], [0, 0, 4, 4, 9, 2]])
+    y = rng.integers(0, 3, (2, 6))
+    hit = model.predict(ids, verbose=0).argmax(-1) == y
+    mask = ids != 0
+    _, accuracy = model.evaluate(ids, y, verbose=0)
+    assert accuracy == pytest.approx(hit[mask].mean(), rel=1e-12)
+
+
+def test_metric_sample_weight_follows_keras_mean():
+    m = brisknn.metrics.MeanSquaredError()
+    y_true, y_pred = np.zeros((2, 3, 1)), np.arange(6.0).reshape(2, 3, 1)
+    m.update_state(y_true, y_pred, sample_weight=np.array([[1, 1, 0], [0, 1, 1]]))
+    assert m.result() == pytest.approx((0 + 1 + 16 + 25) / 4)

@@ -333,18 +333,24 @@ class Sequential(Layer):
         loss, grad = self._loss_and_grad(y, out, with_grad=True)
         self.backward(grad, need_dx=False)
         penalty = self.optimizer.apply(self._train_vars) + self._frozen_penalty()
-        probs = self._probabilities(out)
-        for m in self._metrics:
-            m.update_state(y, probs)
+        self._update_metrics(y, out)
         return loss + penalty
 
     def _test_step(self, x, y, penalty):
         out = self.forward(x, training=False, logits=self._fused is not None)
         loss, _ = self._loss_and_grad(y, out, with_grad=False)
+        self._update_metrics(y, out)
+        return loss + penalty
+
+    def _update_metrics(self, y, out):
         probs = self._probabilities(out)
+        mask = self._output_mask
+        if mask is not None and mask.shape == out.shape[:-1]:
+            for m in self._metrics:  # Keras weights the metrics by the output's mask too
+                m.update_state(y, probs, sample_weight=mask)
+            return
         for m in self._metrics:
             m.update_state(y, probs)
-        return loss + penalty
 
     def _metric_logs(self, prefix=""):
         return {prefix + m.name: float(m.result()) for m in self._metrics}
