@@ -148,10 +148,11 @@ def test_embedding_weights_argument_sets_the_table():
     np.testing.assert_array_equal(layer(np.array([[5, 0]])), [[[10, 11], [0, 1]]])
 
 
-def test_embedding_mask_zero_is_stored_and_computes_keras_mask_with_a_warning():
-    with pytest.warns(UserWarning, match="do not apply masks"):
+def test_embedding_mask_zero_is_stored_and_computes_keras_mask_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         layer = Embedding(10, 3, mask_zero=True)
-    assert layer.get_config()["mask_zero"] is True
+    assert layer.get_config()["mask_zero"] is True and layer.supports_masking
     np.testing.assert_array_equal(layer.compute_mask(np.array([[0, 0, 4, 5]])),
                                   [[False, False, True, True]])
     with warnings.catch_warnings():

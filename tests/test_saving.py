@@ -73,6 +73,14 @@ def _embedding():
                               layers.GlobalAveragePooling1D(), layers.Dense(2)]), (6,)
 
 
+def _masked():
+    return models.Sequential([
+        layers.Input((6,)), layers.Embedding(20, 4, mask_zero=True),
+        layers.LSTM(3, return_sequences=True), layers.Masking(mask_value=0.5),
+        layers.GRU(2, return_sequences=True, zero_output_for_mask=True),
+        layers.GlobalAveragePooling1D(), layers.Dense(2)]), (6,)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "nested": _nested}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
@@ -80,8 +88,9 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
             "InputLayer"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
-          "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"})}
-_IDS = {"embedding": 20}  # cases whose input is token ids below this bound
+          "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
+          "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"})}
+_IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
         _CASES[_name] = _build

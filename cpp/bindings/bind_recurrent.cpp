@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <optional>
 
 #include "brisknn/recurrent.h"
@@ -80,6 +81,22 @@ T* saved_arg(const char* fn, const char* name, const RecurrentShape& s,
   return out<T>(fn, name, *a, {s.batch, s.steps, width});
 }
 
+// The (batch, steps) step mask, bool or uint8 (0 = masked), or null.
+const std::uint8_t* step_mask_arg(const char* fn, const std::optional<py::array>& mask,
+                                  const RecurrentShape& s) {
+  if (!mask) return nullptr;
+  const py::dtype dtype = mask->dtype();
+  if (!dtype.is(py::dtype::of<bool>()) && !dtype.is(py::dtype::of<std::uint8_t>())) {
+    fail_type(std::string(fn) + ": mask has dtype " + std::string(py::str(dtype)) +
+              ", expected bool or uint8");
+  }
+  expect_shape(fn, "mask", *mask, {s.batch, s.steps});
+  if (!(mask->flags() & py::array::c_style)) {
+    fail_value(std::string(fn) + ": mask must be C-contiguous (use np.ascontiguousarray)");
+  }
+  return static_cast<const std::uint8_t*>(mask->data());
+}
+
 template <class T>
 T* workspace_arg(const char* fn, const py::array& ws, const RecurrentShape& s, bool backward) {
   const Index needed = recurrent_workspace_size(s, backward);
@@ -112,7 +129,8 @@ void bind_recurrent(py::module_& m) {
          const std::optional<py::array>& input_mask, const std::optional<py::array>& rec_mask,
          const py::array& h, const std::optional<py::array>& gates,
          const std::optional<py::array>& carry, const py::array& workspace,
-         const std::string& activation, const std::string& recurrent_activation) {
+         const std::string& activation, const std::string& recurrent_activation,
+         const std::optional<py::array>& mask) {
         const char* fn = "recurrent_forward";
         const RecurrentCell cell = cell_arg(fn, cell_name);
         const Activation act = recurrent_activation_arg(fn, "activation", activation);
@@ -132,18 +150,20 @@ void bind_recurrent(py::module_& m) {
           T* hp = out<T>(fn, "h", h, {s.batch, s.steps, s.units});
           T* gp = saved_arg<T>(fn, "gates", s, gates, gu);
           T* cp = saved_arg<T>(fn, "carry", s, carry, s.units);
+          const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, false);
           py::gil_scoped_release release;
-          recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, ws);
+          recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, mp, ws);
         });
       },
       py::arg("cell"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
       py::arg("bias"), py::arg("input_mask"), py::arg("recurrent_mask"), py::arg("h"),
       py::arg("gates"), py::arg("carry"), py::arg("workspace"), py::arg("activation") = "tanh",
-      py::arg("recurrent_activation") = "sigmoid",
+      py::arg("recurrent_activation") = "sigmoid", py::arg("mask") = py::none(),
       "Runs a SimpleRNN/LSTM/GRU over x (batch, steps, in): every hidden state into h (batch, "
       "steps, units); LSTM/GRU also fill gates (batch, steps, G*units) and carry (batch, steps, "
-      "units) for recurrent_backward. Masks (count, batch, width) hold inverted-dropout factors.");
+      "units) for recurrent_backward. Masks (count, batch, width) hold inverted-dropout factors. "
+      "mask (batch, steps), bool or uint8, skips the False steps: the state carries over.");
   m.def(
       "recurrent_backward",
       [](const std::string& cell_name, const py::array& dy, const py::array& x,
@@ -153,7 +173,7 @@ void bind_recurrent(py::module_& m) {
          const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
          const std::optional<py::array>& drk, const std::optional<py::array>& dbias,
          const py::array& workspace, const std::string& activation,
-         const std::string& recurrent_activation) {
+         const std::string& recurrent_activation, const std::optional<py::array>& mask) {
         const char* fn = "recurrent_backward";
         const RecurrentCell cell = cell_arg(fn, cell_name);
         const Activation act = recurrent_activation_arg(fn, "activation", activation);
@@ -179,10 +199,11 @@ void bind_recurrent(py::module_& m) {
           T* drkp = optional_out<T>(fn, "drecurrent_kernel", drk, {s.units, gu});
           T* dbp = cell == RecurrentCell::GRU ? optional_out<T>(fn, "dbias", dbias, {2, gu})
                                               : optional_out<T>(fn, "dbias", dbias, {gu});
+          const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, true);
           py::gil_scoped_release release;
           recurrent_backward<T>(s, act, rec_act, dxp, dkp, drkp, dbp, dyp, sequences, xp, kp, rkp,
-                                imp, rmp, hp, gp, cp, ws);
+                                imp, rmp, mp, hp, gp, cp, ws);
         });
       },
       py::arg("cell"), py::arg("dy"), py::arg("x"), py::arg("kernel"),
@@ -190,9 +211,10 @@ void bind_recurrent(py::module_& m) {
       py::arg("gates"), py::arg("carry"), py::arg("dx"), py::arg("dkernel"),
       py::arg("drecurrent_kernel"), py::arg("dbias"), py::arg("workspace"),
       py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
+      py::arg("mask") = py::none(),
       "Backpropagation through time from dy (batch, steps, units), or (batch, units) for the "
       "last state only: dx is overwritten, dkernel/drecurrent_kernel/dbias are added into; pass "
-      "None to skip any. The other arguments are recurrent_forward's.");
+      "None to skip any. The other arguments (mask too) are recurrent_forward's.");
 }
 
 }  // namespace brisknn::bind

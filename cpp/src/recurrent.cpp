@@ -1,6 +1,7 @@
 #include "brisknn/recurrent.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "brisknn/views.h"
@@ -341,7 +342,8 @@ Index recurrent_workspace_size(const RecurrentShape& s, bool backward) {
 template <class T>
 void recurrent_forward(const RecurrentShape& s, Activation act, Activation rec_act, T* h,
                        T* gates, T* carry, const T* x, const T* kernel, const T* rk,
-                       const T* bias, const T* input_mask, const T* rec_mask, T* ws) {
+                       const T* bias, const T* input_mask, const T* rec_mask,
+                       const std::uint8_t* step_mask, T* ws) {
   const Index u = s.units, gu = s.gates() * u, steps = s.steps;
   const ForwardParts parts = forward_parts(s);
   const bool gru = s.cell == RecurrentCell::GRU, simple = s.cell == RecurrentCell::SimpleRNN;
@@ -374,6 +376,14 @@ void recurrent_forward(const RecurrentShape& s, Activation act, Activation rec_a
         StepRows<T> p{z + row * gu, h + row * u, carry ? carry + row * u : nullptr,
                       t ? h + (row - 1) * u : zero,
                       t && carry ? carry + (row - 1) * u : zero, rec + (b - b0) * gu};
+        if (step_mask && !step_mask[row]) {
+          // A masked step keeps the state: h_t = h_{t-1} (LSTM: c_t = c_{t-1}), copied, so
+          // whatever the skipped gate math would give never reaches it. GRU's carry and the
+          // gates of this row are left as they are: backward does not read them.
+          std::memcpy(p.h, p.hprev, sizeof(T) * u);
+          if (s.cell == RecurrentCell::LSTM) std::memcpy(p.carry, p.cprev, sizeof(T) * u);
+          continue;
+        }
         switch (s.cell) {
           case RecurrentCell::SimpleRNN: activate(p.h, u, act); break;
           case RecurrentCell::LSTM: lstm_step(p, u, act, rec_act); break;
@@ -454,7 +464,8 @@ template <class T>
 void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_act, T* dx,
                         T* dkernel, T* drk, T* dbias, const T* dy, bool sequences, const T* x,
                         const T* kernel, const T* rk, const T* input_mask, const T* rec_mask,
-                        const T* h, const T* gates, const T* carry, T* ws) {
+                        const std::uint8_t* step_mask, const T* h, const T* gates,
+                        const T* carry, T* ws) {
   const Index u = s.units, G = s.gates(), gu = G * u, steps = s.steps, in = s.in;
   const Index rows = s.batch * steps;
   const BackwardParts parts = backward_parts(s);
@@ -485,6 +496,13 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
           ArrayMap<T>(dhb, u) += ConstArrayMap<T>(dy + row * u, u);
         } else if (t == steps - 1) {
           ArrayMap<T>(dhb, u) += ConstArrayMap<T>(dy + b * u, u);
+        }
+        if (step_mask && !step_mask[row]) {
+          // h_t = h_{t-1} (and c_t = c_{t-1}): dh (dc) flows on unchanged, and the step adds
+          // nothing to the weight gradients or dx (zero rows in the products after the loop).
+          std::fill(dgx + row * gu, dgx + (row + 1) * gu, T(0));
+          if (gru) std::fill(dgr + row * gu, dgr + (row + 1) * gu, T(0));
+          continue;
         }
         BackRows<T> p{dhb, dc + i * u, dgx + row * gu, dgr + row * gu,
                       sgates + row * (s.cell == RecurrentCell::SimpleRNN ? u : gu),
@@ -587,10 +605,11 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
 #define BRISKNN_INSTANTIATE(T)                                                               \
   template void recurrent_forward<T>(const RecurrentShape&, Activation, Activation, T*, T*, \
                                      T*, const T*, const T*, const T*, const T*, const T*,  \
-                                     const T*, T*);                                          \
+                                     const T*, const std::uint8_t*, T*);                     \
   template void recurrent_backward<T>(const RecurrentShape&, Activation, Activation, T*, T*, \
                                       T*, T*, const T*, bool, const T*, const T*, const T*,  \
-                                      const T*, const T*, const T*, const T*, const T*, T*);
+                                      const T*, const T*, const std::uint8_t*, const T*,     \
+                                      const T*, const T*, T*);
 BRISKNN_INSTANTIATE(float)
 BRISKNN_INSTANTIATE(double)
 #undef BRISKNN_INSTANTIATE

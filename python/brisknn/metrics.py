@@ -11,10 +11,19 @@ class Metric:
         self._total = 0.0
         self._count = 0
 
-    def update_state(self, y_true, y_pred):
+    def update_state(self, y_true, y_pred, sample_weight=None):
         values = self._values(np.asarray(y_true), np.asarray(y_pred))
-        self._total += float(values.sum(dtype=np.float64))
-        self._count += values.size
+        if sample_weight is None:
+            self._total += float(values.sum(dtype=np.float64))
+            self._count += values.size
+            return
+        # Keras' Mean: values averaged down to the weights' rank, then each sample counts the
+        # mean of its weights (a (batch, steps) mask: its share of unmasked steps).
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        values = values.reshape(weight.shape + (-1,)).mean(axis=-1, dtype=np.float64)
+        per_sample = weight[0].size if weight.ndim > 1 else 1
+        self._total += float((values * weight).sum()) / per_sample
+        self._count += float(weight.sum()) / per_sample
 
     def result(self):
         return self._total / self._count if self._count else 0.0

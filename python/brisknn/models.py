@@ -2,6 +2,7 @@
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -84,6 +85,12 @@ class Sequential(Layer):
         shape = input_shape
         for layer in self._layers:
             shape = layer._ensure_built(shape)
+        if self.built and self.input_shape is not None and \
+                len(self.input_shape) == len(input_shape):
+            # A dimension declared None (Input((None,)) for sequences of any length) stays
+            # None, as in the layers' own shapes.
+            input_shape = tuple(None if e is None else a
+                                for e, a in zip(self.input_shape, input_shape))
         self.input_shape, self.output_shape, self.built = input_shape, shape, True
         return shape
 
@@ -145,12 +152,27 @@ class Sequential(Layer):
             return last.output_activation()
         return last.activation_name if isinstance(last, _ActivationMixin) else None
 
-    def forward(self, x, training=False, logits=False):
+    # A model passes masks along as Keras does: each layer's compute_mask gives the mask of its
+    # output, layers that use one get it in forward (and keep it for backward).
+    supports_masking = True
+    forward_takes_mask = True
+    _output_mask = None
+
+    def forward(self, x, training=False, logits=False, mask=None):
         last = len(self._layers) - 1
         for i, layer in enumerate(self._layers):
-            x = layer.forward(x, training, logits=True) if logits and i == last else \
-                layer.forward(x, training)
+            kwargs = {"logits": True} if logits and i == last else {}
+            if mask is not None and layer.forward_takes_mask:
+                kwargs["mask"] = mask
+            y = layer.forward(x, training, **kwargs)
+            mask = _output_mask(layer, x, mask)
+            x = y
+        self._output_mask = mask
         return x
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output of the last forward pass (None if it has none)."""
+        return self._output_mask
 
     def backward(self, dy, need_dx=True):
         # A layer needs its input gradient only if something before it learns (or the caller
@@ -248,7 +270,7 @@ class Sequential(Layer):
         if self.loss.kernel == "sparse_categorical_crossentropy":
             if y.ndim == len(out_shape) and y.shape[-1] == 1:
                 y = y[..., 0]
-            if y.shape[1:] != tuple(out_shape[1:-1]):
+            if not _shape_fits(y.shape[1:], out_shape[1:-1]):
                 raise ValueError(f"{method}: sparse labels of shape {y.shape} do not match the "
                                  f"model's output shape {_shape_str(out_shape)}")
             if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.floor(y)).all()):
@@ -260,7 +282,7 @@ class Sequential(Layer):
             return np.ascontiguousarray(y, dtype=np.int64)
         if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
             y = y[..., None]  # (batch,) targets for a (batch, 1) output, as Keras accepts
-        if y.shape[1:] != tuple(out_shape[1:]):
+        if not _shape_fits(y.shape[1:], out_shape[1:]):
             raise ValueError(f"{method}: y has shape {y.shape}, the model's output has shape "
                              f"{_shape_str(out_shape)}")
         y = np.ascontiguousarray(y, dtype=self.dtype)
@@ -273,12 +295,27 @@ class Sequential(Layer):
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
         _core.loss_forward(y, out, per_sample, name, from_logits)
+        weights = self._loss_mask_weights(out)
         grad = None
         if with_grad:
             grad = np.empty_like(out)
             # Keras averages over samples; extra axes (time steps) are averaged too.
-            _core.loss_backward(y, out, grad, name, from_logits, 1.0 / rows)
+            _core.loss_backward(y, out, grad, name, from_logits,
+                                1.0 if weights is not None else 1.0 / rows)
+            if weights is not None:
+                grad.reshape(rows, -1)[...] *= weights[:, None]
+        if weights is not None:
+            return float(per_sample.astype(np.float64) @ weights), grad
         return float(per_sample.mean(dtype=np.float64)), grad
+
+    def _loss_mask_weights(self, out):
+        """Keras weights the loss of an output that carries a mask (a sequence after a masking
+        layer): masked steps count 0, the others 1 / (unmasked + 1e-7). None without a mask."""
+        mask = self._output_mask
+        if mask is None or mask.shape != out.shape[:-1]:
+            return None
+        weights = np.asarray(mask, dtype=np.float64).reshape(-1)
+        return weights / (weights.sum() + 1e-7)
 
     def _probabilities(self, out):
         if self._fused is None or not self._metrics:
@@ -296,18 +333,24 @@ class Sequential(Layer):
         loss, grad = self._loss_and_grad(y, out, with_grad=True)
         self.backward(grad, need_dx=False)
         penalty = self.optimizer.apply(self._train_vars) + self._frozen_penalty()
-        probs = self._probabilities(out)
-        for m in self._metrics:
-            m.update_state(y, probs)
+        self._update_metrics(y, out)
         return loss + penalty
 
     def _test_step(self, x, y, penalty):
         out = self.forward(x, training=False, logits=self._fused is not None)
         loss, _ = self._loss_and_grad(y, out, with_grad=False)
+        self._update_metrics(y, out)
+        return loss + penalty
+
+    def _update_metrics(self, y, out):
         probs = self._probabilities(out)
+        mask = self._output_mask
+        if mask is not None and mask.shape == out.shape[:-1]:
+            for m in self._metrics:  # Keras weights the metrics by the output's mask too
+                m.update_state(y, probs, sample_weight=mask)
+            return
         for m in self._metrics:
             m.update_state(y, probs)
-        return loss + penalty
 
     def _metric_logs(self, prefix=""):
         return {prefix + m.name: float(m.result()) for m in self._metrics}
@@ -458,7 +501,7 @@ class Sequential(Layer):
         """The model's outputs for x, computed batch by batch (inference mode)."""
         batch_size = _batch_size(batch_size, "predict")
         x = self._prepare_x(x, "predict")
-        out = np.empty((x.shape[0],) + tuple(self.output_shape[1:]), dtype=self.dtype)
+        out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
         if callbacks:
             cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
@@ -469,7 +512,10 @@ class Sequential(Layer):
             hi = min(x.shape[0], lo + batch_size)
             if cb is not None:
                 cb.on_predict_batch_begin(step, {})
-            out[lo:hi] = self.forward(x[lo:hi], training=False)
+            y = self.forward(x[lo:hi], training=False)
+            if out is None:
+                out = np.empty((x.shape[0],) + y.shape[1:], dtype=self.dtype)
+            out[lo:hi] = y
             if cb is not None:
                 cb.on_predict_batch_end(step, {"outputs": out[lo:hi]})
         if cb is not None:
@@ -587,6 +633,26 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     cb = callbacks_module.CallbackList(cbs, model, params)
     cb.history = history
     return cb
+
+
+def _shape_fits(shape, expected):
+    """shape matches expected, where expected may hold None (any size)."""
+    return len(shape) == len(expected) and all(e is None or e == d
+                                               for d, e in zip(shape, expected))
+
+
+def _output_mask(layer, x, mask):
+    """The mask after `layer`: its own compute_mask; a layer that cannot pass a mask on drops it
+    with a warning (once per layer), as Keras does."""
+    out = layer.compute_mask(x, mask)
+    if out is None and mask is not None and not layer.supports_masking and \
+            not getattr(layer, "_warned_mask_dropped", False):
+        layer._warned_mask_dropped = True
+        warnings.warn(f"Layer {layer.name!r} (of type {type(layer).__name__}) was passed an "
+                      f"input with a mask attached to it. However, this layer does not support "
+                      f"masking and will therefore destroy the mask information. Downstream "
+                      f"layers will not see the mask.", stacklevel=3)
+    return out
 
 
 def _check_finite(a, name, method):

@@ -2,12 +2,12 @@
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import Conv2D, Convolution2D
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
-                                 Reshape)
+                                 Masking, Reshape)
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
 from brisknn.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
+           "Masking", "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
            "AvgPool2D", "Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN",
            "LSTM", "GRU"]

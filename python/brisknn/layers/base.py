@@ -25,7 +25,16 @@ class Layer:
     in `forward(x, training)` (keeping what backward needs), and in `backward(dy, need_dx)` adds
     its weight gradients into each Variable's `grad` and returns the gradient for its input.
     Shapes include the batch dimension as None, as in Keras.
+
+    Masks (Keras' semantics): a mask is a (batch, steps) bool array saying which time steps are
+    real. `compute_mask(inputs, mask)` gives the mask of the layer's output; a layer with
+    `supports_masking` passes the incoming one on unchanged, any other drops it. A layer whose
+    forward uses the mask (`forward_takes_mask`) gets it as `forward(x, training, mask=...)`
+    and keeps it for its backward.
     """
+
+    supports_masking = False
+    forward_takes_mask = False
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, **kwargs):
@@ -120,17 +129,23 @@ class Layer:
                              f"{_shape_str(expected)}, got {_shape_str(input_shape)}")
 
     # -- computation -------------------------------------------------------------------------
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
+
     def forward(self, x, training=False):
         raise NotImplementedError
 
     def backward(self, dy, need_dx=True):
         raise NotImplementedError
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=False, mask=None):
         """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
         x = np.asarray(x)
         self._ensure_built((None,) + x.shape[1:])
-        return self.forward(np.ascontiguousarray(x, dtype=self.dtype), training=training)
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if mask is not None and self.forward_takes_mask:
+            return self.forward(x, training=training, mask=mask)
+        return self.forward(x, training=training)
 
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):

@@ -50,6 +50,8 @@ class _ActivationMixin:
 class Dense(_ActivationMixin, Layer):
     """y = activation(x @ kernel + bias), over the last axis of x."""
 
+    supports_masking = True  # on (batch, steps, features) input the steps' mask passes through
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  **kwargs):
@@ -109,6 +111,8 @@ class Dense(_ActivationMixin, Layer):
 
 
 class Activation(_ActivationMixin, Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self._set_activation(activation)
@@ -135,6 +139,8 @@ class Activation(_ActivationMixin, Layer):
 class Dropout(Layer):
     """Inverted dropout: in training, zeroes a `rate` fraction of units and scales the rest by
     1 / (1 - rate); at inference it passes x through."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -169,6 +175,40 @@ class Dropout(Layer):
     def get_config(self):
         config = super().get_config()
         config.update(rate=self.rate, seed=self.seed)
+        return config
+
+
+class Masking(Layer):
+    """Keras' Masking: a time step whose features all equal `mask_value` is masked for the layers
+    after it (compute_mask gives (batch, steps) bools, True where any feature differs), and its
+    output is zeroed."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+        self._keep = self._x = None
+
+    def compute_mask(self, inputs, mask=None):
+        if inputs is self._x and self._keep is not None:
+            return self._keep  # what forward just computed from the same array
+        return np.any(np.not_equal(inputs, self.mask_value), axis=-1)
+
+    def forward(self, x, training=False):
+        if x.ndim < 2:
+            raise ValueError(f"Layer {self.name!r} (Masking) expects input with a steps axis "
+                             f"(batch, steps, features), got an array of shape {x.shape}")
+        self._x = x
+        self._keep = np.any(x != x.dtype.type(self.mask_value), axis=-1)
+        return x * self._keep[..., None]
+
+    def backward(self, dy, need_dx=True):
+        return dy * self._keep[..., None] if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["mask_value"] = self.mask_value
         return config
 
 

@@ -15,8 +15,9 @@ class Embedding(Layer):
     (RandomUniform(-0.05, 0.05)). Ids must be integers; float arrays are accepted when they hold
     whole numbers (Keras casts them). An id outside [0, input_dim) raises ValueError.
 
-    `mask_zero=True` is accepted and stored, and `compute_mask` returns `ids != 0` as in Keras,
-    but brisknn's layers do not consume masks yet: padded steps are processed like any other.
+    With `mask_zero=True`, id 0 is padding: `compute_mask` returns `ids != 0` as in Keras, and a
+    Sequential passes that mask on to the layers after it (SimpleRNN/LSTM/GRU skip the masked
+    steps, GlobalAveragePooling1D averages over the others).
     """
 
     # Sequential keeps x as integers when its first layer says so (see models._prepare_x).
@@ -39,10 +40,7 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
-        if self.mask_zero:
-            warnings.warn("Embedding(mask_zero=True): compute_mask gives the mask, but brisknn's "
-                          "layers do not apply masks yet; padded steps are processed like the "
-                          "others.", stacklevel=2)
+        self.supports_masking = self.mask_zero  # as Keras 3
         if weights is not None and not (isinstance(weights, (list, tuple)) and len(weights) == 1):
             weights = [weights]
         self._initial_weights = weights
@@ -69,7 +67,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return np.asarray(inputs) != 0
+        return np.not_equal(inputs, 0)
 
     # -- ids ---------------------------------------------------------------------------------
     def as_ids(self, x, method=None):
@@ -153,7 +151,12 @@ def _integer_ids(x, where):
 class GlobalAveragePooling1D(Layer):
     """The mean over the steps axis: (batch, steps, features) -> (batch, features), or
     (batch, 1, features) with keepdims. `data_format='channels_first'` reads (batch, features,
-    steps). Masks are not applied (see Embedding)."""
+    steps). With a mask (batch, steps) (from Embedding(mask_zero=True), say) it is the mean over
+    the unmasked steps only, Keras' sum(x * mask) / sum(mask); a row with every step masked gives
+    0 / 0 = NaN, as in Keras."""
+
+    supports_masking = True
+    forward_takes_mask = True
 
     def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -175,9 +178,34 @@ class GlobalAveragePooling1D(Layer):
             return tuple(shape)
         return tuple(d for i, d in enumerate(input_shape) if i != self._axis)
 
-    def forward(self, x, training=False):
+    def compute_mask(self, inputs, mask=None):
+        return None  # the steps axis is gone
+
+    def forward(self, x, training=False, mask=None):
         self._in_shape = x.shape
-        return x.mean(axis=self._axis, keepdims=self.keepdims, dtype=x.dtype)
+        self._weights_per_step = None
+        if mask is None:
+            return x.mean(axis=self._axis, keepdims=self.keepdims, dtype=x.dtype)
+        steps = x.shape[self._axis]
+        mask = np.asarray(mask)
+        if mask.shape != (x.shape[0], steps):
+            raise ValueError(f"Layer {self.name!r} (GlobalAveragePooling1D) expects a mask of "
+                             f"shape {(x.shape[0], steps)} for input of shape {x.shape}, got "
+                             f"{mask.shape}")
+        keep = (mask if mask.dtype == bool else mask != 0).astype(x.dtype)
+        count = keep.sum(axis=1)
+        # w[b, s] = mask / count, so the output is one batched product and dx a broadcast. A
+        # row with every step masked gets Keras' 0 / 0 = NaN, and a zero dx.
+        w = keep * np.divide(1, count, out=np.zeros_like(count), where=count > 0)[:, None]
+        self._weights_per_step = w
+        if self._axis == 1:  # (batch, 1, steps) @ (batch, steps, features)
+            y = np.matmul(w[:, None, :], x)[:, 0]
+        else:  # (batch, features, steps) @ (batch, steps, 1)
+            y = np.matmul(x, w[:, :, None])[..., 0]
+        y[count == 0] = np.nan
+        if self.keepdims:
+            y = np.expand_dims(y, self._axis)
+        return y
 
     def backward(self, dy, need_dx=True):
         if not need_dx:
@@ -186,7 +214,11 @@ class GlobalAveragePooling1D(Layer):
         if not self.keepdims:
             dy = np.expand_dims(dy, self._axis)
         dx = np.empty(self._in_shape, dtype=dy.dtype)
-        np.divide(dy, dy.dtype.type(steps), out=dx)  # broadcast over the steps
+        if self._weights_per_step is None:
+            np.divide(dy, dy.dtype.type(steps), out=dx)  # broadcast over the steps
+        else:
+            w = self._weights_per_step.astype(dy.dtype, copy=False)
+            np.multiply(dy, np.expand_dims(w, 3 - self._axis), out=dx)
         return dx
 
     def get_config(self):

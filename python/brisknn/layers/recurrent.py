@@ -16,6 +16,11 @@ class _Recurrent(Layer):
     _cell = None      # the kernel's cell name
     _gates = 1        # gate blocks side by side in the kernels
 
+    # Keras' masking: a masked step keeps the state (h_t = h_{t-1}, c_t = c_{t-1}); the mask
+    # passes on with return_sequences and is consumed without.
+    supports_masking = True
+    forward_takes_mask = True
+
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
@@ -23,7 +28,7 @@ class _Recurrent(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, implementation=2,
-                 use_cudnn="auto", name=None, **kwargs):
+                 use_cudnn="auto", zero_output_for_mask=False, name=None, **kwargs):
         kind = type(self).__name__
         super().__init__(name=name, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
@@ -62,6 +67,9 @@ class _Recurrent(Layer):
         self.unroll = bool(unroll)  # a speed hint in Keras; one fused loop computes the same
         self.implementation = int(implementation)
         self.use_cudnn = use_cudnn
+        # Keras 3's RNN default (LSTM/GRU/SimpleRNN keep it): the output at a masked step is the
+        # previous output, i.e. the carried state; True gives zeros there (return_sequences).
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.kernel = self.recurrent_kernel = self.bias = None
         self._buffers = {}
         self._saved = None
@@ -102,6 +110,11 @@ class _Recurrent(Layer):
 
     def _bias_init(self):
         return self.bias_initializer
+
+    def compute_mask(self, inputs, mask=None):
+        # As Keras: the mask goes on unchanged (not reversed with go_backwards) with the
+        # sequence, and no mask follows the last state.
+        return mask if self.return_sequences else None
 
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
@@ -147,7 +160,18 @@ class _Recurrent(Layer):
         return buf
 
     # -- computation ---------------------------------------------------------------------------
-    def forward(self, x, training=False):
+    def _step_mask(self, mask, batch, steps):
+        """mask as a C-contiguous (batch, steps) bool array in the order the kernel runs."""
+        mask = np.asarray(mask)
+        if mask.shape != (batch, steps):
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects a mask of "
+                             f"shape {(batch, steps)} for input of shape "
+                             f"{(batch, steps, self.kernel.shape[0])}, got {mask.shape}")
+        if mask.dtype != bool:
+            mask = mask != 0
+        return np.ascontiguousarray(mask[:, ::-1] if self.go_backwards else mask)
+
+    def forward(self, x, training=False, mask=None):
         kind = type(self).__name__
         x = np.asarray(x)
         if x.ndim != 3:
@@ -164,6 +188,8 @@ class _Recurrent(Layer):
         x = x[:, ::-1] if self.go_backwards else x
         x = np.ascontiguousarray(x, dtype=dtype)
         batch, steps, _ = x.shape
+        if mask is not None:
+            mask = self._step_mask(mask, batch, steps)
         n_in, n_rec = self._mask_counts(training)
         input_mask = self._draw_mask("input_mask", n_in, in_dim, batch, self.dropout,
                                      dtype) if n_in else None
@@ -181,17 +207,24 @@ class _Recurrent(Layer):
             self._cell, batch, steps, in_dim, self.units, n_in, n_rec, False), dtype)
         _core.recurrent_forward(self._cell, x, self.kernel.value, self.recurrent_kernel.value,
                                 self.bias.value if self.use_bias else None, input_mask, rec_mask,
-                                h, gates, carry, ws, self.activation, self.recurrent_activation)
-        self._saved = (x, input_mask, rec_mask, h, gates, carry)
+                                h, gates, carry, ws, self.activation, self.recurrent_activation,
+                                mask)
+        self._saved = (x, input_mask, rec_mask, h, gates, carry, mask)
+        if mask is not None and self.zero_output_for_mask:
+            # h stays as backward needs it. Keras' backends zero the last output too when the
+            # last step is masked.
+            return h * mask[..., None] if self.return_sequences else h[:, -1] * mask[:, -1, None]
         return h if self.return_sequences else h[:, -1].copy()
 
     def backward(self, dy, need_dx=True):
         train = self.trainable
         if not need_dx and not train:
             return None
-        x, input_mask, rec_mask, h, gates, carry = self._saved
+        x, input_mask, rec_mask, h, gates, carry, mask = self._saved
         batch, steps, in_dim = x.shape
         dy = np.ascontiguousarray(dy, dtype=x.dtype)
+        if mask is not None and self.zero_output_for_mask:  # zeroed outputs have no gradient
+            dy = dy * (mask[..., None] if self.return_sequences else mask[:, -1, None])
         n_in = 0 if input_mask is None else input_mask.shape[0]
         n_rec = 0 if rec_mask is None else rec_mask.shape[0]
         ws = self._workspace("backward_ws", _core.recurrent_workspace_size(
@@ -202,7 +235,7 @@ class _Recurrent(Layer):
             rec_mask, h, gates, carry, dx, self.kernel.grad if train else None,
             self.recurrent_kernel.grad if train else None,
             self.bias.grad if train and self.use_bias else None, ws, self.activation,
-            self.recurrent_activation)
+            self.recurrent_activation, mask)
         if dx is not None and self.go_backwards:
             dx = np.ascontiguousarray(dx[:, ::-1])
         return dx
@@ -220,7 +253,8 @@ class _Recurrent(Layer):
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
             dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
             return_sequences=self.return_sequences, return_state=self.return_state,
-            go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll)
+            go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask)
         return config
 
 

@@ -5,6 +5,10 @@ Keras' order (LSTM i, f, c, o; GRU z, r, h with reset_after=True, bias (2, 3*uni
 Dropout masks are optional arrays of inverted-dropout factors (0 or 1/(1-rate)) held fixed over
 all steps: input_mask (batch, in) or (count, batch, in), recurrent_mask (batch, units) or
 (count, batch, units), count being 1 or one mask per gate.
+
+`mask` (batch, steps) is Keras' step mask (bool, or any numbers with 0 = masked): a masked step is
+skipped, the state carrying over (h_t = h_{t-1}, LSTM c_t = c_{t-1}), so it holds the last
+unmasked state; backward passes the gradient through it to the previous state.
 """
 import numpy as np
 
@@ -31,6 +35,13 @@ def _mask(mask, name, dtype):
     return mask[None] if mask.ndim == 2 else mask
 
 
+def _step_mask(mask, x):
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    return np.ascontiguousarray(mask if mask.dtype == bool else mask != 0)
+
+
 def _prepare(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask):
     x = as_float(x)
     if x.ndim != 3:
@@ -43,7 +54,7 @@ def _prepare(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask
 
 
 def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask, activation,
-             recurrent_activation):
+             recurrent_activation, mask=None):
     x, kernel, recurrent_kernel, bias, im, rm = _prepare(cell, x, kernel, recurrent_kernel, bias,
                                                          input_mask, recurrent_mask)
     batch, steps, in_dim = x.shape
@@ -57,16 +68,17 @@ def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask
     counts = (0 if im is None else im.shape[0], 0 if rm is None else rm.shape[0])
     ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
                                                  False), dtype=x.dtype)
+    mask = _step_mask(mask, x)
     _core.recurrent_forward(cell, x, kernel, recurrent_kernel, bias, im, rm, h, gates, carry, ws,
-                            activation, recurrent_activation)
-    return (x, kernel, recurrent_kernel, bias, im, rm), (h, gates, carry)
+                            activation, recurrent_activation, mask)
+    return (x, kernel, recurrent_kernel, bias, im, rm, mask), (h, gates, carry)
 
 
 def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-              activation, recurrent_activation):
+              activation, recurrent_activation, mask=None):
     args, saved = _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                           activation, recurrent_activation)
-    x, kernel, recurrent_kernel, bias, im, rm = args
+                           activation, recurrent_activation, mask)
+    x, kernel, recurrent_kernel, bias, im, rm, mask = args
     dy = as_float(dy, "dy", x.dtype)
     batch, steps, in_dim = x.shape
     units = recurrent_kernel.shape[0]
@@ -78,48 +90,50 @@ def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent
     ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
                                                  True), dtype=x.dtype)
     _core.recurrent_backward(cell, dy, x, kernel, recurrent_kernel, im, rm, *saved, dx, dkernel,
-                             drecurrent, dbias, ws, activation, recurrent_activation)
+                             drecurrent, dbias, ws, activation, recurrent_activation, mask)
     return dx, dkernel, drecurrent, dbias
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, activation="tanh", input_mask=None,
-               recurrent_mask=None):
+               recurrent_mask=None, mask=None):
     """Every hidden state (batch, steps, units) of h_t = act(x_t K + b + h_{t-1} U), h_{-1} = 0."""
     return _forward("simple_rnn", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, "sigmoid")[1][0]
+                    activation, "sigmoid", mask)[1][0]
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, activation="tanh",
-         recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+         recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None):
     """Every hidden state (batch, steps, units) of a Keras LSTM (zero initial h and c)."""
     return _forward("lstm", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, recurrent_activation)[1][0]
+                    activation, recurrent_activation, mask)[1][0]
 
 
 def gru(x, kernel, recurrent_kernel, bias=None, activation="tanh",
-        recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+        recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None):
     """Every hidden state (batch, steps, units) of a Keras GRU with reset_after=True."""
     return _forward("gru", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, recurrent_activation)[1][0]
+                    activation, recurrent_activation, mask)[1][0]
 
 
 def simple_rnn_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
-                        input_mask=None, recurrent_mask=None):
+                        input_mask=None, recurrent_mask=None, mask=None):
     """(dx, dkernel, drecurrent_kernel, dbias) from dy, the gradient of every hidden state
     (batch, steps, units) or of the last one (batch, units). dbias is None without a bias."""
     return _backward("simple_rnn", dy, x, kernel, recurrent_kernel, bias, input_mask,
-                     recurrent_mask, activation, "sigmoid")
+                     recurrent_mask, activation, "sigmoid", mask)
 
 
 def lstm_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
-                  recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+                  recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None,
+                  mask=None):
     """As simple_rnn_backward, for lstm."""
     return _backward("lstm", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                     activation, recurrent_activation)
+                     activation, recurrent_activation, mask)
 
 
 def gru_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
-                 recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None):
+                 recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None,
+                 mask=None):
     """As simple_rnn_backward, for gru."""
     return _backward("gru", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                     activation, recurrent_activation)
+                     activation, recurrent_activation, mask)
