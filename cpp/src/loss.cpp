@@ -227,7 +227,23 @@ Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_
   });
 }
 
+template <class T>
+Index loss_forward_backward(T* per_sample, T* grad, const T* y_true, const int64_t* labels,
+                            const T* y_pred, Index batch, Index dim, Loss loss, bool from_logits,
+                            T scale) {
+  if (is_elementwise(loss)) {  // no labels to check; each half is one flat vectorised pass
+    loss_forward(per_sample, y_true, labels, y_pred, batch, dim, loss, from_logits);
+    return loss_backward(grad, y_true, labels, y_pred, batch, dim, loss, from_logits, scale);
+  }
+  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
+    per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
+    row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
+  });
+}
+
 #define BRISKNN_INSTANTIATE(T)                                                                 \
+  template Index loss_forward_backward<T>(T*, T*, const T*, const int64_t*, const T*, Index,   \
+                                          Index, Loss, bool, T);                               \
   template Index loss_forward<T>(T*, const T*, const int64_t*, const T*, Index, Index, Loss,   \
                                  bool);                                                        \
   template Index loss_backward<T>(T*, const T*, const int64_t*, const T*, Index, Index, Loss,  \
