@@ -168,11 +168,13 @@ def test_fused_forward_backward_equals_the_two_kernels_bitwise(name, from_logits
     p = p.astype(dtype)
     per_sample, grad = np.empty(300, dtype), np.empty_like(p)
     _core.loss_forward_backward(t, p, per_sample, grad, name, from_logits, 1 / 300)
-    expected_loss, expected_grad = np.empty(300, dtype), np.empty_like(p)
-    _core.loss_forward(t, p, expected_loss, name, from_logits)
-    _core.loss_backward(t, p, expected_grad, name, from_logits, 1 / 300)
-    np.testing.assert_array_equal(per_sample, expected_loss)
-    np.testing.assert_array_equal(grad, expected_grad)
+    fused = per_sample.copy(), grad.copy()
+    # Into the same buffers: Eigen's vectorised elementwise kernels round a few elements
+    # differently depending on the output's alignment.
+    _core.loss_forward(t, p, per_sample, name, from_logits)
+    _core.loss_backward(t, p, grad, name, from_logits, 1 / 300)
+    np.testing.assert_array_equal(fused[0], per_sample)
+    np.testing.assert_array_equal(fused[1], grad)
 
 
 def test_fused_forward_backward_refuses_bad_labels_and_shapes():
