@@ -90,12 +90,14 @@ class Dense(_ActivationMixin, Layer):
         return y.reshape(x.shape[:-1] + (self.units,))
 
     def backward(self, dy, need_dx=True):
-        dz = self._activation_backward(dy.reshape(self._y.shape))
+        act = "linear" if self._emitted_logits else self.activation_name
         train = self.trainable
         dx = np.empty_like(self._x) if need_dx else None
-        _core.dense_backward(dz, self._x, self.kernel.value, dx,
+        # The activation's derivative is applied inside the kernel, on the way to the GEMMs.
+        _core.dense_backward(dy.reshape(self._y.shape), self._x, self.kernel.value, dx,
                              self.kernel.grad if train else None,
-                             self.bias.grad if train and self.use_bias else None)
+                             self.bias.grad if train and self.use_bias else None,
+                             self._y, act, self.activation_alpha)
         return dx.reshape(self._in_shape) if need_dx else None
 
     def get_config(self):
