@@ -31,6 +31,7 @@ class Sequential(Layer):
         self._metrics = None
         self._train_vars = None
         self._train_seed = None  # fixed at the first fit; keys each epoch's generator (saved)
+        self._accepted_x_shape = None  # per-sample input shape _prepare_x last built with
         for layer in layers or []:
             self.add(layer)
 
@@ -51,6 +52,7 @@ class Sequential(Layer):
             layer.trainable = bool(value)
 
     def add(self, layer):
+        self._accepted_x_shape = None
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
@@ -71,6 +73,7 @@ class Sequential(Layer):
             raise TypeError("Sequential.pop: there are no layers to remove")
         layer = self._layers.pop()
         self.built = False
+        self._accepted_x_shape = None
         if self._layers and self.input_shape is not None:
             self._ensure_built(self.input_shape)
         return layer
@@ -224,7 +227,11 @@ class Sequential(Layer):
             raise TypeError(f"{method}: x must be numeric, got dtype {x.dtype}")
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
-        self._ensure_built((None,) + x.shape[1:])
+        # Building with the shape the model accepted last time changes nothing: skip the walk
+        # through the layers (a training step's Python time counts at small batches).
+        if not (self.built and self._accepted_x_shape == x.shape[1:]):
+            self._ensure_built((None,) + x.shape[1:])
+            self._accepted_x_shape = x.shape[1:]
         first = self._first_layer()
         if getattr(first, "input_dtype_kind", "float") == "int":
             return first.as_ids(x, method)  # token ids stay integers, checked by their layer
@@ -254,10 +261,12 @@ class Sequential(Layer):
             if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.floor(y)).all()):
                 raise ValueError(f"{method}: sparse labels must be whole numbers")
             classes = out_shape[-1]
-            if y.min() < 0 or y.max() >= classes:
+            labels = np.ascontiguousarray(y, dtype=np.int64)
+            # One pass in C (a label that int64 wraps lands outside too); y for the message.
+            if _core.first_label_outside(labels, classes) >= 0:
                 raise ValueError(f"{method}: labels must be in [0, {classes}) for the model's "
                                  f"{classes} outputs, got values in [{y.min()}, {y.max()}]")
-            return np.ascontiguousarray(y, dtype=np.int64)
+            return labels
         if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
             y = y[..., None]  # (batch,) targets for a (batch, 1) output, as Keras accepts
         if y.shape[1:] != tuple(out_shape[1:]):
