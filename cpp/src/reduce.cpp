@@ -1,6 +1,8 @@
 #include "brisknn/reduce.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "brisknn/views.h"
@@ -47,6 +49,17 @@ Index first_label_outside(const int64_t* labels, Index n, int64_t classes) {
     if (static_cast<uint64_t>(labels[i]) >= static_cast<uint64_t>(classes)) return i;
   }
   return -1;
+}
+
+void take_rows(char* out, const char* x, const int64_t* indices, Index rows, Index row_bytes) {
+  // 64 KB a thread: random rows come from memory, so copying is latency bound and two threads
+  // gather twice as fast (a 128 x 784 float32 batch of a 60000-image set: ~100 us on one).
+  const Index grain = std::max<Index>(1, (Index{1} << 16) / std::max<Index>(row_bytes, 1));
+  parallel_for(rows, grain, [&](Index begin, Index end) {
+    for (Index r = begin; r < end; ++r) {
+      std::memcpy(out + r * row_bytes, x + indices[r] * row_bytes, static_cast<size_t>(row_bytes));
+    }
+  });
 }
 
 template Index first_nonfinite<float>(const float*, Index);

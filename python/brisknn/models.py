@@ -390,8 +390,10 @@ class Sequential(Layer):
                         xb, yb = x[lo:hi], y[lo:hi]
                     else:  # gather into reused buffers: no allocation per batch
                         xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
-                        np.take(x, order[lo:hi], axis=0, out=xb)
-                        np.take(y, order[lo:hi], axis=0, out=yb)
+                        # np.take on both threads (random rows come from memory: latency
+                        # bound), each copying the rows it will multiply first.
+                        _core.take_rows(x, order[lo:hi], xb)
+                        _core.take_rows(y, order[lo:hi], yb)
                     cb.on_train_batch_begin(step, {})
                     loss_sum += self._train_step(xb, yb) * (hi - lo)
                     batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}

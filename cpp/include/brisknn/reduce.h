@@ -1,4 +1,4 @@
-// Whole-array checks that inputs pass through once, at the Python boundary.
+// Whole-array passes at the Python boundary: input checks, and gathering a shuffled batch.
 #pragma once
 #include <cstdint>
 
@@ -12,5 +12,10 @@ Index first_nonfinite(const T* x, Index n);
 
 // Index of the first label outside [0, classes) in labels (n), or -1 when all are inside.
 Index first_label_outside(const int64_t* labels, Index n, int64_t classes);
+
+// out row i = x row indices[i], rows of row_bytes bytes (any dtype); indices already checked.
+// Threads copy contiguous runs of output rows, so each warms its cache with the rows its share
+// of the next product (split by rows the same way) reads.
+void take_rows(char* out, const char* x, const int64_t* indices, Index rows, Index row_bytes);
 
 }  // namespace brisknn
