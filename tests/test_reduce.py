@@ -64,3 +64,19 @@ def test_first_nonfinite_on_two_threads_finds_the_first_bad_value():
             assert _core.first_nonfinite(x[:100]) == -1
     finally:
         brisknn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_sum_is_np_add_reduce_in_float64_bit_for_bit(dtype):
+    from brisknn import _core
+    rng = np.random.default_rng(10)
+    # Sizes around NumPy's pairwise blocks (8, 128) and its 8192-element cast buffer.
+    for n in list(range(0, 140)) + [255, 256, 257, 1000, 8191, 8192, 8193, 20000]:
+        x = (rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4, n)).astype(dtype)
+        if n:
+            x[0] = -0.0
+        expected = float(np.add.reduce(x, dtype=np.float64))
+        got = _core.numpy_sum(x)
+        assert got == expected and np.signbit(got) == np.signbit(expected), n
+        if n:
+            assert got / n == float(x.mean(dtype=np.float64))

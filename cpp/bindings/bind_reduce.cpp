@@ -18,6 +18,17 @@ void bind_reduce(py::module_& m) {
       },
       py::arg("x"), "Flat index of the first NaN or infinity in x, or -1 if all are finite.");
   m.def(
+      "numpy_sum",
+      [](const py::array& x) {
+        const char* fn = "numpy_sum";
+        return dispatch_float(fn, x, [&](auto tag) {
+          using T = decltype(tag);
+          const T* xp = data_ptr<T>(fn, "x", x, false);
+          return numpy_sum<T>(xp, x.size());
+        });
+      },
+      py::arg("x"), "np.add.reduce(x.ravel(), dtype=np.float64), bit for bit, as a float.");
+  m.def(
       "first_label_outside",
       [](const py::array& labels, int64_t classes) {
         const int64_t* lp = data_ptr<int64_t>("first_label_outside", "labels", labels, false);

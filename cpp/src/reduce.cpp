@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "brisknn/views.h"
@@ -12,6 +13,8 @@ namespace brisknn {
 namespace {
 
 constexpr Index kBlock = 1 << 12;
+constexpr Index kPairwiseBlock = 128;  // NumPy's PW_BLOCKSIZE
+constexpr Index kNumpyBuffer = 8192;   // NumPy's default ufunc buffer size (np.getbufsize())
 
 // x - x is 0 for finite x and NaN for NaN or infinity, so a block is finite exactly when its
 // sum of (x - x) is 0: one vectorised pass without branches.
@@ -21,7 +24,43 @@ bool block_finite(const T* x, Index n) {
   return (a - a).sum() == T(0);
 }
 
+// NumPy's pairwise_sum (numpy/_core/src/umath/loops_utils.h.src) on x converted to double.
+template <class T>
+double pairwise_sum(const T* a, Index n) {
+  if (n < 8) {
+    double res = 0.;
+    for (Index i = 0; i < n; ++i) res += static_cast<double>(a[i]);
+    return res;
+  }
+  if (n <= kPairwiseBlock) {
+    double r[8];
+    for (int j = 0; j < 8; ++j) r[j] = static_cast<double>(a[j]);
+    Index i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int j = 0; j < 8; ++j) r[j] += static_cast<double>(a[i + j]);
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += static_cast<double>(a[i]);
+    return res;
+  }
+  Index n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
 }  // namespace
+
+template <class T>
+double numpy_sum(const T* x, Index n) {
+  // A cast goes through NumPy's buffer, and each buffer's sum is added to the result in turn.
+  const Index run = std::is_same_v<T, double> ? std::max<Index>(n, 1) : kNumpyBuffer;
+  double total = 0.;
+  for (Index i = 0; i < n; i += run) total += pairwise_sum(x + i, std::min(run, n - i));
+  return total;
+}
+
+template double numpy_sum<float>(const float*, Index);
+template double numpy_sum<double>(const double*, Index);
 
 template <class T>
 Index first_nonfinite(const T* x, Index n) {
