@@ -110,7 +110,7 @@ class Optimizer:
             reg = var.regularizer
             l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
             params.append((var.value, var.grad, *slots, l1, l2, scale))
-        if len({id(var) for var in variables}) == len(variables):
+        if len(set(variables)) == len(variables):  # Variables hash by identity
             # All weights in one call: one parallel pass, the same numbers as one call each.
             penalty = self._kernel_many(params, *args, clipvalue)
         else:  # a variable listed twice is stepped twice, one after the other
