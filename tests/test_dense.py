@@ -124,24 +124,3 @@ def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     with pytest.raises(ValueError, match=r"y has shape \(7, 3\), expected \(7, 4\)"):
         _core.dense_backward(dy, x, w, dx, None, None, np.zeros((7, 3)), "relu")
 
-
-def test_small_products_split_over_threads_give_the_same_bits():
-    # 128x128 @ 128x10 (an MLP's output layer) is now worth two threads; rows are split at
-    # multiples of Eigen's panel width, so every element takes the same path.
-    import brisknn
-    rng = np.random.default_rng(8)
-    h = rng.normal(size=(128, 128)).astype(np.float32)
-    w = rng.normal(size=(128, 10)).astype(np.float32)
-    dz = rng.normal(size=(128, 10)).astype(np.float32)
-    before = brisknn.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2):
-            brisknn.set_num_threads(threads)
-            results.append((ops.dense(h, w, np.ones(10, np.float32), "softmax"),
-                            *ops.dense_backward(dz, h, w)))
-    finally:
-        brisknn.set_num_threads(before)
-    for one, two in zip(*results):
-        np.testing.assert_array_equal(one, two)
-    np.testing.assert_allclose(results[0][0].sum(1), 1.0, rtol=1e-5)

@@ -21,10 +21,10 @@ void add_column_sums(T* out, const T* z, Index rows, Index cols) {
 // of Eigen's packed kernels (it computes the row-major product as its transpose), so each output
 // element goes through the same micro-kernel and k-order on any thread count.
 constexpr Index kRowAlign = 8;
-// Below this one thread is faster than waking others. In training the pool's threads are still
-// spinning from the previous kernel, so waking them costs ~1 us: a 128x128x10 product (3.3e5
-// flops, the output layer of an MLP) takes 7 us on one thread and 5 on two.
-constexpr double kFlopsPerThread = 1.5e5;
+// Below this one thread is faster than waking others. (Splitting the 3.3e5-flop products of an
+// MLP's 10-unit output layer saves ~5 us alone but nothing in a training step: the rows it
+// leaves in the other core's cache cost as much later.)
+constexpr double kFlopsPerThread = 2e6;
 
 // Eigen's GEMM with packing buffers that persist per thread. Through operator* Eigen mallocs and
 // frees them on every product; above glibc's mmap threshold that is an mmap/munmap pair and fresh
