@@ -3,8 +3,8 @@
 A step is one `_core` call for all the weights (one parallel region), a single pass over each that
 adds the regularizer's gradient (Keras counts regularization in the loss, so its gradient is part of
 the gradient), clips, applies the update rule to the weight and its slots in place, zeroes `grad`
-for the next backward pass, and returns the weight's penalty l1*sum|w| + l2*sum(w^2) before the step, which `apply` sums for the
-model to add to the reported loss.
+for the next backward pass, and returns the weights' penalty l1*sum|w| + l2*sum(w^2) before the
+step (summed weight by weight, as one call each would), for the model to add to the reported loss.
 """
 import itertools
 import math
