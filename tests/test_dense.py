@@ -103,3 +103,24 @@ def test_dense_kernel_checks_every_argument():
         _core.dense_backward(np.zeros((3, 4), np.float32), x, w, None, None, None)
     with pytest.raises(ValueError, match="set_num_threads"):
         _core.set_num_threads(0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu"])
+def test_dense_backward_applies_the_activation_derivative_from_y(activation):
+    rng = np.random.default_rng(6)
+    x, w = rng.normal(size=(7, 5)), rng.normal(size=(5, 4))
+    y = ops.dense(x, w, None, activation)
+    dy = rng.normal(size=y.shape)
+    dz = ops.activation_backward(dy, y, activation)
+    expected_dx, dw, db = np.empty_like(x), np.ones((5, 4)), np.ones(4)
+    _core.dense_backward(dz, x, w, expected_dx, dw, db)
+    dx, dw2, db2 = np.empty_like(x), np.ones((5, 4)), np.ones(4)
+    _core.dense_backward(dy, x, w, dx, dw2, db2, y, activation)
+    np.testing.assert_array_equal(dx, expected_dx)  # the same kernels, fused into one call
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+    with pytest.raises(ValueError, match="activation 'relu' needs the layer output y"):
+        _core.dense_backward(dy, x, w, dx, None, None, None, "relu")
+    with pytest.raises(ValueError, match=r"y has shape \(7, 3\), expected \(7, 4\)"):
+        _core.dense_backward(dy, x, w, dx, None, None, np.zeros((7, 3)), "relu")
+

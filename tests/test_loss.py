@@ -153,3 +153,38 @@ def test_losses_get_reads_keras_serialized_dicts_and_refuses_unknown_ones():
     assert isinstance(loss, losses.BinaryCrossentropy) and loss.from_logits
     with pytest.raises(ValueError, match="Unknown loss"):
         losses.get({"class_name": "os.system"})
+
+
+@pytest.mark.parametrize("name,from_logits", GRAD_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_forward_backward_equals_the_two_kernels_bitwise(name, from_logits, dtype):
+    from brisknn import _core
+    rng = np.random.default_rng(4)
+    logits, labels, onehot = _data(rng, n=300, k=7)
+    t = {"sparse_categorical_crossentropy": labels, "categorical_crossentropy": onehot,
+         "binary_crossentropy": rng.integers(0, 2, logits.shape)}.get(name, logits[::-1])
+    t = t if t is labels else np.ascontiguousarray(t, dtype=dtype)
+    p = logits if from_logits or name.startswith("mean") else softmax(logits)
+    p = p.astype(dtype)
+    per_sample, grad = np.empty(300, dtype), np.empty_like(p)
+    _core.loss_forward_backward(t, p, per_sample, grad, name, from_logits, 1 / 300)
+    fused = per_sample.copy(), grad.copy()
+    # Into the same buffers: Eigen's vectorised elementwise kernels round a few elements
+    # differently depending on the output's alignment.
+    _core.loss_forward(t, p, per_sample, name, from_logits)
+    _core.loss_backward(t, p, grad, name, from_logits, 1 / 300)
+    np.testing.assert_array_equal(fused[0], per_sample)
+    np.testing.assert_array_equal(fused[1], grad)
+
+
+def test_fused_forward_backward_refuses_bad_labels_and_shapes():
+    from brisknn import _core
+    p = np.full((3, 4), 0.25, np.float32)
+    out, grad = np.empty(3, np.float32), np.empty_like(p)
+    with pytest.raises(ValueError, match=r"loss_forward_backward: label 4 at position 1 is "
+                                         r"outside \[0, 4\)"):
+        _core.loss_forward_backward(np.array([0, 4, 1]), p, out, grad,
+                                    "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"grad has shape \(3, 3\), expected \(3, 4\)"):
+        _core.loss_forward_backward(np.array([0, 1, 1]), p, out, np.empty((3, 3), np.float32),
+                                    "sparse_categorical_crossentropy")

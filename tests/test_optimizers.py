@@ -473,3 +473,106 @@ def test_a_scalar_variable_stays_a_scalar_and_descends_to_the_slide5_minimum():
     for _ in range(50):
         opt.apply_gradients([(2 * x.value + 5 * np.cos(x.value), x)])
     assert x.shape == () and abs(float(x.value) + 1.1105) < 1e-3
+
+
+# -- all weights in one call -----------------------------------------------------------------
+def _many_case(case, dtypes, seed=5):
+    """Weights of sizes around the kernels' block (1024) and chunk (32768) lengths, some
+    regularized, each with a slot tuple as Optimizer.apply builds it."""
+    cls, kwargs = CASES[case]
+    opt = cls(**kwargs)
+    rng = np.random.default_rng(seed)
+    sizes = [(2 * (1 << 15) + 77,), (1 << 15, 2), (130, 9), (1,), (1024,), (0,), (5, 3)]
+    regs = [regularizers.L1L2(0.01, 0.02), None, regularizers.L2(0.1), None,
+            regularizers.L1(0.3), regularizers.L1(0.1), None]
+    variables = [Variable(rng.standard_normal(s).astype(dtypes[i % len(dtypes)]), f"w{i}",
+                          regularizer=r) for i, (s, r) in enumerate(zip(sizes, regs))]
+    for v in variables:
+        v.grad[...] = rng.standard_normal(v.shape) * 3
+    return opt, variables
+
+
+def _as_params(opt, variables, scales):
+    params = []
+    for v, scale in zip(variables, scales):
+        slots = opt._slots.get(v) or opt._create_slots(v)
+        for slot in slots:
+            if slot is not None:
+                slot[...] = np.abs(np.sin(np.arange(slot.size))).reshape(slot.shape)
+        reg = v.regularizer
+        l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
+        params.append((v.value, v.grad, *slots, l1, l2, scale))
+    return params
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_many_weights_in_one_call_equal_one_call_each_bitwise(case):
+    before = _core.get_num_threads()
+    try:
+        results = []
+        for threads, many in ((1, False), (1, True), (2, True)):
+            _core.set_num_threads(threads)
+            opt, variables = _many_case(case, [np.float32, np.float64])
+            scales = [1.0, 0.5, 0.25, 1.0, 2.0, 1.0, 0.75]
+            params = _as_params(opt, variables, scales)
+            args = opt._step_args()
+            if many:
+                total = opt._kernel_many(params, *args, 0.7)
+            else:
+                total = 0.0
+                for value, grad, *rest in params:
+                    *slots, l1, l2, scale = rest
+                    total += opt._kernel(value, grad, *slots, *args, l1, l2, scale, 0.7)
+            results.append((total, [[a.copy() for a in p[:-3] if a is not None]
+                                    for p in params]))
+    finally:
+        _core.set_num_threads(before)
+    (total, arrays), others = results[0], results[1:]
+    assert total > 0
+    for other_total, other_arrays in others:
+        assert other_total == total  # the same sum, in the same order
+        for mine, theirs in zip(arrays, other_arrays):
+            for a, b in zip(mine, theirs):
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b)
+    for weight_arrays in arrays:
+        assert not weight_arrays[1].any()  # grad zeroed
+
+
+def test_apply_steps_a_variable_listed_twice_twice():
+    var = Variable(np.ones(4, np.float32), "w")
+    once, twice = SGD(0.5), SGD(0.5)
+    var.grad[...] = 1.0
+    twice.apply([var, var])  # the second step sees the zeroed gradient
+    np.testing.assert_array_equal(var.value, np.full(4, 0.5, np.float32))
+    other = Variable(np.ones(4, np.float32), "w2")
+    other.grad[...] = 1.0
+    once.apply([other])
+    np.testing.assert_array_equal(other.value, var.value)
+
+
+def test_core_many_rejects_bad_params():
+    w, g = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    ok = (w, g, m, v, None, 0.0, 0.0, 1.0)
+    assert _core.adam_update_many([], 0.1, 0.9, 0.999, 1e-7, False) == 0.0
+    with pytest.raises(TypeError, match=r"adam_update_many: params\[1\] must be a tuple"):
+        _core.adam_update_many([ok, (w, g)], 0.1, 0.9, 0.999, 1e-7, False)
+    with pytest.raises(ValueError, match=r"params\[0\] v and params\[1\] m share memory"):
+        _core.adam_update_many([ok, (np.zeros(4, np.float32), np.zeros(4, np.float32), v,
+                                     np.zeros(4, np.float32), None, 0.0, 0.0, 1.0)],
+                               0.1, 0.9, 0.999, 1e-7, False)
+    with pytest.raises(ValueError, match=r"adam_update_many: params\[0\]: v has shape \(3,\), "
+                                         r"expected \(4,\)"):
+        _core.adam_update_many([(w, g, m, np.zeros(3, np.float32), None, 0.0, 0.0, 1.0)],
+                               0.1, 0.9, 0.999, 1e-7, False)
+    with pytest.raises(ValueError, match=r"params\[0\]: amsgrad=True needs the v_hat buffer"):
+        _core.adam_update_many([ok], 0.1, 0.9, 0.999, 1e-7, True)
+    with pytest.raises(ValueError, match="momentum != 0 needs the momentum_slot buffer"):
+        _core.sgd_update_many([(w, g, None, 0.0, 0.0, 1.0)], 0.1, 0.9, False)
+    with pytest.raises(TypeError, match=r"rmsprop_update_many: params\[0\]: expected float32 or "
+                                        "float64"):
+        i = np.zeros(4, np.int32)
+        _core.rmsprop_update_many([(i, i, i, None, None, 0.0, 0.0, 1.0)], 0.1, 0.9, 0.0, 1e-7,
+                                  False)
+    assert not w.any() and not m.any()  # nothing ran

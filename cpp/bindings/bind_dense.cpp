@@ -67,8 +67,10 @@ void bind_dense(py::module_& m) {
   m.def(
       "dense_backward",
       [](const py::array& dz, const py::array& x, const py::array& w, const py::object& dx,
-         const py::object& dw, const py::object& dbias) {
+         const py::object& dw, const py::object& dbias, const py::object& y,
+         const std::string& activation, double alpha) {
         const char* fn = "dense_backward";
+        const Activation act = activation_arg(fn, activation);
         dispatch_float(fn, x, [&](auto tag) {
           using T = decltype(tag);
           const Index batch = dim(fn, "x", x, 2, 0), in_dim = x.shape(1);
@@ -76,17 +78,27 @@ void bind_dense(py::module_& m) {
           const T* xp = data_ptr<T>(fn, "x", x, false);
           const T* wp = in<T>(fn, "kernel", w, {in_dim, out_dim});
           const T* dzp = in<T>(fn, "dz", dz, {batch, out_dim});
+          const T* yp = nullptr;
+          if (act != Activation::Linear) {
+            if (y.is_none()) fail_value(std::string(fn) + ": activation '" + activation +
+                                        "' needs the layer output y");
+            yp = in<T>(fn, "y", py::cast<py::array>(y), {batch, out_dim});
+          }
           T* dxp = optional_out<T>(fn, "dx", dx, {batch, in_dim});
           T* dwp = optional_out<T>(fn, "dkernel", dw, {in_dim, out_dim});
           T* dbp = optional_out<T>(fn, "dbias", dbias, {out_dim});
           py::gil_scoped_release release;
-          dense_backward<T>(dxp, dwp, dbp, dzp, xp, wp, batch, in_dim, out_dim);
+          dense_backward<T>(dxp, dwp, dbp, dzp, yp, act, static_cast<T>(alpha), xp, wp, batch,
+                            in_dim, out_dim);
         });
       },
       py::arg("dz"), py::arg("x"), py::arg("kernel"), py::arg("dx"), py::arg("dkernel"),
-      py::arg("dbias"),
+      py::arg("dbias"), py::arg("y") = py::none(), py::arg("activation") = "linear",
+      py::arg("alpha") = 0.0,
       "From dz = dL/d(x @ kernel + bias): dx = dz @ kernel.T (overwritten), dkernel += x.T @ dz, "
-      "dbias += dz.sum(0). Pass None to skip any of them.");
+      "dbias += dz.sum(0). Pass None to skip any of them. With an activation, dz is the gradient "
+      "of the output y = activation(x @ kernel + bias) and is first multiplied by the "
+      "activation's derivative (computed from y).");
 }
 
 }  // namespace brisknn::bind

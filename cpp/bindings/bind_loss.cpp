@@ -103,6 +103,25 @@ void bind_loss(py::module_& m) {
       py::arg("y_true"), py::arg("y_pred"), py::arg("grad"), py::arg("loss"),
       py::arg("from_logits") = false, py::arg("scale") = 1.0,
       "grad = scale * d(sum of per-row losses)/d(y_pred), written into grad.");
+  m.def(
+      "loss_forward_backward",
+      [](const py::array& y_true, const py::array& y_pred, const py::array& per_sample,
+         const py::array& grad, const std::string& name, bool from_logits, double scale) {
+        const char* fn = "loss_forward_backward";
+        run_loss(fn, name, y_true, y_pred,
+                 [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
+                   using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+                   T* op = out<T>(fn, "per_sample", per_sample, {rows});
+                   T* gp = out_like<T>(fn, "grad", grad, y_pred);
+                   return [=] {
+                     return loss_forward_backward<T>(op, gp, t, labels, p, rows, cols, loss,
+                                                     from_logits, static_cast<T>(scale));
+                   };
+                 });
+      },
+      py::arg("y_true"), py::arg("y_pred"), py::arg("per_sample"), py::arg("grad"),
+      py::arg("loss"), py::arg("from_logits") = false, py::arg("scale") = 1.0,
+      "loss_forward and loss_backward in one call: per_sample (rows,) and grad (like y_pred).");
 }
 
 }  // namespace brisknn::bind

@@ -1,6 +1,8 @@
+#include <algorithm>
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,25 +35,32 @@ T* slot_arg(const char* fn, const char* name, const py::object& obj, const py::a
 }
 
 // The kernels update in place and assume no two buffers share memory. None entries (absent slots)
-// are skipped; the others were already checked to be arrays.
-void expect_disjoint(const char* fn,
-                     std::initializer_list<std::pair<const char*, py::handle>> arrays) {
-  struct Range { const char* name; const char* begin; const char* end; };
+// are skipped; the others were already checked to be arrays. Sorted by address, two buffers
+// overlap somewhere exactly when two neighbours do, so many weights cost n log n, not n^2.
+void expect_disjoint(const char* fn, std::vector<std::pair<std::string, py::handle>> arrays) {
+  struct Range { const std::string* name; const char* begin; const char* end; };
   std::vector<Range> ranges;
   for (const auto& [name, h] : arrays) {
     if (h.is_none()) continue;
     const auto a = py::reinterpret_borrow<py::array>(h);
     const char* begin = static_cast<const char*>(a.data());
-    if (a.nbytes() > 0) ranges.push_back({name, begin, begin + a.nbytes()});
+    if (a.nbytes() > 0) ranges.push_back({&name, begin, begin + a.nbytes()});
   }
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    for (size_t j = i + 1; j < ranges.size(); ++j) {
-      if (ranges[i].begin < ranges[j].end && ranges[j].begin < ranges[i].end) {
-        fail_value(std::string(fn) + ": " + ranges[i].name + " and " + ranges[j].name +
-                   " share memory; each needs its own buffer");
-      }
+  std::stable_sort(ranges.begin(), ranges.end(),
+                   [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  for (size_t i = 0; i + 1 < ranges.size(); ++i) {
+    if (ranges[i + 1].begin < ranges[i].end) {
+      fail_value(std::string(fn) + ": " + *ranges[i].name + " and " + *ranges[i + 1].name +
+                 " share memory; each needs its own buffer");
     }
   }
+}
+
+void expect_disjoint(const char* fn,
+                     std::initializer_list<std::pair<const char*, py::handle>> arrays) {
+  std::vector<std::pair<std::string, py::handle>> named;
+  for (const auto& [name, h] : arrays) named.emplace_back(name, h);
+  expect_disjoint(fn, std::move(named));
 }
 
 GradientOptions gradient_options(double l1, double l2, double grad_scale, double clipvalue) {
@@ -61,6 +70,98 @@ GradientOptions gradient_options(double l1, double l2, double grad_scale, double
   o.scale = grad_scale;
   o.clipvalue = clipvalue;
   return o;
+}
+
+// A slot of a multi-weight update: its name, and whether the rule variant uses it.
+struct SlotSpec {
+  const char* name;
+  bool needed;
+  const char* variant;  // the configuration that uses it, for error messages
+};
+
+// One weight's tuple (value, grad, slot..., l1, l2, grad_scale) of a multi-weight update, with
+// the slots of `slots` in order, checked as the single-weight functions check their arguments.
+// Its buffers join `buffers`, named for the overlap check.
+template <class T>
+UpdateTensor<T> update_tensor(const std::string& where, const py::tuple& t,
+                              std::initializer_list<SlotSpec> slots, double clipvalue,
+                              std::vector<std::pair<std::string, py::handle>>& buffers,
+                              const std::string& prefix) {
+  const char* at = where.c_str();
+  const auto value = t[0].cast<py::array>();
+  UpdateTensor<T> u;
+  u.w = data_ptr<T>(at, "value", value, true);
+  u.grad = out_like<T>(at, "grad", t[1].cast<py::array>(), value);
+  u.n = value.size();
+  buffers.emplace_back(prefix + "value", t[0]);
+  buffers.emplace_back(prefix + "grad", t[1]);
+  size_t s = 0;
+  for (const SlotSpec& spec : slots) {
+    const py::object slot = t[2 + s];
+    u.slot[s] = slot_arg<T>(at, spec.name, slot, value, spec.needed, spec.variant);
+    buffers.emplace_back(prefix + spec.name, slot);
+    ++s;
+  }
+  u.opt = gradient_options(t[2 + s].cast<double>(), t[3 + s].cast<double>(),
+                           t[4 + s].cast<double>(), clipvalue);
+  return u;
+}
+
+// A multi-weight update: params is a sequence of tuples (value, grad, slot..., l1, l2,
+// grad_scale). Everything is checked first (no two buffers anywhere in the list may share
+// memory); then, without the GIL, run(tensors, count, penalties) updates the float32 weights and
+// the float64 ones (a model may mix them); returns the penalties summed in params order, as
+// adding up one call per weight would.
+template <class Run>
+double run_many(const char* fn, const py::sequence& params, std::initializer_list<SlotSpec> slots,
+                double clipvalue, const Run& run) {
+  std::vector<UpdateTensor<float>> floats;
+  std::vector<UpdateTensor<double>> doubles;
+  std::vector<size_t> float_index, double_index;
+  std::vector<std::pair<std::string, py::handle>> buffers;
+  const size_t arity = 5 + slots.size();
+  const size_t count = params.size();
+  for (size_t i = 0; i < count; ++i) {
+    const std::string prefix = "params[" + std::to_string(i) + "] ";
+    const std::string where = std::string(fn) + ": params[" + std::to_string(i) + "]";
+    const py::object item = params[i];
+    if (!py::isinstance<py::tuple>(item) || py::len(item) != arity) {
+      fail_type(where + " must be a tuple (value, grad, " + std::to_string(slots.size()) +
+                " slots, l1, l2, grad_scale)");
+    }
+    const auto t = item.cast<py::tuple>();
+    if (!py::isinstance<py::array>(t[0]) || !py::isinstance<py::array>(t[1])) {
+      fail_type(where + ": value and grad must be numpy arrays");
+    }
+    dispatch_float(where.c_str(), t[0].cast<py::array>(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto u = update_tensor<T>(where, t, slots, clipvalue, buffers, prefix);
+      if constexpr (std::is_same_v<T, float>) {
+        floats.push_back(u);
+        float_index.push_back(i);
+      } else {
+        doubles.push_back(u);
+        double_index.push_back(i);
+      }
+    });
+  }
+  expect_disjoint(fn, std::move(buffers));
+  std::vector<double> float_penalty(floats.size()), double_penalty(doubles.size());
+  {
+    py::gil_scoped_release release;
+    if (!floats.empty()) {
+      run(floats.data(), static_cast<Index>(floats.size()), float_penalty.data());
+    }
+    if (!doubles.empty()) {
+      run(doubles.data(), static_cast<Index>(doubles.size()), double_penalty.data());
+    }
+  }
+  std::vector<double> penalty(count, 0.0);
+  for (size_t j = 0; j < floats.size(); ++j) penalty[float_index[j]] = float_penalty[j];
+  for (size_t j = 0; j < doubles.size(); ++j) penalty[double_index[j]] = double_penalty[j];
+  double total = 0.0;
+  for (double p : penalty) total += p;
+  return total;
 }
 
 constexpr double kNoClip = std::numeric_limits<double>::infinity();
@@ -150,6 +251,54 @@ void bind_optim(py::module_& m) {
       py::arg("amsgrad"), BRISKNN_GRADIENT_ARGS,
       "Keras Adam step on value in place, with alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t); "
       "zeroes grad; returns the pre-step L1/L2 penalty.");
+  m.def(
+      "sgd_update_many",
+      [](const py::sequence& params, double learning_rate, double momentum, bool nesterov,
+         double clipvalue) {
+        return run_many("sgd_update_many", params,
+                        {{"momentum_slot", momentum != 0.0, "momentum != 0"}}, clipvalue,
+                        [&](auto* ts, Index count, double* penalties) {
+                          sgd_update_many(ts, count, penalties, learning_rate, momentum,
+                                          nesterov);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"),
+      py::arg("clipvalue") = kNoClip,
+      "sgd_update on every (value, grad, momentum_slot, l1, l2, grad_scale) of params in one "
+      "parallel pass; returns the sum of their penalties.");
+  m.def(
+      "rmsprop_update_many",
+      [](const py::sequence& params, double learning_rate, double rho, double momentum,
+         double epsilon, bool centered, double clipvalue) {
+        return run_many("rmsprop_update_many", params,
+                        {{"velocity", true, "RMSprop"},
+                         {"momentum_slot", momentum > 0.0, "momentum > 0"},
+                         {"average_gradient", centered, "centered=True"}},
+                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+                          rmsprop_update_many(ts, count, penalties, learning_rate, rho, momentum,
+                                              epsilon, centered);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("rho"), py::arg("momentum"),
+      py::arg("epsilon"), py::arg("centered"), py::arg("clipvalue") = kNoClip,
+      "rmsprop_update on every (value, grad, velocity, momentum_slot, average_gradient, l1, l2, "
+      "grad_scale) of params in one parallel pass; returns the sum of their penalties.");
+  m.def(
+      "adam_update_many",
+      [](const py::sequence& params, double alpha, double beta_1, double beta_2, double epsilon,
+         bool amsgrad, double clipvalue) {
+        return run_many("adam_update_many", params,
+                        {{"m", true, "Adam"}, {"v", true, "Adam"},
+                         {"v_hat", amsgrad, "amsgrad=True"}},
+                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+                          adam_update_many(ts, count, penalties, alpha, beta_1, beta_2, epsilon,
+                                           amsgrad);
+                        });
+      },
+      py::arg("params"), py::arg("alpha"), py::arg("beta_1"), py::arg("beta_2"),
+      py::arg("epsilon"), py::arg("amsgrad"), py::arg("clipvalue") = kNoClip,
+      "adam_update on every (value, grad, m, v, v_hat, l1, l2, grad_scale) of params in one "
+      "parallel pass; returns the sum of their penalties.");
   m.def(
       "effective_gradient_square_sum",
       [](const py::array& value, const py::array& grad, double l1, double l2) {

@@ -1,14 +1,13 @@
 #include "brisknn/dense.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "brisknn/views.h"
 
 namespace brisknn {
 
 namespace {
-
-constexpr Index kRowGrain = 1 << 14;  // elements per thread for the bias + activation pass
 
 // Column sums of z (rows, cols) added into out, row after row: a fixed order whatever the
 // thread count, and each row is a contiguous vectorised add.
@@ -22,7 +21,10 @@ void add_column_sums(T* out, const T* z, Index rows, Index cols) {
 // of Eigen's packed kernels (it computes the row-major product as its transpose), so each output
 // element goes through the same micro-kernel and k-order on any thread count.
 constexpr Index kRowAlign = 8;
-constexpr double kFlopsPerThread = 2e6;  // below this one thread is faster than waking others
+// Below this one thread is faster than waking others. (Splitting the 3.3e5-flop products of an
+// MLP's 10-unit output layer saves ~5 us alone but nothing in a training step: the rows it
+// leaves in the other core's cache cost as much later.)
+constexpr double kFlopsPerThread = 2e6;
 
 // Eigen's GEMM with packing buffers that persist per thread. Through operator* Eigen mallocs and
 // frees them on every product; above glibc's mmap threshold that is an mmap/munmap pair and fresh
@@ -91,11 +93,11 @@ void matmul_rows(T* c, const T* a, const T* b, Index m, Index k, Index n, bool t
   }
 }
 
-}  // namespace
-
-template <class T>
-void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a, bool trans_b,
-            bool accumulate) {
+// c = op(a) op(b), then epilogue(r0, r1) on each finished block of rows by the thread that
+// computed it, while the rows are in its cache (no second trip to the thread pool).
+template <class T, class Epilogue>
+void matmul_then(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a,
+                 bool trans_b, bool accumulate, const Epilogue& epilogue) {
   // We thread the GEMM ourselves (Eigen single-threaded inside each block) rather than let
   // Eigen do it: Eigen's k-blocking changes with its thread count, and with it the rounding.
   const Index by_work = static_cast<Index>(2.0 * m * n * k / kFlopsPerThread);
@@ -104,6 +106,7 @@ void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_
   if (blocks <= 1 || omp_in_parallel()) {
     FlushDenormals flush;
     matmul_rows(c, a, b, m, k, n, trans_a, trans_b, accumulate, 0, m);
+    epilogue(Index{0}, m);
     return;
   }
 #pragma omp parallel for num_threads(static_cast<int>(blocks)) schedule(static, 1)
@@ -111,29 +114,42 @@ void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_
     FlushDenormals flush;
     const Index lo = std::min(units * t / blocks * kRowAlign, m);
     const Index hi = std::min(units * (t + 1) / blocks * kRowAlign, m);
-    if (lo < hi) matmul_rows(c, a, b, m, k, n, trans_a, trans_b, accumulate, lo, hi);
+    if (lo < hi) {
+      matmul_rows(c, a, b, m, k, n, trans_a, trans_b, accumulate, lo, hi);
+      epilogue(lo, hi);
+    }
   }
+}
+
+}  // namespace
+
+template <class T>
+void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a, bool trans_b,
+            bool accumulate) {
+  matmul_then(c, a, b, m, k, n, trans_a, trans_b, accumulate, [](Index, Index) {});
 }
 
 template <class T>
 void dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Index in, Index out,
                    Activation act, T alpha) {
-  matmul(y, x, w, batch, in, out, false, false, false);
-  if (!bias && act == Activation::Linear) return;
-  // One pass over y for bias and activation, while the rows are still in cache.
-  parallel_for(batch, std::max<Index>(1, kRowGrain / std::max<Index>(out, 1)),
-               [&](Index begin, Index end) {
-                 T* rows = y + begin * out;
-                 if (bias) {
-                   ConstRowVectorMap<T> b(bias, out);
-                   for (Index r = begin; r < end; ++r) RowVectorMap<T>(y + r * out, out) += b;
-                 }
-                 if (act == Activation::Softmax) {
-                   activation_forward(rows, rows, end - begin, out, act, alpha);
-                 } else {
-                   activation_forward(rows, rows, Index{1}, (end - begin) * out, act, alpha);
-                 }
-               });
+  // Bias and activation on each thread's rows right after its product; both are per element
+  // (softmax per row), so where the rows are split changes nothing.
+  const bool epilogue = bias || act != Activation::Linear;
+  matmul_then(y, x, w, batch, in, out, false, false, false, [&](Index begin, Index end) {
+    if (!epilogue) return;
+    T* rows = y + begin * out;
+    if (bias) {
+      ConstRowVectorMap<T> b(bias, out);
+      for (Index r = begin; r < end; ++r) RowVectorMap<T>(y + r * out, out) += b;
+    }
+    // Nested in the product's parallel region (or the caller's), this runs on the calling
+    // thread: it is that thread's share.
+    if (act == Activation::Softmax) {
+      activation_forward(rows, rows, end - begin, out, act, alpha);
+    } else {
+      activation_forward(rows, rows, Index{1}, (end - begin) * out, act, alpha);
+    }
+  });
 }
 
 template <class T>
@@ -144,11 +160,23 @@ void dense_backward(T* dx, T* dw, T* dbias, const T* dz, const T* x, const T* w,
   if (dx) matmul(dx, dz, w, batch, out, in, false, true, false);
 }
 
+template <class T>
+void dense_backward(T* dx, T* dw, T* dbias, const T* dy, const T* y, Activation act, T alpha,
+                    const T* x, const T* w, Index batch, Index in, Index out) {
+  if (act == Activation::Linear) return dense_backward(dx, dw, dbias, dy, x, w, batch, in, out);
+  thread_local std::vector<T> dz;  // reused: no allocation per step
+  dz.resize(static_cast<size_t>(batch * out));
+  activation_backward(dz.data(), dy, y, batch, out, act, alpha);
+  dense_backward(dx, dw, dbias, dz.data(), x, w, batch, in, out);
+}
+
 #define BRISKNN_INSTANTIATE(T)                                                                \
   template void matmul<T>(T*, const T*, const T*, Index, Index, Index, bool, bool, bool);     \
   template void dense_forward<T>(T*, const T*, const T*, const T*, Index, Index, Index,       \
                                  Activation, T);                                              \
-  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, Index, Index, Index);
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, Index, Index, Index); \
+  template void dense_backward<T>(T*, T*, T*, const T*, const T*, Activation, T, const T*,      \
+                                  const T*, Index, Index, Index);
 BRISKNN_INSTANTIATE(float)
 BRISKNN_INSTANTIATE(double)
 #undef BRISKNN_INSTANTIATE

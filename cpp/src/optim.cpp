@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace brisknn {
@@ -78,33 +79,188 @@ template <class T, class Grad, class Rule, class... Slot>
   }
 }
 
-template <class T, bool Regularized, class Rule, class... Slot>
-double fused_update(Index n, T* w, T* grad, const GradientOptions& o, const Rule& rule,
-                    Slot*... slot) {
-  const EffectiveGradient<T, Regularized> effective(o);
-  return sum_over_chunks(n, [&](Index begin, Index end) {
-    double penalty = 0.0;
-    for (Index b = begin; b < end; b += kBlock) {
-      const Index len = std::min(kBlock, end - b);
-      if constexpr (Regularized) {
-        const T* wb = w + b;
-        penalty += lane_sum(len, [&](Index i) {
+bool regularized(const GradientOptions& o) { return o.l1 != 0.0 || o.l2 != 0.0; }
+
+// Elements per thread of a multi-weight step: below two of these, one thread updates everything
+// (Adam costs ~0.5 ns an element, divider bound, so a grain is ~8 us of work: more than a wake-up).
+constexpr Index kGrain = 1 << 14;
+
+// A kBlock-long run of one weight; `start` is its offset in the concatenation of all weights.
+struct Block {
+  Index tensor, begin, len, start;
+};
+
+// Applies rule to every element of every tensor, Slots slot pointers per tensor. Work is cut into
+// the blocks a single weight has always been cut into (offsets kBlock apart from its start), and
+// threads take contiguous runs of blocks of about equal element counts; the update being
+// elementwise, who runs a block changes nothing. The penalty of each block is kept and summed
+// afterwards in the single-weight order: blocks into kChunk chunks, chunks into the weight's
+// total, weights in order, each sum starting from 0.0.
+template <class T, class Rule, size_t... I>
+double run_update_many(const UpdateTensor<T>* ts, Index count, double* weight_penalties,
+                       const Rule& rule, std::index_sequence<I...>) {
+  // Reused across calls. Named through references: a lambda run by another thread would see
+  // that thread's own thread_local objects.
+  thread_local std::vector<Block> block_buffer;
+  thread_local std::vector<double> penalty_buffer;
+  std::vector<Block>& blocks = block_buffer;
+  std::vector<double>& penalties = penalty_buffer;
+  blocks.clear();
+  Index total = 0;
+  bool any_regularized = false;
+  for (Index k = 0; k < count; ++k) {
+    for (Index b = 0; b < ts[k].n; b += kBlock) {
+      blocks.push_back({k, b, std::min(kBlock, ts[k].n - b), total + b});
+    }
+    total += ts[k].n;
+    any_regularized = any_regularized || regularized(ts[k].opt);
+  }
+  penalties.assign(any_regularized ? blocks.size() : 0, 0.0);
+  parallel_for(total, kGrain, [&](Index begin, Index end) {
+    const auto starts_before = [](const Block& b, Index at) { return b.start < at; };
+    const auto first = std::lower_bound(blocks.begin(), blocks.end(), begin, starts_before);
+    const auto last = std::lower_bound(first, blocks.end(), end, starts_before);
+    for (auto it = first; it != last; ++it) {
+      const UpdateTensor<T>& t = ts[it->tensor];
+      const Index b = it->begin;
+      if (regularized(t.opt)) {
+        const T* wb = t.w + b;
+        const GradientOptions& o = t.opt;
+        penalties[it - blocks.begin()] = lane_sum(it->len, [&](Index i) {
           const double x = wb[i];
           return o.l1 * std::abs(x) + o.l2 * (x * x);
         });
+        update_block(it->len, t.w + b, t.grad + b, EffectiveGradient<T, true>(o), rule,
+                     (t.slot[I] + b)...);
+      } else {
+        update_block(it->len, t.w + b, t.grad + b, EffectiveGradient<T, false>(t.opt), rule,
+                     (t.slot[I] + b)...);
       }
-      update_block(len, w + b, grad + b, effective, rule, (slot + b)...);
     }
-    return penalty;
+  });
+  double penalty = 0.0;
+  const double* block_penalty = penalties.data();
+  for (Index k = 0; k < count; ++k) {
+    const Index n_blocks = (ts[k].n + kBlock - 1) / kBlock;
+    double weight_sum = 0.0;
+    if (regularized(ts[k].opt)) {
+      double chunk_sum = 0.0;
+      for (Index j = 0; j < n_blocks; ++j) {
+        if (j > 0 && (j * kBlock) % kChunk == 0) {
+          weight_sum += chunk_sum;
+          chunk_sum = 0.0;
+        }
+        chunk_sum += block_penalty[j];
+      }
+      weight_sum += chunk_sum;
+    }
+    if (any_regularized) block_penalty += n_blocks;
+    if (weight_penalties) weight_penalties[k] = weight_sum;
+    penalty += weight_sum;
+  }
+  return penalty;
+}
+
+template <size_t Slots, class T, class Rule>
+double run_update(const UpdateTensor<T>* ts, Index count, double* penalties, const Rule& rule) {
+  return run_update_many(ts, count, penalties, rule, std::make_index_sequence<Slots>{});
+}
+
+template <class T>
+UpdateTensor<T> one_tensor(T* w, T* grad, Index n, const GradientOptions& o, T* s0 = nullptr,
+                           T* s1 = nullptr, T* s2 = nullptr) {
+  UpdateTensor<T> t;
+  t.w = w;
+  t.grad = grad;
+  t.slot[0] = s0;
+  t.slot[1] = s1;
+  t.slot[2] = s2;
+  t.n = n;
+  t.opt = o;
+  return t;
+}
+
+// The rules. Each picks its variant from flags once, outside the loops; slots in the order of
+// the single-weight function's arguments.
+template <class T>
+double sgd_rule(const UpdateTensor<T>* ts, Index count, double* penalties, double lr,
+                double momentum, bool use_momentum, bool nesterov) {
+  const T lr_t = T(lr), mu = T(momentum);
+  if (!use_momentum) {
+    return run_update<0>(ts, count, penalties, [=](T& wi, T g) { wi -= g * lr_t; });
+  }
+  if (nesterov) {
+    return run_update<1>(ts, count, penalties, [=](T& wi, T g, T& m) {
+      m = m * mu - g * lr_t;
+      wi += m * mu - g * lr_t;
+    });
+  }
+  return run_update<1>(ts, count, penalties, [=](T& wi, T g, T& m) {
+    m = m * mu - g * lr_t;
+    wi += m;
   });
 }
 
-// Picks the loop for regularized or plain weights once, outside the loop.
-template <class T, class Rule, class... Slot>
-double run_update(Index n, T* w, T* grad, const GradientOptions& o, const Rule& rule,
-                  Slot*... slot) {
-  if (o.l1 != 0.0 || o.l2 != 0.0) return fused_update<T, true>(n, w, grad, o, rule, slot...);
-  return fused_update<T, false>(n, w, grad, o, rule, slot...);
+// Slots: velocity, momentum, average gradient.
+template <class T>
+double rmsprop_rule(const UpdateTensor<T>* ts, Index count, double* penalties, double lr,
+                    double rho, double momentum, double epsilon, bool use_momentum,
+                    bool centered) {
+  const T lr_t = T(lr), rho_t = T(rho), one_minus_rho = T(1.0 - rho), mu = T(momentum),
+          eps = T(epsilon);
+  // Keras 3 adds epsilon inside the square root.
+  const auto increment = [=](T g, T& v) {
+    v = rho_t * v + one_minus_rho * (g * g);
+    return lr_t * g / std::sqrt(v + eps);
+  };
+  const auto centered_increment = [=](T g, T& v, T& avg) {
+    v = rho_t * v + one_minus_rho * (g * g);
+    avg = rho_t * avg + one_minus_rho * g;
+    return lr_t * g / std::sqrt(v - avg * avg + eps);
+  };
+  if (centered && use_momentum) {
+    return run_update<3>(ts, count, penalties, [=](T& wi, T g, T& v, T& m, T& avg) {
+      m = mu * m + centered_increment(g, v, avg);
+      wi -= m;
+    });
+  }
+  if (centered) {
+    // The average gradient is the third slot; the unused momentum slot is skipped by moving the
+    // pointer (see rmsprop_update_many).
+    return run_update<2>(ts, count, penalties, [=](T& wi, T g, T& v, T& avg) {
+      wi -= centered_increment(g, v, avg);
+    });
+  }
+  if (use_momentum) {
+    return run_update<2>(ts, count, penalties, [=](T& wi, T g, T& v, T& m) {
+      m = mu * m + increment(g, v);
+      wi -= m;
+    });
+  }
+  return run_update<1>(ts, count, penalties, [=](T& wi, T g, T& v) { wi -= increment(g, v); });
+}
+
+// Slots: m, v, v_hat.
+template <class T>
+double adam_rule(const UpdateTensor<T>* ts, Index count, double* penalties, double alpha,
+                 double beta_1, double beta_2, double epsilon, bool amsgrad) {
+  const T alpha_t = T(alpha), one_minus_b1 = T(1.0 - beta_1), one_minus_b2 = T(1.0 - beta_2),
+          eps = T(epsilon);
+  const auto moments = [=](T g, T& mi, T& vi) {
+    mi += (g - mi) * one_minus_b1;
+    vi += (g * g - vi) * one_minus_b2;
+  };
+  if (amsgrad) {
+    return run_update<3>(ts, count, penalties, [=](T& wi, T g, T& mi, T& vi, T& vh) {
+      moments(g, mi, vi);
+      vh = std::max(vh, vi);
+      wi -= (mi * alpha_t) / (std::sqrt(vh) + eps);
+    });
+  }
+  return run_update<2>(ts, count, penalties, [=](T& wi, T g, T& mi, T& vi) {
+    moments(g, mi, vi);
+    wi -= (mi * alpha_t) / (std::sqrt(vi) + eps);
+  });
 }
 
 template <class T, bool Regularized>
@@ -123,76 +279,56 @@ double effective_square_sum(const T* w, const T* grad, Index n, const GradientOp
 template <class T>
 double sgd_update(T* w, T* grad, T* momentum_buf, Index n, const GradientOptions& o, double lr,
                   double momentum, bool nesterov) {
-  const T lr_t = T(lr), mu = T(momentum);
-  if (!momentum_buf) return run_update(n, w, grad, o, [=](T& wi, T g) { wi -= g * lr_t; });
-  if (nesterov) {
-    return run_update(n, w, grad, o, [=](T& wi, T g, T& m) {
-      m = m * mu - g * lr_t;
-      wi += m * mu - g * lr_t;
-    }, momentum_buf);
+  const UpdateTensor<T> t = one_tensor(w, grad, n, o, momentum_buf);
+  return sgd_rule(&t, 1, nullptr, lr, momentum, momentum_buf != nullptr, nesterov);
+}
+
+template <class T>
+double sgd_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties, double lr,
+                       double momentum, bool nesterov) {
+  return sgd_rule(tensors, count, penalties, lr, momentum, momentum != 0.0, nesterov);
+}
+
+// The rules take the slots they use in order, so an unused momentum slot is squeezed out.
+template <class T>
+UpdateTensor<T> rmsprop_slots(UpdateTensor<T> t) {
+  if (!t.slot[1]) {
+    t.slot[1] = t.slot[2];
+    t.slot[2] = nullptr;
   }
-  return run_update(n, w, grad, o, [=](T& wi, T g, T& m) {
-    m = m * mu - g * lr_t;
-    wi += m;
-  }, momentum_buf);
+  return t;
 }
 
 template <class T>
 double rmsprop_update(T* w, T* grad, T* velocity, T* momentum_buf, T* average_grad, Index n,
                       const GradientOptions& o, double lr, double rho, double momentum,
                       double epsilon) {
-  const T lr_t = T(lr), rho_t = T(rho), one_minus_rho = T(1.0 - rho), mu = T(momentum),
-          eps = T(epsilon);
-  // Keras 3 adds epsilon inside the square root.
-  const auto increment = [=](T g, T& v) {
-    v = rho_t * v + one_minus_rho * (g * g);
-    return lr_t * g / std::sqrt(v + eps);
-  };
-  const auto centered_increment = [=](T g, T& v, T& avg) {
-    v = rho_t * v + one_minus_rho * (g * g);
-    avg = rho_t * avg + one_minus_rho * g;
-    return lr_t * g / std::sqrt(v - avg * avg + eps);
-  };
-  if (average_grad && momentum_buf) {
-    return run_update(n, w, grad, o, [=](T& wi, T g, T& v, T& m, T& avg) {
-      m = mu * m + centered_increment(g, v, avg);
-      wi -= m;
-    }, velocity, momentum_buf, average_grad);
-  }
-  if (average_grad) {
-    return run_update(n, w, grad, o, [=](T& wi, T g, T& v, T& avg) {
-      wi -= centered_increment(g, v, avg);
-    }, velocity, average_grad);
-  }
-  if (momentum_buf) {
-    return run_update(n, w, grad, o, [=](T& wi, T g, T& v, T& m) {
-      m = mu * m + increment(g, v);
-      wi -= m;
-    }, velocity, momentum_buf);
-  }
-  return run_update(n, w, grad, o, [=](T& wi, T g, T& v) { wi -= increment(g, v); }, velocity);
+  const UpdateTensor<T> t =
+      rmsprop_slots(one_tensor(w, grad, n, o, velocity, momentum_buf, average_grad));
+  return rmsprop_rule(&t, 1, nullptr, lr, rho, momentum, epsilon, momentum_buf != nullptr,
+                      average_grad != nullptr);
+}
+
+template <class T>
+double rmsprop_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                           double lr, double rho, double momentum, double epsilon, bool centered) {
+  std::vector<UpdateTensor<T>> ts(tensors, tensors + count);
+  for (auto& t : ts) t = rmsprop_slots(t);
+  return rmsprop_rule(ts.data(), count, penalties, lr, rho, momentum, epsilon, momentum > 0.0,
+                      centered);
 }
 
 template <class T>
 double adam_update(T* w, T* grad, T* m, T* v, T* v_hat, Index n, const GradientOptions& o,
                    double alpha, double beta_1, double beta_2, double epsilon) {
-  const T alpha_t = T(alpha), one_minus_b1 = T(1.0 - beta_1), one_minus_b2 = T(1.0 - beta_2),
-          eps = T(epsilon);
-  const auto moments = [=](T g, T& mi, T& vi) {
-    mi += (g - mi) * one_minus_b1;
-    vi += (g * g - vi) * one_minus_b2;
-  };
-  if (v_hat) {
-    return run_update(n, w, grad, o, [=](T& wi, T g, T& mi, T& vi, T& vh) {
-      moments(g, mi, vi);
-      vh = std::max(vh, vi);
-      wi -= (mi * alpha_t) / (std::sqrt(vh) + eps);
-    }, m, v, v_hat);
-  }
-  return run_update(n, w, grad, o, [=](T& wi, T g, T& mi, T& vi) {
-    moments(g, mi, vi);
-    wi -= (mi * alpha_t) / (std::sqrt(vi) + eps);
-  }, m, v);
+  const UpdateTensor<T> t = one_tensor(w, grad, n, o, m, v, v_hat);
+  return adam_rule(&t, 1, nullptr, alpha, beta_1, beta_2, epsilon, v_hat != nullptr);
+}
+
+template <class T>
+double adam_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                        double alpha, double beta_1, double beta_2, double epsilon, bool amsgrad) {
+  return adam_rule(tensors, count, penalties, alpha, beta_1, beta_2, epsilon, amsgrad);
 }
 
 template <class T>
@@ -210,7 +346,13 @@ double effective_gradient_square_sum(const T* w, const T* grad, Index n, double 
                                     double, double, double);                                    \
   template double adam_update<T>(T*, T*, T*, T*, T*, Index, const GradientOptions&, double,     \
                                  double, double, double);                                       \
-  template double effective_gradient_square_sum<T>(const T*, const T*, Index, double, double);
+  template double effective_gradient_square_sum<T>(const T*, const T*, Index, double, double); \
+  template double sgd_update_many<T>(const UpdateTensor<T>*, Index, double*, double, double,    \
+                                     bool);                                                     \
+  template double rmsprop_update_many<T>(const UpdateTensor<T>*, Index, double*, double, double, \
+                                         double, double, bool);                                 \
+  template double adam_update_many<T>(const UpdateTensor<T>*, Index, double*, double, double,   \
+                                      double, double, bool);
 
 BRISKNN_INSTANTIATE_OPTIM(float)
 BRISKNN_INSTANTIATE_OPTIM(double)

@@ -32,6 +32,7 @@ class Sequential(Layer):
         self._metrics = None
         self._train_vars = None
         self._train_seed = None  # fixed at the first fit; keys each epoch's generator (saved)
+        self._accepted_x_shape = None  # per-sample input shape _prepare_x last built with
         for layer in layers or []:
             self.add(layer)
 
@@ -52,6 +53,7 @@ class Sequential(Layer):
             layer.trainable = bool(value)
 
     def add(self, layer):
+        self._accepted_x_shape = None
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
@@ -72,6 +74,7 @@ class Sequential(Layer):
             raise TypeError("Sequential.pop: there are no layers to remove")
         layer = self._layers.pop()
         self.built = False
+        self._accepted_x_shape = None
         if self._layers and self.input_shape is not None:
             self._ensure_built(self.input_shape)
         return layer
@@ -246,7 +249,11 @@ class Sequential(Layer):
             raise TypeError(f"{method}: x must be numeric, got dtype {x.dtype}")
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
-        self._ensure_built((None,) + x.shape[1:])
+        # Building with the shape the model accepted last time changes nothing: skip the walk
+        # through the layers (a training step's Python time counts at small batches).
+        if not (self.built and self._accepted_x_shape == x.shape[1:]):
+            self._ensure_built((None,) + x.shape[1:])
+            self._accepted_x_shape = x.shape[1:]
         first = self._first_layer()
         if getattr(first, "input_dtype_kind", "float") == "int":
             return first.as_ids(x, method)  # token ids stay integers, checked by their layer
@@ -276,10 +283,12 @@ class Sequential(Layer):
             if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.floor(y)).all()):
                 raise ValueError(f"{method}: sparse labels must be whole numbers")
             classes = out_shape[-1]
-            if y.min() < 0 or y.max() >= classes:
+            labels = np.ascontiguousarray(y, dtype=np.int64)
+            # One pass in C (a label that int64 wraps lands outside too); y for the message.
+            if _core.first_label_outside(labels, classes) >= 0:
                 raise ValueError(f"{method}: labels must be in [0, {classes}) for the model's "
                                  f"{classes} outputs, got values in [{y.min()}, {y.max()}]")
-            return np.ascontiguousarray(y, dtype=np.int64)
+            return labels
         if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
             y = y[..., None]  # (batch,) targets for a (batch, 1) output, as Keras accepts
         if not _shape_fits(y.shape[1:], out_shape[1:]):
@@ -294,19 +303,22 @@ class Sequential(Layer):
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
-        _core.loss_forward(y, out, per_sample, name, from_logits)
         weights = self._loss_mask_weights(out)
         grad = None
         if with_grad:
             grad = np.empty_like(out)
             # Keras averages over samples; extra axes (time steps) are averaged too.
-            _core.loss_backward(y, out, grad, name, from_logits,
-                                1.0 if weights is not None else 1.0 / rows)
+            _core.loss_forward_backward(y, out, per_sample, grad, name, from_logits,
+                                        1.0 if weights is not None else 1.0 / rows)
             if weights is not None:
                 grad.reshape(rows, -1)[...] *= weights[:, None]
+        else:
+            _core.loss_forward(y, out, per_sample, name, from_logits)
         if weights is not None:
             return float(per_sample.astype(np.float64) @ weights), grad
-        return float(per_sample.mean(dtype=np.float64)), grad
+        # per_sample.mean(dtype=np.float64) bit for bit: NumPy's sum (computed in C: NumPy's
+        # reduction machinery costs ~10 us here, its code being out of cache), then divided.
+        return _core.numpy_sum(per_sample) / rows, grad
 
     def _loss_mask_weights(self, out):
         """Keras weights the loss of an output that carries a mask (a sequence after a masking
@@ -422,8 +434,10 @@ class Sequential(Layer):
                         xb, yb = x[lo:hi], y[lo:hi]
                     else:  # gather into reused buffers: no allocation per batch
                         xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
-                        np.take(x, order[lo:hi], axis=0, out=xb)
-                        np.take(y, order[lo:hi], axis=0, out=yb)
+                        # np.take on both threads (random rows come from memory: latency
+                        # bound), each copying the rows it will multiply first.
+                        _core.take_rows(x, order[lo:hi], xb)
+                        _core.take_rows(y, order[lo:hi], yb)
                     cb.on_train_batch_begin(step, {})
                     loss_sum += self._train_step(xb, yb) * (hi - lo)
                     batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}

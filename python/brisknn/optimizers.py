@@ -1,10 +1,10 @@
 """Keras 3 optimizers (SGD, RMSprop, Adam) over brisknn Variables.
 
-A step is one `_core` call per weight, a single pass over it that adds the regularizer's gradient
-(Keras counts regularization in the loss, so its gradient is part of the gradient), clips, applies
-the update rule to the weight and its slots in place, zeroes `grad` for the next backward pass, and
-returns the weight's penalty l1*sum|w| + l2*sum(w^2) before the step, which `apply` sums for the
-model to add to the reported loss.
+A step is one `_core` call for all the weights (one parallel region), a single pass over each that
+adds the regularizer's gradient (Keras counts regularization in the loss, so its gradient is part of
+the gradient), clips, applies the update rule to the weight and its slots in place, zeroes `grad`
+for the next backward pass, and returns the weights' penalty l1*sum|w| + l2*sum(w^2) before the
+step (summed weight by weight, as one call each would), for the model to add to the reported loss.
 """
 import itertools
 import math
@@ -102,15 +102,22 @@ class Optimizer:
         """
         if not isinstance(variables, (list, tuple)):
             variables = list(variables)
-        kernel = self._kernel
         args = self._step_args()
         clipvalue = self.clipvalue if self.clipvalue and self.clipvalue > 0 else math.inf
-        penalty = 0.0
+        params = []
         for var, scale in zip(variables, self._gradient_scales(variables)):
             slots = self._slots.get(var) or self._create_slots(var)
             reg = var.regularizer
             l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
-            penalty += kernel(var.value, var.grad, *slots, *args, l1, l2, scale, clipvalue)
+            params.append((var.value, var.grad, *slots, l1, l2, scale))
+        if len(set(variables)) == len(variables):  # Variables hash by identity
+            # All weights in one call: one parallel pass, the same numbers as one call each.
+            penalty = self._kernel_many(params, *args, clipvalue)
+        else:  # a variable listed twice is stepped twice, one after the other
+            penalty = 0.0
+            for value, grad, *rest in params:
+                *slots, l1, l2, scale = rest
+                penalty += self._kernel(value, grad, *slots, *args, l1, l2, scale, clipvalue)
         self._iterations += 1
         return penalty
 
@@ -244,6 +251,7 @@ class Optimizer:
 
     # -- what a subclass defines -------------------------------------------------------------
     _kernel = None
+    _kernel_many = None  # the same update over a list of weights in one call
 
     def _slot_names(self):
         raise NotImplementedError
@@ -263,6 +271,7 @@ class SGD(Optimizer):
     w -= lr*g; or m = momentum*m - lr*g, w += m (Nesterov: w += momentum*m - lr*g)."""
 
     _kernel = staticmethod(_core.sgd_update)
+    _kernel_many = staticmethod(_core.sgd_update_many)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -288,6 +297,7 @@ class RMSprop(Optimizer):
     squared mean gradient inside the root; `momentum` > 0 accumulates the increments."""
 
     _kernel = staticmethod(_core.rmsprop_update)
+    _kernel_many = staticmethod(_core.rmsprop_update_many)
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
                  name="rmsprop", **kwargs):
@@ -315,6 +325,7 @@ class Adam(Optimizer):
     `amsgrad` uses the running maximum of v."""
 
     _kernel = staticmethod(_core.adam_update)
+    _kernel_many = staticmethod(_core.adam_update_many)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, name="adam", **kwargs):

@@ -22,4 +22,10 @@ template <class T>
 void dense_backward(T* dx, T* dw, T* dbias, const T* dz, const T* x, const T* w, Index batch,
                     Index in, Index out);
 
+// The same from dy = dL/dy and the layer's output y = act(z): dz = act'(z) dy first (into a
+// reused per-thread buffer), so a layer hands over its output gradient in one call.
+template <class T>
+void dense_backward(T* dx, T* dw, T* dbias, const T* dy, const T* y, Activation act, T alpha,
+                    const T* x, const T* w, Index batch, Index in, Index out);
+
 }  // namespace brisknn

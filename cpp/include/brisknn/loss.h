@@ -26,4 +26,11 @@ template <class T>
 Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_pred, Index batch,
                     Index dim, Loss loss, bool from_logits, T scale);
 
+// Both of the above in one call (a training step needs both): the same numbers, one row at a
+// time while it is in cache, with one check of the labels and one trip to the thread pool.
+template <class T>
+Index loss_forward_backward(T* per_sample, T* grad, const T* y_true, const int64_t* labels,
+                            const T* y_pred, Index batch, Index dim, Loss loss, bool from_logits,
+                            T scale);
+
 }  // namespace brisknn

@@ -43,6 +43,33 @@ template <class T>
 double adam_update(T* w, T* grad, T* m, T* v, T* v_hat, Index n, const GradientOptions& opt,
                    double alpha, double beta_1, double beta_2, double epsilon);
 
+// One weight of a multi-weight step: the weight, its gradient and the rule's slots (in the order
+// of the single-weight function's slot arguments; null where the rule variant uses none), n
+// elements each, with the weight's own regularizer and clipnorm scale.
+template <class T>
+struct UpdateTensor {
+  T* w = nullptr;
+  T* grad = nullptr;
+  T* slot[3] = {nullptr, nullptr, nullptr};
+  Index n = 0;
+  GradientOptions opt;
+};
+
+// The same rules over `count` weights in one parallel pass (one wake-up of the thread pool for a
+// whole model instead of one per weight; small weights ride along with large ones). Each weight
+// is updated exactly as by the single-weight function, bit for bit. penalties (count doubles, may
+// be null) receives what each single-weight call would return; the return value is their sum in
+// weight order.
+template <class T>
+double sgd_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties, double lr,
+                       double momentum, bool nesterov);
+template <class T>
+double rmsprop_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                           double lr, double rho, double momentum, double epsilon, bool centered);
+template <class T>
+double adam_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                        double alpha, double beta_1, double beta_2, double epsilon, bool amsgrad);
+
 // sum of (grad + l1 sign(w) + 2 l2 w)^2 in double (thread-count independent): the norm that
 // clipnorm and global_clipnorm clip. A read-only pass, needed only when clipping by norm.
 template <class T>

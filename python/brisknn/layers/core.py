@@ -83,22 +83,26 @@ class Dense(_ActivationMixin, Layer):
     def forward(self, x, training=False, logits=False):
         self._emitted_logits = logits
         self._in_shape = x.shape
-        x2 = x.reshape(-1, x.shape[-1])
+        flat = x.ndim != 2  # (batch, steps, features) runs as (batch * steps, features)
+        x2 = x.reshape(-1, x.shape[-1]) if flat else x
         y = np.empty((x2.shape[0], self.units), dtype=x.dtype)
         act = "linear" if logits else self.activation_name
         _core.dense_forward(x2, self.kernel.value, self.bias.value if self.use_bias else None, y,
                             act, self.activation_alpha)
         self._x, self._y = x2, y
-        return y.reshape(x.shape[:-1] + (self.units,))
+        return y.reshape(x.shape[:-1] + (self.units,)) if flat else y
 
     def backward(self, dy, need_dx=True):
-        dz = self._activation_backward(dy.reshape(self._y.shape))
+        act = "linear" if self._emitted_logits else self.activation_name
         train = self.trainable
         dx = np.empty_like(self._x) if need_dx else None
-        _core.dense_backward(dz, self._x, self.kernel.value, dx,
-                             self.kernel.grad if train else None,
-                             self.bias.grad if train and self.use_bias else None)
-        return dx.reshape(self._in_shape) if need_dx else None
+        flat = len(self._in_shape) != 2
+        # The activation's derivative is applied inside the kernel, on the way to the GEMMs.
+        _core.dense_backward(dy.reshape(self._y.shape) if flat else dy, self._x,
+                             self.kernel.value, dx, self.kernel.grad if train else None,
+                             self.bias.grad if train and self.use_bias else None,
+                             self._y, act, self.activation_alpha)
+        return dx.reshape(self._in_shape) if need_dx and flat else dx
 
     def get_config(self):
         config = super().get_config()
