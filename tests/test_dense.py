@@ -124,3 +124,16 @@ def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     with pytest.raises(ValueError, match=r"y has shape \(7, 3\), expected \(7, 4\)"):
         _core.dense_backward(dy, x, w, dx, None, None, np.zeros((7, 3)), "relu")
 
+
+
+@pytest.mark.parametrize("name", ["GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
+                                  "Orthogonal", "RandomNormal", "RandomUniform"])
+def test_an_initializer_with_a_seed_repeats_itself_and_ignores_the_global_generator(name):
+    from brisknn import initializers, utils
+    init = getattr(initializers, name)(seed=7)
+    first = init((6, 5))
+    utils.set_random_seed(99)
+    assert np.array_equal(first, init((6, 5)))
+    assert not np.array_equal(first, getattr(initializers, name)(seed=8)((6, 5)))
+    unseeded = getattr(initializers, name)()
+    assert not np.array_equal(unseeded((6, 5)), unseeded((6, 5)))

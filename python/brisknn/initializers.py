@@ -1,6 +1,7 @@
 """Weight initializers with Keras' names, formulas and defaults.
 
-All draw from brisknn.utils' seeded generator, so `utils.set_random_seed` makes them repeatable.
+All draw from brisknn.utils' seeded generator, so `utils.set_random_seed` makes them repeatable;
+one given its own `seed` draws from a generator of that seed instead (the same values each call).
 """
 import math
 
@@ -24,9 +25,8 @@ def _fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _truncated_normal(shape, stddev, dtype):
+def _truncated_normal(rng, shape, stddev, dtype):
     # Draws within two standard deviations, redrawing the rest (as Keras' TruncatedNormal).
-    rng = _rng()
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2.0
     while bad.any():
@@ -36,8 +36,13 @@ def _truncated_normal(shape, stddev, dtype):
 
 
 class Initializer:
+    seed = None
+
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
+
+    def _generator(self):
+        return np.random.default_rng(self.seed) if self.seed is not None else _rng()
 
     def get_config(self):
         return {}
@@ -69,8 +74,7 @@ class RandomNormal(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape, dtype=None):
-        rng = np.random.default_rng(self.seed) if self.seed is not None else _rng()
-        return rng.normal(self.mean, self.stddev, shape).astype(dtype or "float32")
+        return self._generator().normal(self.mean, self.stddev, shape).astype(dtype or "float32")
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -81,8 +85,7 @@ class RandomUniform(Initializer):
         self.minval, self.maxval, self.seed = minval, maxval, seed
 
     def __call__(self, shape, dtype=None):
-        rng = np.random.default_rng(self.seed) if self.seed is not None else _rng()
-        return rng.uniform(self.minval, self.maxval, shape).astype(dtype or "float32")
+        return self._generator().uniform(self.minval, self.maxval, shape).astype(dtype or "float32")
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
@@ -99,9 +102,10 @@ class VarianceScaling(Initializer):
         dtype = dtype or "float32"
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return _rng().uniform(-limit, limit, shape).astype(dtype)
+            return self._generator().uniform(-limit, limit, shape).astype(dtype)
         # 0.8796...: the stddev of a unit normal truncated at two standard deviations.
-        return _truncated_normal(shape, math.sqrt(variance) / 0.87962566103423978, dtype)
+        stddev = math.sqrt(variance) / 0.87962566103423978
+        return _truncated_normal(self._generator(), shape, stddev, dtype)
 
     def get_config(self):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
@@ -147,7 +151,7 @@ class Orthogonal(Initializer):
     def __call__(self, shape, dtype=None):
         rows = math.prod(shape[:-1])
         cols = shape[-1]
-        a = _rng().standard_normal((max(rows, cols), min(rows, cols)))
+        a = self._generator().standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
         q *= np.sign(np.diag(r))
         if rows < cols:
