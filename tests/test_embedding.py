@@ -121,7 +121,7 @@ def test_embedding_layer_weight_name_shape_and_keras_uniform_default():
     layer = Embedding(1000, 16)
     out = layer(np.array([[1, 2, 3]]))
     assert out.shape == (1, 3, 16)
-    assert [w.name for w in layer.weights] == ["embedding/embeddings"]
+    assert [(w.name, w.path) for w in layer.weights] == [("embeddings", "embedding/embeddings")]
     table = layer.get_weights()[0]
     assert table.shape == (1000, 16) and table.dtype == np.float32
     assert table.min() >= -0.05 and table.max() <= 0.05 and table.std() > 0.02

@@ -120,7 +120,7 @@ def test_save_load_gives_bitwise_identical_predictions_and_config(case, tmp_path
     loaded = brisknn.models.load_model(path)
     assert loaded.get_config() == model.get_config()
     assert _layer_class_names(loaded) == _layer_class_names(model)
-    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
     assert loaded.predict(x, verbose=0).tobytes() == expected.tobytes()
     assert saving.load_model(str(path)).predict(x, verbose=0).tobytes() == expected.tobytes()
 

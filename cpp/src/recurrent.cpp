@@ -151,13 +151,16 @@ void add_column_sums(T* out, const T* z, Index rows, Index n, Index ldz) {
 }
 
 // ---- element-wise helpers on one row's span --------------------------------------------------
+// sigmoid and tanh through map_blocks (views.h): the bits must not depend on where a row sits.
 template <class T>
 inline void activate(T* y, Index n, Activation act) {
-  ArrayMap<T> v(y, n);
+  auto back = [y](Index i, const T* v, Index m) { std::copy(v, v + m, y + i); };
   switch (act) {
-    case Activation::Relu: v = v.max(T(0)); break;
-    case Activation::Sigmoid: v = v.logistic(); break;  // stable for any x
-    case Activation::Tanh: v = v.tanh(); break;
+    case Activation::Relu: ArrayMap<T>(y, n) = ArrayMap<T>(y, n).max(T(0)); break;
+    case Activation::Sigmoid:  // stable for any x
+      map_blocks(y, n, [](const auto& v) { return v.logistic(); }, back);
+      break;
+    case Activation::Tanh: map_blocks(y, n, [](const auto& v) { return v.tanh(); }, back); break;
     default: break;  // linear; the bindings admit no other
   }
 }

@@ -29,13 +29,15 @@ class Variable:
     gradient is never applied twice.
     """
 
-    __slots__ = ("value", "grad", "name", "trainable", "regularizer")
+    __slots__ = ("value", "grad", "name", "path", "trainable", "regularizer")
 
-    def __init__(self, value, name, trainable=True, regularizer=None):
+    def __init__(self, value, name, trainable=True, regularizer=None, path=None):
         value = np.asarray(value)  # np.ascontiguousarray would turn a scalar into shape (1,)
         self.value = value if value.flags.c_contiguous else np.ascontiguousarray(value)
         self.grad = np.zeros_like(self.value)
+        # As Keras 3: name "kernel", path "dense/kernel" (the owning layer's name first).
         self.name = name
+        self.path = path or name
         self.trainable = trainable
         self.regularizer = regularizer
 
@@ -47,10 +49,6 @@ class Variable:
     def dtype(self):
         return self.value.dtype
 
-    @property
-    def path(self):
-        return self.name
-
     def numpy(self):
         return self.value.copy()
 
@@ -58,7 +56,7 @@ class Variable:
         value = np.asarray(value)
         if value.shape != self.value.shape:
             raise ValueError(
-                f"Variable {self.name}: cannot assign a value of shape {value.shape} "
+                f"Variable {self.path}: cannot assign a value of shape {value.shape} "
                 f"to a variable of shape {self.value.shape}")
         self.value[...] = value
 
@@ -66,4 +64,4 @@ class Variable:
         return self.value if dtype is None else self.value.astype(dtype)
 
     def __repr__(self):
-        return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"
+        return f"<Variable {self.path} shape={self.shape} dtype={self.dtype}>"

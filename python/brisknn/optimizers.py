@@ -130,12 +130,12 @@ class Optimizer:
         variables, missing = [], []
         for grad, var in grads_and_vars:
             if grad is None:
-                missing.append(var.name)
+                missing.append(var.path)
                 continue
             grad = np.asarray(grad)
             if grad.shape != var.shape:
                 raise ValueError(f"{type(self).__name__}.apply_gradients: the gradient for "
-                                 f"{var.name} has shape {grad.shape}, expected {var.shape}")
+                                 f"{var.path} has shape {grad.shape}, expected {var.shape}")
             np.add(var.grad, grad, out=var.grad, casting="same_kind")
             variables.append(var)
         if not variables:
@@ -221,12 +221,12 @@ class Optimizer:
                 slots.append(None)
                 continue
             if name not in arrays:
-                raise ValueError(f"{where}: variable {index} ({var.name}) has no '{name}' slot "
+                raise ValueError(f"{where}: variable {index} ({var.path}) has no '{name}' slot "
                                  f"in the state (it has {sorted(arrays)})")
             a = np.asarray(arrays[name])
             if a.shape != var.shape or a.dtype != var.dtype:
                 raise ValueError(f"{where}: slot '{index}/{name}' has shape {a.shape} and dtype "
-                                 f"{a.dtype}, but {var.name} has shape {var.shape} and dtype "
+                                 f"{a.dtype}, but {var.path} has shape {var.shape} and dtype "
                                  f"{var.dtype}")
             slots.append(np.array(a, order="C", copy=True))
         return tuple(slots)

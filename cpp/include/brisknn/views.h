@@ -33,15 +33,19 @@ constexpr Index kMapBlock = 256;
 
 template <class T, class F, class Store>
 void map_blocks(const T* x, Index n, F f, Store store) {
-  using Block = Eigen::Map<Eigen::Array<T, kMapBlock, 1>, Eigen::Aligned64>;
+  // Blocks are padded to 64 bytes, a whole number of packets at any SIMD width up to 512 bits,
+  // so Eigen sees an aligned start and no tail: it runs packets only, and no more of them than
+  // a short row (a gate of 64 units) needs.
+  constexpr Index kPad = 64 / sizeof(T);
+  using Block = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
   alignas(64) T in[kMapBlock];
   alignas(64) T out[kMapBlock];
-  Block block_in(in), block_out(out);
   for (Index i = 0; i < n; i += kMapBlock) {
     const Index m = std::min(kMapBlock, n - i);
+    const Index padded = (m + kPad - 1) / kPad * kPad;
     std::copy(x + i, x + i + m, in);
-    std::fill(in + m, in + kMapBlock, T(0));
-    block_out = f(block_in);
+    std::fill(in + m, in + padded, T(0));
+    Block(out, padded) = f(Block(in, padded));
     store(i, static_cast<const T*>(out), m);
   }
 }

@@ -60,7 +60,7 @@ class Layer:
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
         init = initializers.get(initializer)
         value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
-        var = backend.Variable(value, f"{self.name}/{name}", trainable=trainable,
+        var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
                                regularizer=regularizers.get(regularizer))
         self._weights.append(var)
         return var
@@ -176,7 +176,7 @@ def assign_weights(owner, variables, values):
                          f"(expected shapes {[v.shape for v in variables]})")
     for var, value in zip(variables, values):
         if value.shape != var.shape:
-            raise ValueError(f"{owner}: weight {var.name} has shape {var.shape}, "
+            raise ValueError(f"{owner}: weight {var.path} has shape {var.shape}, "
                              f"got a value of shape {value.shape}")
     for var, value in zip(variables, values):
         var.assign(value)
