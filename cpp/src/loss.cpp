@@ -32,11 +32,23 @@ T clip_prob(T p) {
 }
 
 // log(sum(exp(z))) of one row, stable for any z.
+// Here and below: exp/log through map_blocks and sums in order (views.h), so that a loss's bits
+// never depend on a buffer's alignment or on which thread took a row.
 template <class T>
 T log_sum_exp(const T* z, Index dim) {
-  ConstArrayMap<T> zr(z, dim);
-  const T m = zr.maxCoeff();
-  return m + std::log((zr - m).exp().sum());
+  const T m = *std::max_element(z, z + dim);
+  T sum = T(0);
+  map_blocks(z, dim, [m](const auto& v) { return (v - m).exp(); },
+             [&sum](Index, const T* e, Index n) { sum += ordered_sum(e, n); });
+  return m + std::log(sum);
+}
+
+// sum_j a_j b_j, left to right.
+template <class T>
+T ordered_dot(const T* a, const T* b, Index n) {
+  T s = T(0);
+  for (Index j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
 }
 
 bool is_elementwise(Loss loss) {
@@ -55,10 +67,22 @@ void elementwise_terms(T* out, const T* t, const T* p, Index n, Loss loss, bool 
     case Loss::MeanAbsoluteError: o = (tr - pr).abs(); break;
     case Loss::BinaryCrossentropy:
       if (from_logits) {  // max(z, 0) - z t + log1p(exp(-|z|)): no overflow either way
-        o = pr.max(T(0)) - pr * tr + (-pr.abs()).exp().log1p();
-      } else {
-        const auto q = pr.max(kEps<T>).min(T(1) - kEps<T>);
-        o = -(tr * q.log() + (T(1) - tr) * (T(1) - q).log());
+        map_blocks(p, n, [](const auto& v) { return (-v.abs()).exp().log1p(); },
+                   [&](Index i, const T* v, Index m) {
+                     for (Index k = i; k < i + m; ++k) {
+                       out[k] = std::max(p[k], T(0)) - p[k] * t[k] + v[k - i];
+                     }
+                   });
+      } else {  // -(t log q + (1 - t) log(1 - q)), q = clip(p): log q first, then the rest
+        const T lo = kEps<T>, hi = T(1) - kEps<T>;
+        map_blocks(p, n, [lo, hi](const auto& v) { return v.max(lo).min(hi).log(); },
+                   [&](Index i, const T* v, Index m) { std::copy(v, v + m, out + i); });
+        map_blocks(p, n, [lo, hi](const auto& v) { return (T(1) - v.max(lo).min(hi)).log(); },
+                   [&](Index i, const T* v, Index m) {
+                     for (Index k = i; k < i + m; ++k) {
+                       out[k] = -(t[k] * out[k] + (T(1) - t[k]) * v[k - i]);
+                     }
+                   });
       }
       break;
     default: break;
@@ -75,7 +99,10 @@ void elementwise_grad(T* g, const T* t, const T* p, Index n, Loss loss, bool fro
     case Loss::MeanAbsoluteError: gr = (pr - tr).sign() * s; break;
     case Loss::BinaryCrossentropy:
       if (from_logits) {
-        gr = (pr.logistic() - tr) * s;
+        map_blocks(p, n, [](const auto& v) { return v.logistic(); },
+                   [&](Index i, const T* v, Index m) {
+                     for (Index k = i; k < i + m; ++k) g[k] = (v[k - i] - t[k]) * s;
+                   });
       } else {  // zero where the clip is active, as the clipped loss is flat there
         const auto inside = (pr > kEps<T>) && (pr < T(1) - kEps<T>);
         gr = inside.select((pr - tr) / (pr * (T(1) - pr)) * s, T(0));
@@ -87,18 +114,20 @@ void elementwise_grad(T* g, const T* t, const T* p, Index n, Loss loss, bool fro
 
 template <class T>
 T row_loss(const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits) {
-  ConstArrayMap<T> pr(p, dim);
   switch (loss) {
     case Loss::CategoricalCrossentropy: {
-      ConstArrayMap<T> tr(t, dim);
-      if (from_logits) return log_sum_exp(p, dim) * tr.sum() - (tr * pr).sum();
+      if (from_logits) return log_sum_exp(p, dim) * ordered_sum(t, dim) - ordered_dot(t, p, dim);
       // Keras renormalises the probabilities to sum to one before clipping.
-      const T s = pr.sum();
-      return -(tr * (pr / s).max(kEps<T>).min(T(1) - kEps<T>).log()).sum();
+      const T s = ordered_sum(p, dim);
+      T sum = T(0);
+      map_blocks(p, dim,
+                 [s](const auto& v) { return (v / s).max(kEps<T>).min(T(1) - kEps<T>).log(); },
+                 [&](Index i, const T* v, Index m) { sum += ordered_dot(t + i, v, m); });
+      return -sum;
     }
     case Loss::SparseCategoricalCrossentropy:
       if (from_logits) return log_sum_exp(p, dim) - p[label];
-      return -std::log(clip_prob(p[label] / pr.sum()));
+      return -std::log(clip_prob(p[label] / ordered_sum(p, dim)));
   }
   return T(0);
 }
@@ -107,9 +136,8 @@ T row_loss(const T* t, int64_t label, const T* p, Index dim, Loss loss, bool fro
 // the clip range (0 outside it), d/dp_i = (g_i - sum_j g_j q_j) / s.
 template <class T>
 void normalized_ce_grad(T* g, const T* t, int64_t label, const T* p, Index dim, T scale) {
-  ConstArrayMap<T> pr(p, dim);
   ArrayMap<T> gr(g, dim);
-  const T s = pr.sum();
+  const T s = ordered_sum(p, dim);
   T dot = 0;
   for (Index j = 0; j < dim; ++j) {
     const T q = p[j] / s;
@@ -124,18 +152,22 @@ void normalized_ce_grad(T* g, const T* t, int64_t label, const T* p, Index dim, 
 template <class T>
 void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits,
               T scale) {
-  ConstArrayMap<T> pr(p, dim);
   ArrayMap<T> gr(g, dim);
   switch (loss) {
     case Loss::CategoricalCrossentropy:
     case Loss::SparseCategoricalCrossentropy:
       if (from_logits) {  // softmax(z) * sum(t) - t
-        const T m = pr.maxCoeff();
-        gr = (pr - m).exp();
-        gr /= gr.sum();
+        const T m = *std::max_element(p, p + dim);
+        T sum = T(0);
+        map_blocks(p, dim, [m](const auto& v) { return (v - m).exp(); },
+                   [&](Index i, const T* e, Index n) {
+                     std::copy(e, e + n, g + i);
+                     sum += ordered_sum(e, n);
+                   });
+        gr /= sum;
         if (t) {
           ConstArrayMap<T> tr(t, dim);
-          gr = (gr * tr.sum() - tr) * scale;
+          gr = (gr * ordered_sum(t, dim) - tr) * scale;
         } else {
           gr *= scale;
           g[label] -= scale;
@@ -203,7 +235,7 @@ Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const 
                      elementwise_terms(terms.data(), y_true + r0 * dim, y_pred + r0 * dim,
                                        rows * dim, loss, from_logits);
                      for (Index r = 0; r < rows; ++r) {
-                       per_sample[r0 + r] = ConstArrayMap<T>(terms.data() + r * dim, dim).mean();
+                       per_sample[r0 + r] = ordered_sum(terms.data() + r * dim, dim) / T(dim);
                      }
                    }
                  });
