@@ -102,23 +102,16 @@ void matmul_then(T* c, const T* a, const T* b, Index m, Index k, Index n, bool t
   // Eigen do it: Eigen's k-blocking changes with its thread count, and with it the rounding.
   const Index by_work = static_cast<Index>(2.0 * m * n * k / kFlopsPerThread);
   const Index units = (m + kRowAlign - 1) / kRowAlign;
-  const Index blocks = std::min<Index>({static_cast<Index>(get_num_threads()), units, by_work});
-  if (blocks <= 1 || omp_in_parallel()) {
-    FlushDenormals flush;
-    matmul_rows(c, a, b, m, k, n, trans_a, trans_b, accumulate, 0, m);
-    epilogue(Index{0}, m);
-    return;
-  }
-#pragma omp parallel for num_threads(static_cast<int>(blocks)) schedule(static, 1)
-  for (Index t = 0; t < blocks; ++t) {
-    FlushDenormals flush;
+  const Index blocks = std::max<Index>(
+      1, std::min<Index>({static_cast<Index>(get_num_threads()), units, by_work}));
+  parallel_blocks(blocks, [&](Index t) {
     const Index lo = std::min(units * t / blocks * kRowAlign, m);
     const Index hi = std::min(units * (t + 1) / blocks * kRowAlign, m);
     if (lo < hi) {
       matmul_rows(c, a, b, m, k, n, trans_a, trans_b, accumulate, lo, hi);
       epilogue(lo, hi);
     }
-  }
+  });
 }
 
 }  // namespace

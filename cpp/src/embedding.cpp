@@ -55,7 +55,8 @@ void embedding_backward(T* grad_table, const I* ids, const T* dy, Index n, Index
   constexpr Index kLine = 64 / sizeof(T);
   const Index lines = (dim + kLine - 1) / kLine;
   const Index by_work = n * dim / kAddGrain;
-  const Index blocks = std::min<Index>({static_cast<Index>(get_num_threads()), lines, by_work});
+  const Index blocks = std::max<Index>(
+      1, std::min<Index>({static_cast<Index>(get_num_threads()), lines, by_work}));
   auto add_columns = [&](Index c0, Index c1) {
     const Index width = c1 - c0;
     for (Index i = 0; i < n; ++i) {
@@ -63,18 +64,11 @@ void embedding_backward(T* grad_table, const I* ids, const T* dy, Index n, Index
           ConstRowVectorMap<T>(dy + i * dim + c0, width);
     }
   };
-  if (blocks <= 1 || omp_in_parallel()) {
-    FlushDenormals flush;
-    add_columns(0, dim);
-    return;
-  }
-#pragma omp parallel for num_threads(static_cast<int>(blocks)) schedule(static, 1)
-  for (Index t = 0; t < blocks; ++t) {
-    FlushDenormals flush;
+  parallel_blocks(blocks, [&](Index t) {
     const Index c0 = std::min(lines * t / blocks * kLine, dim);
     const Index c1 = std::min(lines * (t + 1) / blocks * kLine, dim);
     if (c0 < c1) add_columns(c0, c1);
-  }
+  });
 }
 
 #define BRISKNN_INSTANTIATE_IDS(I) \

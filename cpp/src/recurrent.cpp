@@ -126,18 +126,12 @@ void gemm(T* c, Index ldc, const T* a, Index lda, bool trans_a, const T* b, Inde
   };
   const Index by_work = static_cast<Index>(2.0 * m * n * k / kFlopsPerThread);
   const Index units = (m + kRowAlign - 1) / kRowAlign;
-  const Index blocks = std::min<Index>({static_cast<Index>(get_num_threads()), units, by_work});
-  if (blocks <= 1 || omp_in_parallel()) {
-    FlushDenormals flush;
-    rows(0, m);
-    return;
-  }
-#pragma omp parallel for num_threads(static_cast<int>(blocks)) schedule(static, 1)
-  for (Index t = 0; t < blocks; ++t) {
-    FlushDenormals flush;
+  const Index blocks = std::max<Index>(
+      1, std::min<Index>({static_cast<Index>(get_num_threads()), units, by_work}));
+  parallel_blocks(blocks, [&](Index t) {
     rows(std::min(units * t / blocks * kRowAlign, m),
          std::min(units * (t + 1) / blocks * kRowAlign, m));
-  }
+  });
 }
 
 // out (n) += column sums of z (rows, n; row stride ldz), rows in order; columns split among threads.
