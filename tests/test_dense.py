@@ -137,3 +137,12 @@ def test_an_initializer_with_a_seed_repeats_itself_and_ignores_the_global_genera
     assert not np.array_equal(first, getattr(initializers, name)(seed=8)((6, 5)))
     unseeded = getattr(initializers, name)()
     assert not np.array_equal(unseeded((6, 5)), unseeded((6, 5)))
+
+
+def test_layer_activation_is_the_function_as_in_keras():
+    from brisknn import activations, layers
+    dense = layers.Dense(3, activation="relu")
+    assert dense.activation is activations.relu
+    assert layers.Dense(3).activation is activations.linear
+    assert layers.Conv2D(2, 3, activation=activations.tanh).activation is activations.tanh
+    np.testing.assert_array_equal(dense.activation(np.array([-1.0, 2.0])), [0.0, 2.0])

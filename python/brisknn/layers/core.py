@@ -39,6 +39,11 @@ class _ActivationMixin:
         self.activation_name = activations.get(activation)
         self.activation_alpha = activations.alpha(self.activation_name)
 
+    @property
+    def activation(self):
+        """The activation function, as Keras' `layer.activation` (e.g. activations.relu)."""
+        return getattr(activations, self.activation_name)
+
     def _activation_backward(self, dy):
         if self._emitted_logits or self.activation_name == "linear":
             return dy
