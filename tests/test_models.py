@@ -4,6 +4,7 @@ import pytest
 import brisknn
 from brisknn import layers, optimizers, regularizers
 from brisknn.layers import Dense, Dropout
+from brisknn.models import Sequential
 
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float32)
 XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
@@ -318,3 +319,31 @@ def test_nonfinite_values_are_located():
 def test_binary_accuracy_config_keeps_its_threshold():
     from brisknn import metrics
     assert metrics.BinaryAccuracy(threshold=0.7).get_config()["threshold"] == 0.7
+
+
+def test_input_rank_is_adjusted_as_keras_does():
+    # The TensorFlow "hello world": Dense(1, input_shape=[1]) fed a flat x.
+    model = Sequential([layers.Dense(1, input_shape=[1])])
+    model.compile("sgd", "mse")
+    x = np.array([-1.0, 0, 1, 2, 3, 4])
+    history = model.fit(x, 2 * x - 1, epochs=50, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(np.array([10.0]), verbose=0).shape == (1, 1)
+    images = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten()])
+    assert images.predict(np.random.rand(3, 8, 8), verbose=0).shape == (3, 72)
+    flat = Sequential([layers.Input((4,)), layers.Dense(2)])
+    assert flat.predict(np.random.rand(3, 4, 1), verbose=0).shape == (3, 2)
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 4\)"):
+        flat.predict(np.random.rand(3, 4, 2))
+
+
+def test_validation_data_may_carry_a_none_sample_weight_and_save_model_is_exported(tmp_path):
+    from brisknn import models
+    model = Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.random.rand(8, 3), np.random.rand(8)
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y, None))
+    assert "val_loss" in history.history
+    models.save_model(model, tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -249,6 +249,7 @@ class Sequential(Layer):
             raise TypeError(f"{method}: x must be numeric, got dtype {x.dtype}")
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
+        x = self._adjust_input_rank(x)
         # Building with the shape the model accepted last time changes nothing: skip the walk
         # through the layers (a training step's Python time counts at small batches).
         if not (self.built and self._accepted_x_shape == x.shape[1:]):
@@ -259,6 +260,20 @@ class Sequential(Layer):
             return first.as_ids(x, method)  # token ids stay integers, checked by their layer
         x = np.ascontiguousarray(x, dtype=self.dtype)
         _check_finite(x, "x", method)
+        return x
+
+    def _adjust_input_rank(self, x):
+        """Keras 3's rule (Functional._adjust_input_rank): data one axis short of an input shape
+        ending in 1 gets that axis, data with one extra trailing axis of 1 loses it; so
+        Dense(1, input_shape=[1]) fits x of shape (n,) and Input((28, 28, 1)) takes (n, 28, 28)."""
+        ref = self.input_shape if self.built and self.input_shape is not None else \
+            self._declared_input_shape
+        if ref is None or x.ndim == len(ref):
+            return x
+        if x.ndim == len(ref) + 1 and x.shape[-1] == 1:
+            return x[..., 0]
+        if x.ndim == len(ref) - 1 and ref[-1] == 1:
+            return x[..., None]
         return x
 
     def _first_layer(self):
@@ -392,7 +407,10 @@ class Sequential(Layer):
             validation_data = (x[split:], y[split:])
             x, y = x[:split], y[:split]
         elif validation_data is not None:
-            if len(validation_data) != 2:
+            # Keras also takes (x_val, y_val, val_sample_weight); weights are not supported.
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotImplementedError("fit: validation sample weights are not supported yet")
+            if len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be (x_val, y_val)")
             vx = self._prepare_x(validation_data[0], "fit (validation_data)")
             validation_data = (vx, self._prepare_y(validation_data[1], vx.shape[0],
@@ -619,6 +637,11 @@ class Sequential(Layer):
 
 
 Model = Sequential
+
+
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
+    """Keras' `models.save_model(model, path)`: the same as `model.save(path)`."""
+    model.save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
