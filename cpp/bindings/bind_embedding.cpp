@@ -17,11 +17,12 @@ void dispatch_ids(const char* fn, const py::array& ids, F&& f) {
             std::string(py::str(ids.dtype())));
 }
 
-// The ids' data after checking every one is a row of the table: the kernels trust them.
+// A copy of the ids after checking every one is a row of the table: the kernels trust them.
 template <class I>
-const I* checked_ids(const char* fn, const py::array& ids, Index vocab) {
+std::vector<I> checked_ids(const char* fn, const py::array& ids, Index vocab) {
   const Index n = dim(fn, "ids", ids, 1, 0);
-  const I* p = data_ptr<I>(fn, "ids", ids, false);
+  std::vector<I> copy = owned_copy(data_ptr<I>(fn, "ids", ids, false), n);
+  const I* p = copy.data();
   Index bad;
   {
     py::gil_scoped_release release;
@@ -32,7 +33,7 @@ const I* checked_ids(const char* fn, const py::array& ids, Index vocab) {
                " at position " + std::to_string(bad) + " is out of range for a vocabulary of " +
                std::to_string(vocab) + " (ids must be in [0, " + std::to_string(vocab) + "))");
   }
-  return p;
+  return copy;
 }
 
 }  // namespace
@@ -48,11 +49,12 @@ void bind_embedding(py::module_& m) {
           const T* tp = data_ptr<T>(fn, "table", table, false);
           dispatch_ids(fn, ids, [&](auto id_tag) {
             using I = decltype(id_tag);
-            const I* ip = checked_ids<I>(fn, ids, vocab);
+            const std::vector<I> checked = checked_ids<I>(fn, ids, vocab);
             const Index n = ids.shape(0);
             T* op = out<T>(fn, "out", output, {n, width});
+            expect_disjoint(fn, {{"table", table}, {"out", output}});
             py::gil_scoped_release release;
-            embedding_forward<T, I>(op, ip, tp, n, width);
+            embedding_forward<T, I>(op, checked.data(), tp, n, width);
           });
         });
       },
@@ -69,11 +71,12 @@ void bind_embedding(py::module_& m) {
           T* gp = data_ptr<T>(fn, "grad_table", grad_table, true);
           dispatch_ids(fn, ids, [&](auto id_tag) {
             using I = decltype(id_tag);
-            const I* ip = checked_ids<I>(fn, ids, vocab);
+            const std::vector<I> checked = checked_ids<I>(fn, ids, vocab);
             const Index n = ids.shape(0);
             const T* dyp = in<T>(fn, "dy", dy, {n, width});
+            expect_disjoint(fn, {{"dy", dy}, {"grad_table", grad_table}});
             py::gil_scoped_release release;
-            embedding_backward<T, I>(gp, ip, dyp, n, width);
+            embedding_backward<T, I>(gp, checked.data(), dyp, n, width);
           });
         });
       },

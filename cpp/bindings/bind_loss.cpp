@@ -19,6 +19,7 @@ Loss loss_arg(const char* fn, const std::string& name) {
 struct Targets {
   const void* y_true = nullptr;
   const int64_t* labels = nullptr;
+  std::vector<int64_t> label_copy;  // the kernel checks and reads this copy, never y_true itself
 };
 
 template <class T>
@@ -34,13 +35,14 @@ Targets targets(const char* fn, Loss loss, const py::array& y_true, const py::ar
     fail_value(std::string(fn) + ": labels have shape " + shape_str(y_true) +
                ", expected y_pred's shape " + shape_str(y_pred) + " without its last axis");
   }
-  t.labels = data_ptr<int64_t>(fn, "labels", y_true, false);
+  t.label_copy = owned_copy(data_ptr<int64_t>(fn, "labels", y_true, false), y_true.size());
+  t.labels = t.label_copy.data();
   return t;
 }
 
-void check_labels(const char* fn, Index bad, const py::array& y_true, Index classes) {
+void check_labels(const char* fn, Index bad, const Targets& t, Index classes) {
   if (bad < 0) return;
-  const int64_t label = static_cast<const int64_t*>(y_true.data())[bad];
+  const int64_t label = t.labels[bad];
   fail_value(std::string(fn) + ": label " + std::to_string(label) + " at position " +
              std::to_string(bad) + " is outside [0, " + std::to_string(classes) + ")");
 }
@@ -65,7 +67,7 @@ void run_loss(const char* fn, const std::string& name, const py::array& y_true,
       py::gil_scoped_release release;
       bad = call();
     }
-    check_labels(fn, bad, y_true, cols);
+    check_labels(fn, bad, t, cols);
   });
 }
 
@@ -78,6 +80,8 @@ void bind_loss(py::module_& m) {
                  [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* op = out<T>("loss_forward", "per_sample", per_sample, {rows});
+                   expect_disjoint("loss_forward", {{"y_true", y_true}, {"y_pred", y_pred},
+                                                    {"per_sample", per_sample}});
                    return [=] {
                      return loss_forward<T>(op, t, labels, p, rows, cols, loss, from_logits);
                    };
@@ -94,6 +98,8 @@ void bind_loss(py::module_& m) {
                  [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* gp = out_like<T>("loss_backward", "grad", grad, y_pred);
+                   expect_disjoint("loss_backward",
+                                   {{"y_true", y_true}, {"y_pred", y_pred}, {"grad", grad}});
                    return [=] {
                      return loss_backward<T>(gp, t, labels, p, rows, cols, loss, from_logits,
                                              static_cast<T>(scale));
@@ -113,6 +119,8 @@ void bind_loss(py::module_& m) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* op = out<T>(fn, "per_sample", per_sample, {rows});
                    T* gp = out_like<T>(fn, "grad", grad, y_pred);
+                   expect_disjoint(fn, {{"y_true", y_true}, {"y_pred", y_pred},
+                                        {"per_sample", per_sample}, {"grad", grad}});
                    return [=] {
                      return loss_forward_backward<T>(op, gp, t, labels, p, rows, cols, loss,
                                                      from_logits, static_cast<T>(scale));

@@ -34,35 +34,6 @@ T* slot_arg(const char* fn, const char* name, const py::object& obj, const py::a
   return out_like<T>(fn, name, obj.cast<py::array>(), value);
 }
 
-// The kernels update in place and assume no two buffers share memory. None entries (absent slots)
-// are skipped; the others were already checked to be arrays. Sorted by address, two buffers
-// overlap somewhere exactly when two neighbours do, so many weights cost n log n, not n^2.
-void expect_disjoint(const char* fn, std::vector<std::pair<std::string, py::handle>> arrays) {
-  struct Range { const std::string* name; const char* begin; const char* end; };
-  std::vector<Range> ranges;
-  for (const auto& [name, h] : arrays) {
-    if (h.is_none()) continue;
-    const auto a = py::reinterpret_borrow<py::array>(h);
-    const char* begin = static_cast<const char*>(a.data());
-    if (a.nbytes() > 0) ranges.push_back({&name, begin, begin + a.nbytes()});
-  }
-  std::stable_sort(ranges.begin(), ranges.end(),
-                   [](const Range& a, const Range& b) { return a.begin < b.begin; });
-  for (size_t i = 0; i + 1 < ranges.size(); ++i) {
-    if (ranges[i + 1].begin < ranges[i].end) {
-      fail_value(std::string(fn) + ": " + *ranges[i].name + " and " + *ranges[i + 1].name +
-                 " share memory; each needs its own buffer");
-    }
-  }
-}
-
-void expect_disjoint(const char* fn,
-                     std::initializer_list<std::pair<const char*, py::handle>> arrays) {
-  std::vector<std::pair<std::string, py::handle>> named;
-  for (const auto& [name, h] : arrays) named.emplace_back(name, h);
-  expect_disjoint(fn, std::move(named));
-}
-
 GradientOptions gradient_options(double l1, double l2, double grad_scale, double clipvalue) {
   GradientOptions o;
   o.l1 = l1;
@@ -119,12 +90,16 @@ double run_many(const char* fn, const py::sequence& params, std::initializer_lis
   std::vector<UpdateTensor<double>> doubles;
   std::vector<size_t> float_index, double_index;
   std::vector<std::pair<std::string, py::handle>> buffers;
+  // Owned references to every item: params may build its tuples on demand, and the arrays must
+  // outlive the update, which runs without the GIL.
+  std::vector<py::object> keep;
   const size_t arity = 5 + slots.size();
   const size_t count = params.size();
   for (size_t i = 0; i < count; ++i) {
     const std::string prefix = "params[" + std::to_string(i) + "] ";
     const std::string where = std::string(fn) + ": params[" + std::to_string(i) + "]";
     const py::object item = params[i];
+    keep.push_back(item);
     if (!py::isinstance<py::tuple>(item) || py::len(item) != arity) {
       fail_type(where + " must be a tuple (value, grad, " + std::to_string(slots.size()) +
                 " slots, l1, l2, grad_scale)");

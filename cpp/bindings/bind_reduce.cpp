@@ -46,12 +46,20 @@ void bind_reduce(py::module_& m) {
           fail_type(std::string(fn) + ": out has dtype " + std::string(py::str(out.dtype())) +
                     ", expected x's " + std::string(py::str(x.dtype())));
         }
+        // Raw bytes are copied: an object array's pointers would lose their references.
+        if (std::string("biufc").find(x.dtype().kind()) == std::string::npos) {
+          fail_type(std::string(fn) + ": x must be a numeric array, got dtype " +
+                    std::string(py::str(x.dtype())));
+        }
         if (!(x.flags() & py::array::c_style) || !(out.flags() & py::array::c_style)) {
           fail_value(std::string(fn) + ": x and out must be C-contiguous");
         }
         if (!out.writeable()) fail_value(std::string(fn) + ": output out is read-only");
-        const int64_t* ip = data_ptr<int64_t>(fn, "indices", indices, false);
+        expect_disjoint(fn, {{"x", x}, {"out", out}});
         const Index rows = indices.size(), n = x.shape(0);
+        const std::vector<int64_t> index =
+            owned_copy(data_ptr<int64_t>(fn, "indices", indices, false), rows);
+        const int64_t* ip = index.data();
         bool ok = indices.ndim() == 1 && out.ndim() == x.ndim() && out.shape(0) == rows;
         for (py::ssize_t i = 1; ok && i < x.ndim(); ++i) ok = out.shape(i) == x.shape(i);
         if (!ok) {

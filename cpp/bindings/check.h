@@ -5,9 +5,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "brisknn/parallel.h"
 
@@ -126,6 +129,44 @@ inline Index dim(const char* fn, const char* name, const py::array& a, int rank,
                ", got shape " + shape_str(a));
   }
   return a.shape(i);
+}
+
+// Kernels assume no output shares memory with another buffer (an in-place update would read what
+// it already wrote). None entries (absent slots)
+// are skipped; the others were already checked to be arrays. Sorted by address, two buffers
+// overlap somewhere exactly when two neighbours do, so many weights cost n log n, not n^2.
+inline void expect_disjoint(const char* fn,
+                            std::vector<std::pair<std::string, py::handle>> arrays) {
+  struct Range { const std::string* name; const char* begin; const char* end; };
+  std::vector<Range> ranges;
+  for (const auto& [name, h] : arrays) {
+    if (h.is_none()) continue;
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    const char* begin = static_cast<const char*>(a.data());
+    if (a.nbytes() > 0) ranges.push_back({&name, begin, begin + a.nbytes()});
+  }
+  std::stable_sort(ranges.begin(), ranges.end(),
+                   [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  for (size_t i = 0; i + 1 < ranges.size(); ++i) {
+    if (ranges[i + 1].begin < ranges[i].end) {
+      fail_value(std::string(fn) + ": " + *ranges[i].name + " and " + *ranges[i + 1].name +
+                 " share memory; each needs its own buffer");
+    }
+  }
+}
+
+inline void expect_disjoint(const char* fn,
+                            std::initializer_list<std::pair<const char*, py::handle>> arrays) {
+  std::vector<std::pair<std::string, py::handle>> named;
+  for (const auto& [name, h] : arrays) named.emplace_back(name, h);
+  expect_disjoint(fn, std::move(named));
+}
+
+// A private copy of n indices (ids, labels), taken with the GIL held: the kernels then read only
+// what was checked, whatever another Python thread does to the caller's array meanwhile.
+template <class I>
+std::vector<I> owned_copy(const I* p, Index n) {
+  return std::vector<I>(p, p + n);
 }
 
 }  // namespace brisknn::bind

@@ -267,7 +267,8 @@ void project_inputs(T* z, const T* x, const T* kernel, const T* bias, const T* i
                     const RecurrentShape& s, T* xm) {
   const Index rows = s.batch * s.steps, gu = s.gates() * s.units;
   if (bias) {
-    parallel_for(rows, std::max<Index>(1, (1 << 15) / gu), [&](Index r0, Index r1) {
+    const Index grain = std::max<Index>(1, (1 << 15) / std::max<Index>(gu, 1));
+    parallel_for(rows, grain, [&](Index r0, Index r1) {
       for (Index r = r0; r < r1; ++r) std::memcpy(z + r * gu, bias, sizeof(T) * gu);
     });
   }
