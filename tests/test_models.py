@@ -347,3 +347,24 @@ def test_validation_data_may_carry_a_none_sample_weight_and_save_model_is_export
     models.save_model(model, tmp_path / "m.keras")
     loaded = models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_accuracy_resolves_from_the_shapes_as_keras_3_does():
+    from brisknn import metrics
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 6))
+    cases = [  # (units, activation, loss, y, expected accuracy class)
+        (1, "sigmoid", "binary_crossentropy", rng.integers(0, 2, 16), metrics.BinaryAccuracy),
+        (5, "softmax", "sparse_categorical_crossentropy", rng.integers(0, 5, 16),
+         metrics.SparseCategoricalAccuracy),
+        (5, "softmax", "categorical_crossentropy", np.eye(5)[rng.integers(0, 5, 16)],
+         metrics.CategoricalAccuracy),
+        # Keras' well-known quirk: several sigmoid outputs report categorical accuracy.
+        (5, "sigmoid", "binary_crossentropy", rng.integers(0, 2, (16, 5)),
+         metrics.CategoricalAccuracy)]
+    for units, activation, loss, y, expected in cases:
+        model = Sequential([layers.Input((6,)), layers.Dense(units, activation=activation)])
+        model.compile("adam", loss, metrics=["accuracy"])
+        model.evaluate(x, y, verbose=0)
+        assert type(model._metrics[0]) is expected, (loss, units)
+        assert model.metrics_names == ["loss", "accuracy"]

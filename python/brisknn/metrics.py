@@ -107,9 +107,9 @@ _CLASSES = {
 }
 
 
-def get(identifier, loss_name=None, output_shape=None):
-    """A metric for a Keras name or instance. 'accuracy'/'acc' resolves as Keras does: from the
-    loss when it says (binary, categorical or sparse), else from the output shape."""
+def get(identifier, loss_name=None, output_shape=None, y_shape=None):
+    """A metric for a Keras name or instance. 'accuracy'/'acc' resolves as Keras does, from the
+    shapes of the targets and the output (see _accuracy_for)."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
@@ -118,13 +118,22 @@ def get(identifier, loss_name=None, output_shape=None):
         raise ValueError(f"Unknown metric {identifier!r}")
     key = identifier.lower()
     if key in ("accuracy", "acc"):
-        return _accuracy_for(loss_name, output_shape)(name=identifier)
+        return _accuracy_for(loss_name, output_shape, y_shape)(name=identifier)
     if key in _CLASSES:
         return _CLASSES[key](name=identifier)
     raise ValueError(f"Unknown metric {identifier!r}; known: accuracy, {sorted(_CLASSES)}")
 
 
-def _accuracy_for(loss_name, output_shape):
+def _accuracy_for(loss_name, output_shape, y_shape=None):
+    # Keras 3 (compile_utils.get_metric): binary when the output has one unit; sparse when the
+    # targets have fewer axes, or one label per row against several outputs; else categorical.
+    # So binary_crossentropy on several sigmoid outputs reports categorical accuracy, as Keras.
+    if output_shape is not None and y_shape is not None:
+        if output_shape[-1] == 1:
+            return BinaryAccuracy
+        if len(y_shape) < len(output_shape) or (y_shape and y_shape[-1] == 1):
+            return SparseCategoricalAccuracy
+        return CategoricalAccuracy
     by_loss = {"binary_crossentropy": BinaryAccuracy,
                "categorical_crossentropy": CategoricalAccuracy,
                "sparse_categorical_crossentropy": SparseCategoricalAccuracy}

@@ -218,10 +218,10 @@ class Sequential(Layer):
         if not self.compiled:
             raise ValueError(f"You must call `compile()` before using the model ({method}).")
 
-    def _setup_training(self):
-        """What compile could not know before the model was built."""
+    def _setup_training(self, y_shape=None):
+        """What compile could not know before the model was built and saw its targets."""
         if self._metrics is None:
-            self._metrics = [metrics_module.get(m, self.loss.kernel, self.output_shape)
+            self._metrics = [metrics_module.get(m, self.loss.kernel, self.output_shape, y_shape)
                              for m in self._metric_specs]
             act = self.output_activation()
             self._fused = act if (not self.loss.from_logits and
@@ -415,7 +415,7 @@ class Sequential(Layer):
             vx = self._prepare_x(validation_data[0], "fit (validation_data)")
             validation_data = (vx, self._prepare_y(validation_data[1], vx.shape[0],
                                                    "fit (validation_data)"))
-        self._setup_training()
+        self._setup_training(y.shape)
         n = x.shape[0]
         steps = -(-n // batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -514,7 +514,7 @@ class Sequential(Layer):
         batch_size = _batch_size(batch_size, "evaluate")
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
-        self._setup_training()
+        self._setup_training(y.shape)
         start = time.perf_counter()
         cb = None
         if callbacks:
@@ -562,7 +562,7 @@ class Sequential(Layer):
             raise NotImplementedError("train_on_batch: sample_weight/class_weight not supported")
         x = self._prepare_x(x, "train_on_batch")
         y = self._prepare_y(y, x.shape[0], "train_on_batch")
-        self._setup_training()
+        self._setup_training(y.shape)
         self.reset_metrics()
         logs = {"loss": self._train_step(x, y), **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
@@ -571,7 +571,7 @@ class Sequential(Layer):
         self._assert_compiled("test_on_batch")
         x = self._prepare_x(x, "test_on_batch")
         y = self._prepare_y(y, x.shape[0], "test_on_batch")
-        self._setup_training()
+        self._setup_training(y.shape)
         self.reset_metrics()
         logs = {"loss": self._test_step(x, y, sum(self.losses)), **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
