@@ -219,3 +219,24 @@ def test_loss_bits_do_not_depend_on_where_the_buffers_sit(name, from_logits, dty
         _core.loss_backward(y_true, p, grad, name, from_logits, 1.0 / rows)
         results.add((per_sample.tobytes(), grad.tobytes()))
     assert len(results) == 1
+
+
+@pytest.mark.parametrize("name,classes", [("BinaryCrossentropy", 2), ("CategoricalCrossentropy", 3)])
+def test_label_smoothing_is_keras_formula_in_the_loss_and_in_training(name, classes):
+    rng = np.random.default_rng(0)
+    y = np.eye(3)[rng.integers(0, 3, 8)]
+    p = rng.uniform(0.05, 0.95, (8, 3))
+    p = p / p.sum(-1, keepdims=True) if classes == 3 else p
+    smoothed = getattr(losses, name)(label_smoothing=0.2)
+    plain = getattr(losses, name)()
+    np.testing.assert_allclose(smoothed(y, p), plain(y * 0.8 + 0.2 / classes, p), rtol=1e-12)
+    assert smoothed.get_config()["label_smoothing"] == 0.2
+    from brisknn import layers, models
+    act = "sigmoid" if classes == 2 else "softmax"
+    model = models.Sequential([layers.Input((4,)), layers.Dense(3, activation=act)])
+    model.compile("sgd", smoothed)
+    x = rng.random((8, 4))
+    expected = plain(y * 0.8 + 0.2 / classes, model.predict(x, verbose=0))
+    assert abs(model.evaluate(x, y, verbose=0) - expected) < 1e-5
+    with pytest.raises(NotImplementedError, match="axis"):
+        getattr(losses, name)(axis=0)

@@ -9,69 +9,98 @@ class Loss:
 
     kernel = None  # the _core loss name
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False):
+    def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
+                 dtype=None):
         if reduction not in ("sum_over_batch_size", "auto", "mean"):
             raise NotImplementedError(f"{type(self).__name__}: reduction {reduction!r} "
                                       "is not supported; brisknn averages over the batch")
         self.name = name or _snake(type(self).__name__)
         self.reduction = reduction
         self.from_logits = from_logits
+        self.dtype = dtype
+        self.label_smoothing = 0.0
+
+    def smooth(self, y_true):
+        """Keras' label smoothing of the targets (none unless the loss was given some)."""
+        ls = self.label_smoothing
+        if not ls:
+            return y_true
+        classes = 2.0 if self.kernel == "binary_crossentropy" else y_true.shape[-1]
+        return y_true * (1.0 - ls) + ls / classes
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported yet")
+        if self.label_smoothing:
+            y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
         return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
 
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
+        config = {"name": self.name, "reduction": self.reduction}
+        if self.kernel in _REGRESSION:
+            return config
+        config["from_logits"] = self.from_logits
+        if self.kernel != "sparse_categorical_crossentropy":
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
+def _unsupported(owner, **options):
+    # Keras' arguments brisknn accepts at their defaults only; anything else is said, not ignored.
+    for name, (value, default) in options.items():
+        if value != default:
+            raise NotImplementedError(f"{owner}: {name}={value!r} is not supported yet "
+                                      f"(only {default!r})")
+
+
+_REGRESSION = ("mean_squared_error", "mean_absolute_error")
+
+
 class MeanSquaredError(Loss):
     kernel = "mean_squared_error"
 
-    def __init__(self, name="mean_squared_error", reduction="sum_over_batch_size"):
-        super().__init__(name, reduction)
-
-    def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(name, reduction, dtype=dtype)
 
 
 class MeanAbsoluteError(Loss):
     kernel = "mean_absolute_error"
 
-    def __init__(self, name="mean_absolute_error", reduction="sum_over_batch_size"):
-        super().__init__(name, reduction)
-
-    def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(name, reduction, dtype=dtype)
 
 
 class BinaryCrossentropy(Loss):
     kernel = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, name="binary_crossentropy",
-                 reduction="sum_over_batch_size"):
-        super().__init__(name, reduction, from_logits)
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        _unsupported("BinaryCrossentropy", axis=(axis, -1))
+        super().__init__(name, reduction, from_logits, dtype)
+        self.label_smoothing = float(label_smoothing)
 
 
 class CategoricalCrossentropy(Loss):
     kernel = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, name="categorical_crossentropy",
-                 reduction="sum_over_batch_size"):
-        super().__init__(name, reduction, from_logits)
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
+        _unsupported("CategoricalCrossentropy", axis=(axis, -1))
+        super().__init__(name, reduction, from_logits, dtype)
+        self.label_smoothing = float(label_smoothing)
 
 
 class SparseCategoricalCrossentropy(Loss):
     kernel = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits=False, name="sparse_categorical_crossentropy",
-                 reduction="sum_over_batch_size"):
-        super().__init__(name, reduction, from_logits)
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        _unsupported("SparseCategoricalCrossentropy", ignore_class=(ignore_class, None))
+        super().__init__(name, reduction, from_logits, dtype)
 
 
 def _per_sample(kernel, y_true, y_pred, from_logits=False):

@@ -318,6 +318,7 @@ class Sequential(Layer):
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
+        y = self.loss.smooth(y)
         weights = self._loss_mask_weights(out)
         grad = None
         if with_grad:
