@@ -368,3 +368,10 @@ def test_accuracy_resolves_from_the_shapes_as_keras_3_does():
         model.evaluate(x, y, verbose=0)
         assert type(model._metrics[0]) is expected, (loss, units)
         assert model.metrics_names == ["loss", "accuracy"]
+
+
+def test_layer_name_and_trainable_must_have_their_types():
+    with pytest.raises(TypeError, match="`name` must be a string"):
+        layers.Dense(2, name={"a": 1})
+    with pytest.raises(TypeError, match="`trainable` must be a bool"):
+        layers.Dense(2, trainable="no")

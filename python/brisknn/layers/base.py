@@ -40,6 +40,12 @@ class Layer:
                  batch_input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: argument `name` must be a string, got "
+                            f"{name!r}")
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: argument `trainable` must be a bool, got "
+                            f"{trainable!r}")
         self.name = name or _auto_name(type(self).__name__)
         self.trainable = trainable
         self.built = False
