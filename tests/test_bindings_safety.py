@@ -48,3 +48,12 @@ def test_a_recurrent_layer_of_zero_units_is_refused_or_empty_never_a_crash():
     except ValueError:
         return
     assert out.size == 0
+
+
+def test_recurrent_outputs_may_not_share_memory_with_inputs():
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    kernel, recurrent, bias = np.ones((4, 4)) * 0.1, np.eye(4) * 0.5, np.zeros(4)
+    ws = np.empty(_core.recurrent_workspace_size("simple_rnn", 2, 3, 4, 4, 0, 0, False))
+    with pytest.raises(ValueError, match="share memory"):
+        _core.recurrent_forward("simple_rnn", x, kernel, recurrent, bias, None, None, x, None,
+                                None, ws, "tanh", "sigmoid", None)

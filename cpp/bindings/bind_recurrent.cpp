@@ -10,6 +10,8 @@ namespace brisknn::bind {
 
 namespace {
 
+py::handle handle(const std::optional<py::array>& a) { return a ? py::handle(*a) : py::none(); }
+
 RecurrentCell cell_arg(const char* fn, const std::string& name) {
   RecurrentCell cell;
   if (!parse_recurrent_cell(name.c_str(), &cell)) {
@@ -152,6 +154,11 @@ void bind_recurrent(py::module_& m) {
           T* cp = saved_arg<T>(fn, "carry", s, carry, s.units);
           const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, false);
+          expect_disjoint(fn, {{"x", x}, {"kernel", kernel}, {"recurrent_kernel", rk},
+                               {"bias", handle(bias)}, {"input_mask", handle(input_mask)},
+                               {"recurrent_mask", handle(rec_mask)}, {"h", h},
+                               {"gates", handle(gates)}, {"carry", handle(carry)},
+                               {"workspace", workspace}});
           py::gil_scoped_release release;
           recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, mp, ws);
         });
@@ -201,6 +208,13 @@ void bind_recurrent(py::module_& m) {
                                               : optional_out<T>(fn, "dbias", dbias, {gu});
           const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, true);
+          expect_disjoint(fn, {{"dy", dy}, {"x", x}, {"kernel", kernel}, {"recurrent_kernel", rk},
+                               {"input_mask", handle(input_mask)},
+                               {"recurrent_mask", handle(rec_mask)}, {"h", h},
+                               {"gates", handle(gates)}, {"carry", handle(carry)},
+                               {"dx", handle(dx)}, {"dkernel", handle(dkernel)},
+                               {"drecurrent_kernel", handle(drk)}, {"dbias", handle(dbias)},
+                               {"workspace", workspace}});
           py::gil_scoped_release release;
           recurrent_backward<T>(s, act, rec_act, dxp, dkp, drkp, dbp, dyp, sequences, xp, kp, rkp,
                                 imp, rmp, mp, hp, gp, cp, ws);
