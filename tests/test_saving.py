@@ -548,3 +548,22 @@ def test_archive_layout_is_as_documented(tmp_path):
     with zipfile.ZipFile(path) as z:
         arr = np.load(io.BytesIO(z.read("weights/00000.npy")), allow_pickle=False)
     assert arr.shape == (5, 7)
+
+
+def test_a_crafted_architecture_fails_before_it_allocates_more_than_the_file_holds(tmp_path):
+    import json
+    import zipfile
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
+    model.save(tmp_path / "small.keras")
+    with zipfile.ZipFile(tmp_path / "small.keras") as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"] = [{"class_name": "Dense", "config": {"name": f"d{i}",
+                                                                     "units": 100_000}}
+                                  for i in range(4)]  # 10^10 values: 40 GB if allocated
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "big.keras", "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ValueError, match="more values than the file's weights hold"):
+        models.load_model(tmp_path / "big.keras")

@@ -28,6 +28,8 @@ import zlib
 
 import numpy as np
 
+from brisknn.layers.base import weight_budget
+
 FORMAT = "brisknn"
 FORMAT_VERSION = 1
 # Keras 3 names weights files `.weights.h5` and still takes legacy `.h5` model files; brisknn
@@ -36,6 +38,7 @@ FORMAT_VERSION = 1
 MODEL_SUFFIXES = (".keras", ".h5")
 WEIGHTS_SUFFIXES = (".weights.npz", ".weights.h5")
 _MAX_JSON_BYTES = 64 << 20
+_MAX_ZIP_RATIO = 1032  # deflate's largest expansion: no member decompresses to more
 _MEMBER = re.compile(r"(weights|optimizer)/\d{5}\.npy")
 
 
@@ -78,8 +81,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             raise ValueError(f"load_model: {path} holds weights only (kind {meta['kind']!r}); "
                              "build the model and call model.load_weights on it")
         config = archive.json("config.json")
-        model = _build_model(config, custom_objects, f"load_model({path})")
-        _read_weights_into(model, archive, path, "load_model")
+        with weight_budget(archive.weight_values_bound()):
+            model = _build_model(config, custom_objects, f"load_model({path})")
+            _read_weights_into(model, archive, path, "load_model")
         training = archive.json("training.json")
         _restore_training(model, training, config.get("compile_config") if compile else None,
                           archive, path, custom_objects)
@@ -464,6 +468,14 @@ class _Archive:
             raise ValueError(f"{self.path}: cannot read {name} (corrupted?): {e}") from e
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise ValueError(f"{self.path}: {name} is not valid JSON: {e}") from e
+
+    def weight_values_bound(self):
+        """At most how many float values the weights/ members can hold (4 bytes or more each):
+        from their stored sizes, which a compressed member may exceed by zlib's ratio at most,
+        and never more than that ratio times the file itself."""
+        stored = sum(min(info.file_size, info.compress_size * _MAX_ZIP_RATIO)
+                     for name, info in self.members.items() if name.startswith("weights/"))
+        return min(stored, os.path.getsize(self.path) * _MAX_ZIP_RATIO) // 4
 
     def metadata(self):
         meta = self.json("metadata.json")

@@ -1,4 +1,6 @@
 """The Layer base class: weights as Variables, lazy build, forward/backward on NumPy arrays."""
+import contextlib
+import math
 import re
 
 import numpy as np
@@ -6,6 +8,30 @@ import numpy as np
 from brisknn import backend, initializers, regularizers
 
 _name_counts = {}
+
+# While a model is rebuilt from a file: how many more weight values its layers may create (the
+# file's weights bound it), so a crafted architecture fails before it allocates, not after.
+_weight_budget = None
+
+
+@contextlib.contextmanager
+def weight_budget(values):
+    global _weight_budget
+    saved, _weight_budget = _weight_budget, [int(values)]
+    try:
+        yield
+    finally:
+        _weight_budget = saved
+
+
+def _charge_weight_budget(layer, name, shape):
+    if _weight_budget is None:
+        return
+    size = math.prod(int(d) for d in shape)
+    _weight_budget[0] -= size
+    if _weight_budget[0] < 0:
+        raise ValueError(f"layer {layer!r} asks for weight {name!r} of shape {tuple(shape)}, "
+                         "more values than the file's weights hold")
 
 
 def _auto_name(cls_name):
@@ -64,6 +90,7 @@ class Layer:
 
     # -- weights -----------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+        _charge_weight_budget(self.name, name, shape)
         init = initializers.get(initializer)
         value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
