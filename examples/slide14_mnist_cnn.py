@@ -7,26 +7,14 @@ MNIST is read from BRISKNN_DATA or ~/.brisknn/datasets, and downloaded there whe
 
     python examples/slide14_mnist_cnn.py [--out DIR] [--epochs 5] [--seed N] [--verbose 2 ...]
 
-Other options are passed on to brisknn.examples.mnist.
+Every option but --out is passed on to brisknn.examples.mnist.
 """
-import argparse
-import os
-
-from brisknn.examples import mnist
+from brisknn import examples
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=".", help="folder for the figure (default: here)")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=None)
-    args, rest = parser.parse_known_args(argv)  # the rest goes to brisknn.examples.mnist
-    os.makedirs(args.out, exist_ok=True)
-    figure = os.path.join(args.out, "slide14_mnist_cnn.png")
-    forwarded = ["--epochs", str(args.epochs), "--figure", figure]
-    if args.seed is not None:
-        forwarded += ["--seed", str(args.seed)]
-    return mnist.main(forwarded + rest)
+    from brisknn.examples import mnist
+    return examples.run_for_slide(mnist.main, "slide14_mnist_cnn.png", argv)
 
 
 if __name__ == "__main__":

@@ -8,25 +8,14 @@ there when absent.
 
     python examples/slide15_imdb_lstm.py [--out DIR] [--epochs 5] [--seed N] [--train-samples N ...]
 
-Other options are passed on to brisknn.examples.imdb.
+Every option but --out is passed on to brisknn.examples.imdb.
 """
-import argparse
-import os
+from brisknn import examples
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=".", help="folder for the figure (default: here)")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=None)
-    args, rest = parser.parse_known_args(argv)  # the rest goes to brisknn.examples.imdb
-    from brisknn.examples import imdb  # needs the Embedding and LSTM layers
-    os.makedirs(args.out, exist_ok=True)
-    figure = os.path.join(args.out, "slide15_imdb_lstm.png")
-    forwarded = ["--epochs", str(args.epochs), "--figure", figure]
-    if args.seed is not None:
-        forwarded += ["--seed", str(args.seed)]
-    return imdb.main(forwarded + rest)
+    from brisknn.examples import imdb
+    return examples.run_for_slide(imdb.main, "slide15_imdb_lstm.png", argv)
 
 
 if __name__ == "__main__":

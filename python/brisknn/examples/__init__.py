@@ -14,6 +14,22 @@ def parser(doc, figure):
     return p
 
 
+def run_for_slide(main, figure_name, argv=None):
+    """The examples/slideNN scripts' entry: `--out DIR` names the figure's folder; --epochs and
+    --seed are forwarded, and so is every other option (--verbose, --train-samples, ...)."""
+    import os
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--out", default=".")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=None)
+    args, rest = p.parse_known_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    forwarded = ["--epochs", str(args.epochs), "--figure", os.path.join(args.out, figure_name)]
+    if args.seed is not None:
+        forwarded += ["--seed", str(args.seed)]
+    return main(forwarded + rest)
+
+
 def seed(value):
     if value is not None:
         from brisknn import utils
