@@ -29,6 +29,32 @@ def test_large_matmul_matches_numpy():
     np.testing.assert_allclose(ops.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
 
 
+# Deep products (k much larger than m) are cut along k into 2, 4 or 8 slices whose partials
+# are added after; odd sizes leave ragged slices and row blocks.
+@pytest.mark.parametrize("m,k,n", [(128, 784, 128), (32, 2048, 64), (9, 40001, 7), (40, 700, 33)])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_deep_matmul_matches_numpy_and_not_the_thread_count(m, k, n, trans_a):
+    import brisknn
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.normal(size=(k, n)).astype(np.float32)
+    start = rng.normal(size=(m, n)).astype(np.float32)
+    expected = (a.T if trans_a else a).astype(np.float64) @ b + start
+    before = brisknn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            brisknn.set_num_threads(threads)
+            c = start.copy()
+            _core.matmul(a, b, c, trans_a, False, True)
+            results.append(c)
+    finally:
+        brisknn.set_num_threads(before)
+    np.testing.assert_allclose(results[0], expected, rtol=1e-3, atol=2e-5 * np.sqrt(k) * 10)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
 def test_matmul_shape_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"cannot multiply shapes \(2, 3\) and \(4, 5\)"):
         ops.matmul(np.zeros((2, 3)), np.zeros((4, 5)))

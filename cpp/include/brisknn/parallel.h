@@ -53,18 +53,20 @@ void parallel_for(Index n, Index grain, F&& f) {
   }
 }
 
-// Runs f(t) for each block t in [0, blocks), one block per thread. Block t is the same work
-// whoever runs it, so a caller that splits its range into fixed blocks (aligned to what its
-// rounding depends on) gets the same bits on any thread count. Serial when there is one block or
-// the caller already runs inside a parallel region.
+// Runs f(t) for each block t in [0, blocks), each thread a contiguous run of blocks (one each
+// when there are as many threads). Block t is the same work whoever runs it, so a caller that
+// splits its range into fixed blocks (aligned to what its rounding depends on) gets the same
+// bits on any thread count. Serial when there is one block or the caller already runs inside a
+// parallel region.
 template <class F>
 void parallel_blocks(Index blocks, F&& f) {
-  if (blocks <= 1 || omp_in_parallel()) {
+  const int threads = static_cast<int>(std::min<Index>(get_num_threads(), blocks));
+  if (threads <= 1 || omp_in_parallel()) {
     FlushDenormals flush;
     for (Index t = 0; t < blocks; ++t) f(t);
     return;
   }
-#pragma omp parallel for num_threads(static_cast<int>(blocks)) schedule(static, 1)
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (Index t = 0; t < blocks; ++t) {
     FlushDenormals flush;
     f(t);
