@@ -240,3 +240,45 @@ def test_label_smoothing_is_keras_formula_in_the_loss_and_in_training(name, clas
     assert abs(model.evaluate(x, y, verbose=0) - expected) < 1e-5
     with pytest.raises(NotImplementedError, match="axis"):
         getattr(losses, name)(axis=0)
+
+
+# Cross-entropies from logits over <= 32 classes run 16 (float32) or 8 (float64) rows at once,
+# one row per SIMD lane, padding the last block: a row's bits must not depend on which block or
+# lane it lands in, nor on the thread count, on either side of the 32-class switch.
+@pytest.mark.parametrize("classes", [1, 10, 32, 33])
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_from_logits_rows_do_not_depend_on_their_batch(classes, name, dtype):
+    import brisknn
+    rng = np.random.default_rng(8)
+    rows = 53
+    logits = rng.normal(0, 3, (rows, classes)).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    if classes > 1 and name.startswith("sparse"):  # a class ruled out: exp(-inf) = 0
+        logits[4, 0], labels[4] = -np.inf, classes - 1
+    onehot = np.eye(classes, dtype=dtype)[labels]
+    t = labels if name.startswith("sparse") else onehot
+
+    def run(z, target):
+        per_sample, grad = np.empty(len(z), dtype), np.empty_like(z)
+        _core.loss_forward_backward(target, z, per_sample, grad, name, True, 1.0)
+        return per_sample, grad
+
+    whole = run(logits, t)
+    z = logits.astype(np.float64)
+    lse = z.max(-1) + np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1))
+    np.testing.assert_allclose(whole[0], lse - z[np.arange(rows), labels],
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+    np.testing.assert_allclose(whole[1], softmax(logits.astype(np.float64)) - onehot,
+                               atol=1e-6 if dtype == np.float32 else 1e-12)
+    for start, stop in [(0, 1), (5, 6), (3, 20), (17, 53)]:
+        part = run(logits[start:stop].copy(), t[start:stop].copy())
+        assert part[0].tobytes() == whole[0][start:stop].tobytes()
+        assert part[1].tobytes() == whole[1][start:stop].tobytes()
+    before = brisknn.get_num_threads()
+    try:
+        brisknn.set_num_threads(1)
+        single = run(logits, t)
+    finally:
+        brisknn.set_num_threads(before)
+    assert single[0].tobytes() == whole[0].tobytes() and single[1].tobytes() == whole[1].tobytes()

@@ -149,6 +149,19 @@ void normalized_ce_grad(T* g, const T* t, int64_t label, const T* p, Index dim, 
   gr = (gr - dot) * (scale / s);
 }
 
+// g = softmax(z) in, the cross-entropy's gradient wrt z out: scale * (softmax(z) sum(t) - t).
+template <class T>
+void softmax_to_logit_grad(T* g, const T* t, int64_t label, Index dim, T scale) {
+  ArrayMap<T> gr(g, dim);
+  if (t) {
+    ConstArrayMap<T> tr(t, dim);
+    gr = (gr * ordered_sum(t, dim) - tr) * scale;
+  } else {
+    gr *= scale;
+    g[label] -= scale;
+  }
+}
+
 template <class T>
 void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss, bool from_logits,
               T scale) {
@@ -156,7 +169,7 @@ void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss,
   switch (loss) {
     case Loss::CategoricalCrossentropy:
     case Loss::SparseCategoricalCrossentropy:
-      if (from_logits) {  // softmax(z) * sum(t) - t
+      if (from_logits) {
         const T m = *std::max_element(p, p + dim);
         T sum = T(0);
         map_blocks(p, dim, [m](const auto& v) { return (v - m).exp(); },
@@ -165,13 +178,7 @@ void row_grad(T* g, const T* t, int64_t label, const T* p, Index dim, Loss loss,
                      sum += ordered_sum(e, n);
                    });
         gr /= sum;
-        if (t) {
-          ConstArrayMap<T> tr(t, dim);
-          gr = (gr * ordered_sum(t, dim) - tr) * scale;
-        } else {
-          gr *= scale;
-          g[label] -= scale;
-        }
+        softmax_to_logit_grad(g, t, label, dim, scale);
         return;
       }
       normalized_ce_grad(g, t, label, p, dim, scale);
@@ -217,6 +224,75 @@ Index for_each_row(const T* y_true, const int64_t* labels, Index batch, Index di
   return -1;
 }
 
+// Rows of a few classes (an MNIST softmax has 10) are the common case, and one at a time they
+// cost ~100 ns each in per-row overhead around a short exp. So for dim <= kMaxLaneDim the
+// cross-entropies from logits run kLanes rows at once, one row per SIMD lane: the operations of
+// row_loss/row_grad in the same order (max, the same packet exp, left-to-right sums, std::log),
+// hence the same bits, 5x faster.
+template <class T>
+constexpr Index kLanes = 64 / sizeof(T);
+constexpr Index kMaxLaneDim = 32;
+
+template <class T>
+bool runs_in_lanes(Loss loss, bool from_logits, Index dim) {
+  return from_logits && dim <= kMaxLaneDim &&
+         (loss == Loss::CategoricalCrossentropy || loss == Loss::SparseCategoricalCrossentropy);
+}
+
+// Rows [r0, r0 + rows) of z (rows <= kLanes): per_sample and/or grad (either may be null).
+template <class T>
+void logit_ce_lanes(T* per_sample, T* grad, const T* y_true, const int64_t* labels, const T* z,
+                    Index r0, Index rows, Index dim, T scale) {
+  using Lanes = Eigen::Array<T, kLanes<T>, 1>;
+  Lanes e[kMaxLaneDim];
+  for (Index j = 0; j < dim; ++j) {  // transposed: lane i holds row r0 + i (padding rows: 0)
+    for (Index i = 0; i < kLanes<T>; ++i) e[j][i] = i < rows ? z[(r0 + i) * dim + j] : T(0);
+  }
+  Lanes max = e[0];
+  for (Index j = 1; j < dim; ++j) max = max.max(e[j]);
+  Lanes sum = Lanes::Zero();
+  for (Index j = 0; j < dim; ++j) {
+    e[j] = (e[j] - max).exp();
+    sum += e[j];
+  }
+  for (Index i = 0; i < rows; ++i) {
+    const Index r = r0 + i;
+    const T* t = y_true ? y_true + r * dim : nullptr;
+    const int64_t label = labels ? labels[r] : 0;
+    if (per_sample) {
+      const T lse = max[i] + std::log(sum[i]);
+      per_sample[r] = t ? lse * ordered_sum(t, dim) - ordered_dot(t, z + r * dim, dim)
+                        : lse - z[r * dim + label];
+    }
+    if (grad) {
+      T* g = grad + r * dim;
+      for (Index j = 0; j < dim; ++j) g[j] = e[j][i] / sum[i];
+      softmax_to_logit_grad(g, t, label, dim, scale);
+    }
+  }
+}
+
+// Checks the labels, then runs logit_ce_lanes over blocks of kLanes rows, in parallel.
+template <class T>
+Index logit_ce(T* per_sample, T* grad, const T* y_true, const int64_t* labels, const T* z,
+               Index batch, Index dim, T scale) {
+  if (labels) {
+    const Index bad = first_bad_label(labels, batch, dim);
+    if (bad >= 0) return bad;
+  }
+  const Index blocks = (batch + kLanes<T> - 1) / kLanes<T>;
+  // ~1 ns an element in lanes: a thread pays from a few thousand (an MNIST batch is 1,280).
+  const Index grain = std::max<Index>(1, (kRowGrain / 8) / (dim * kLanes<T>));
+  parallel_for(blocks, grain, [&](Index begin, Index end) {
+    for (Index b = begin; b < end; ++b) {
+      const Index r0 = b * kLanes<T>;
+      logit_ce_lanes(per_sample, grad, y_true, labels, z, r0,
+                     std::min(kLanes<T>, batch - r0), dim, scale);
+    }
+  });
+  return -1;
+}
+
 }  // namespace
 
 template <class T>
@@ -241,6 +317,10 @@ Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const 
                  });
     return -1;
   }
+  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
+  if (runs_in_lanes<T>(loss, from_logits, dim)) {
+    return logit_ce<T>(per_sample, nullptr, ids ? nullptr : y_true, ids, y_pred, batch, dim, T(1));
+  }
   return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
     per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
   });
@@ -257,6 +337,10 @@ Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_
     });
     return -1;
   }
+  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
+  if (runs_in_lanes<T>(loss, from_logits, dim)) {
+    return logit_ce<T>(nullptr, grad, ids ? nullptr : y_true, ids, y_pred, batch, dim, scale);
+  }
   return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
     row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
   });
@@ -269,6 +353,10 @@ Index loss_forward_backward(T* per_sample, T* grad, const T* y_true, const int64
   if (is_elementwise(loss)) {  // no labels to check; each half is one flat vectorised pass
     loss_forward(per_sample, y_true, labels, y_pred, batch, dim, loss, from_logits);
     return loss_backward(grad, y_true, labels, y_pred, batch, dim, loss, from_logits, scale);
+  }
+  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
+  if (runs_in_lanes<T>(loss, from_logits, dim)) {
+    return logit_ce<T>(per_sample, grad, ids ? nullptr : y_true, ids, y_pred, batch, dim, scale);
   }
   return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
     per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
