@@ -61,36 +61,50 @@ class PersistentBlocking
   };
 };
 
-// c[r0:r1] (+)= op(a)[r0:r1, k0:k1] op(b)[k0:k1] on the calling thread; ldc = n. op(a) is
-// (m, k): a row-major, or its transpose read as column-major; likewise op(b) (k, n).
+// Where a product's operands lie: row-major with row strides (a column block of a wider matrix
+// has the wider row length as its stride); a transposed operand is its transpose stored that way.
+template <class T>
+struct Operands {
+  T* c;
+  Index ldc;
+  const T* a;
+  Index lda;
+  bool trans_a;
+  const T* b;
+  Index ldb;
+  bool trans_b;
+};
+
+// c[r0:r1] (+)= op(a)[r0:r1, k0:k1] op(b)[k0:k1] on the calling thread, into out (c itself or a
+// partial with ldo = n).
 template <class T, int AOrder, int BOrder>
-void gemm_rows(T* c, const T* a, const T* b, Index m, Index k, Index n, bool accumulate, Index r0,
+void gemm_rows(T* out, Index ldo, const Operands<T>& o, Index n, bool accumulate, Index r0,
                Index r1, Index k0, Index k1) {
   const Index rows = r1 - r0, depth = k1 - k0;
-  T* c0 = c + r0 * n;
-  if (!accumulate) std::fill(c0, c0 + rows * n, T(0));  // Eigen's kernel always adds
+  T* c0 = out + r0 * ldo;
+  if (!accumulate) {  // Eigen's kernel always adds
+    for (Index r = 0; r < rows; ++r) std::fill(c0 + r * ldo, c0 + r * ldo + n, T(0));
+  }
   if (rows == 0 || n == 0 || depth == 0) return;
-  const T* a0 = AOrder == Eigen::RowMajor ? a + r0 * k + k0 : a + k0 * m + r0;
-  const T* b0 = BOrder == Eigen::RowMajor ? b + k0 * n : b + k0;
-  const Index lda = AOrder == Eigen::RowMajor ? k : m;
-  const Index ldb = BOrder == Eigen::RowMajor ? n : k;
+  const T* a0 = AOrder == Eigen::RowMajor ? o.a + r0 * o.lda + k0 : o.a + k0 * o.lda + r0;
+  const T* b0 = BOrder == Eigen::RowMajor ? o.b + k0 * o.ldb : o.b + k0;
   PersistentBlocking<T> blocking(rows, n, depth);
   Eigen::internal::general_matrix_matrix_product<Index, T, AOrder, false, T, BOrder, false,
                                                  Eigen::RowMajor, 1>::run(
-      rows, n, depth, a0, lda, b0, ldb, c0, 1, n, T(1), blocking, nullptr);
+      rows, n, depth, a0, o.lda, b0, o.ldb, c0, 1, ldo, T(1), blocking, nullptr);
 }
 
-// One thread's share of c = op(a) op(b): rows [r0, r1) over depth [k0, k1).
+// The storage orders as template arguments: Eigen's kernels are specialised on them.
 template <class T>
-void matmul_rows(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a,
-                 bool trans_b, bool accumulate, Index r0, Index r1, Index k0, Index k1) {
+void gemm_rows(T* out, Index ldo, const Operands<T>& o, Index n, bool accumulate, Index r0,
+               Index r1, Index k0, Index k1) {
   constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
-  if (trans_a) {
-    if (trans_b) gemm_rows<T, C, C>(c, a, b, m, k, n, accumulate, r0, r1, k0, k1);
-    else gemm_rows<T, C, R>(c, a, b, m, k, n, accumulate, r0, r1, k0, k1);
+  if (o.trans_a) {
+    if (o.trans_b) gemm_rows<T, C, C>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
+    else gemm_rows<T, C, R>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
   } else {
-    if (trans_b) gemm_rows<T, R, C>(c, a, b, m, k, n, accumulate, r0, r1, k0, k1);
-    else gemm_rows<T, R, R>(c, a, b, m, k, n, accumulate, r0, r1, k0, k1);
+    if (o.trans_b) gemm_rows<T, R, C>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
+    else gemm_rows<T, R, R>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
   }
 }
 
@@ -122,8 +136,8 @@ Index aligned_cut(Index size, Index parts, Index t) {
 // c = op(a) op(b), then epilogue(r0, r1) on finished blocks of rows, each by one thread while
 // the rows are in its cache.
 template <class T, class Epilogue>
-void matmul_then(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a,
-                 bool trans_b, bool accumulate, const Epilogue& epilogue) {
+void gemm_then(const Operands<T>& o, Index m, Index k, Index n, bool accumulate,
+               const Epilogue& epilogue) {
   // We thread the GEMM ourselves (Eigen single-threaded inside each block) rather than let
   // Eigen do it: Eigen's k-blocking changes with its thread count, and with it the rounding.
   const Index groups = depth_groups(m, k, n);
@@ -140,22 +154,41 @@ void matmul_then(T* c, const T* a, const T* b, Index m, Index k, Index n, bool t
     const Index g = item / row_blocks, r = item % row_blocks;
     const Index lo = aligned_cut(m, row_blocks, r), hi = aligned_cut(m, row_blocks, r + 1);
     if (lo >= hi) return;
-    T* out = g == 0 ? c : partials.data() + (g - 1) * m * n;
-    matmul_rows(out, a, b, m, k, n, trans_a, trans_b, g == 0 && accumulate, lo, hi,
-                aligned_cut(k, groups, g), aligned_cut(k, groups, g + 1));
+    const Index k0 = aligned_cut(k, groups, g), k1 = aligned_cut(k, groups, g + 1);
+    if (g == 0) {
+      gemm_rows(o.c, o.ldc, o, n, accumulate, lo, hi, k0, k1);
+    } else {
+      gemm_rows(partials.data() + (g - 1) * m * n, n, o, n, false, lo, hi, k0, k1);
+    }
     if (groups == 1) epilogue(lo, hi);
   });
   if (groups == 1) return;
   parallel_for(m, std::max<Index>(1, (1 << 12) / std::max<Index>(n, 1)), [&](Index lo, Index hi) {
-    ArrayMap<T> rows(c + lo * n, (hi - lo) * n);
-    for (Index g = 1; g < groups; ++g) {
-      rows += ConstArrayMap<T>(partials.data() + (g - 1) * m * n + lo * n, (hi - lo) * n);
+    for (Index r = lo; r < hi; ++r) {
+      RowVectorMap<T> row(o.c + r * o.ldc, n);
+      for (Index g = 1; g < groups; ++g) {
+        row += ConstRowVectorMap<T>(partials.data() + ((g - 1) * m + r) * n, n);
+      }
     }
     epilogue(lo, hi);
   });
 }
 
+template <class T, class Epilogue>
+void matmul_then(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a,
+                 bool trans_b, bool accumulate, const Epilogue& epilogue) {
+  const Operands<T> o{c, n, a, trans_a ? m : k, trans_a, b, trans_b ? k : n, trans_b};
+  gemm_then(o, m, k, n, accumulate, epilogue);
+}
+
 }  // namespace
+
+template <class T>
+void gemm(T* c, Index ldc, const T* a, Index lda, bool trans_a, const T* b, Index ldb,
+          bool trans_b, Index m, Index k, Index n, bool accumulate) {
+  gemm_then(Operands<T>{c, ldc, a, lda, trans_a, b, ldb, trans_b}, m, k, n, accumulate,
+            [](Index, Index) {});
+}
 
 template <class T>
 void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a, bool trans_b,
@@ -206,6 +239,8 @@ void dense_backward(T* dx, T* dw, T* dbias, const T* dy, const T* y, Activation 
 
 #define BRISKNN_INSTANTIATE(T)                                                                \
   template void matmul<T>(T*, const T*, const T*, Index, Index, Index, bool, bool, bool);     \
+  template void gemm<T>(T*, Index, const T*, Index, bool, const T*, Index, bool, Index, Index,  \
+                        Index, bool);                                                          \
   template void dense_forward<T>(T*, const T*, const T*, const T*, Index, Index, Index,       \
                                  Activation, T);                                              \
   template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, Index, Index, Index); \

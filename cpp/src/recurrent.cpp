@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "brisknn/dense.h"
 #include "brisknn/views.h"
 
 // How the work is laid out (all buffers batch-major, row (b, t) = b * steps + t):
@@ -84,54 +85,6 @@ void small_gemm(T* c, Index ldc, const T* a, Index lda, const T* b, Index ldb, I
       c[r * ldc + col] = s;
     }
   }
-}
-
-// ---- big products over all steps -----------------------------------------------------------
-// Row blocks handed to threads start at multiples of this (a multiple of Eigen's panel widths),
-// so each element goes through the same micro-kernel and k-order on any thread count.
-constexpr Index kRowAlign = 8;
-constexpr double kFlopsPerThread = 2e6;
-
-template <class T, int AOrder, int BOrder>
-void gemm_block(T* c, Index ldc, const T* a, Index lda, const T* b, Index ldb, Index rows,
-                Index k, Index n) {
-  ei::gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic,
-                          1, false>
-      blocking(rows, n, k, 1, true);
-  ei::general_matrix_matrix_product<Index, T, AOrder, false, T, BOrder, false, Eigen::RowMajor,
-                                    1>::run(rows, n, k, a, lda, b, ldb, c, 1, ldc, T(1), blocking,
-                                            nullptr);
-}
-
-// c (m, n; row stride ldc) (+)= op(a) op(b). a is (m, k) row-major with row stride lda, or with
-// trans_a its transpose stored (k, m); likewise b (k, n). Unlike matmul (dense.h) the operands
-// may be column blocks of wider matrices: one gate's columns of the kernel or of dGates.
-template <class T>
-void gemm(T* c, Index ldc, const T* a, Index lda, bool trans_a, const T* b, Index ldb,
-          bool trans_b, Index m, Index k, Index n, bool accumulate) {
-  auto rows = [&](Index r0, Index r1) {
-    if (!accumulate)
-      for (Index r = r0; r < r1; ++r) std::fill(c + r * ldc, c + r * ldc + n, T(0));
-    if (r1 <= r0 || n == 0 || k == 0) return;
-    const T* a0 = trans_a ? a + r0 : a + r0 * lda;
-    T* c0 = c + r0 * ldc;
-    constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
-    if (trans_a) {
-      if (trans_b) gemm_block<T, C, C>(c0, ldc, a0, lda, b, ldb, r1 - r0, k, n);
-      else gemm_block<T, C, R>(c0, ldc, a0, lda, b, ldb, r1 - r0, k, n);
-    } else {
-      if (trans_b) gemm_block<T, R, C>(c0, ldc, a0, lda, b, ldb, r1 - r0, k, n);
-      else gemm_block<T, R, R>(c0, ldc, a0, lda, b, ldb, r1 - r0, k, n);
-    }
-  };
-  const Index by_work = static_cast<Index>(2.0 * m * n * k / kFlopsPerThread);
-  const Index units = (m + kRowAlign - 1) / kRowAlign;
-  const Index blocks = std::max<Index>(
-      1, std::min<Index>({static_cast<Index>(get_num_threads()), units, by_work}));
-  parallel_blocks(blocks, [&](Index t) {
-    rows(std::min(units * t / blocks * kRowAlign, m),
-         std::min(units * (t + 1) / blocks * kRowAlign, m));
-  });
 }
 
 // out (n) += column sums of z (rows, n; row stride ldz), rows in order; columns split among threads.

@@ -11,6 +11,13 @@ template <class T>
 void matmul(T* c, const T* a, const T* b, Index m, Index k, Index n, bool trans_a, bool trans_b,
             bool accumulate);
 
+// The same on operands that may be column blocks of wider matrices (one gate's columns of an
+// LSTM kernel, say): c (m, n) has row stride ldc; a is (m, k) with row stride lda, or with
+// trans_a its transpose stored (k, m) with row stride lda; likewise b (k, n) and ldb.
+template <class T>
+void gemm(T* c, Index ldc, const T* a, Index lda, bool trans_a, const T* b, Index ldb,
+          bool trans_b, Index m, Index k, Index n, bool accumulate);
+
 // y (batch, out) = act(x (batch, in) w (in, out) + bias (out)); bias may be null.
 template <class T>
 void dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Index in, Index out,
