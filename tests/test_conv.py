@@ -399,3 +399,15 @@ def test_cnn_model_gradients_match_finite_differences():
     model.train_on_batch(x, y)
     for w0, w1, g in zip(before, model.get_weights(), numeric):
         np.testing.assert_allclose((w0 - w1) / lr, g, rtol=1e-5, atol=1e-8)
+
+
+def test_window_geometry_does_not_overflow_at_extreme_sizes_and_strides():
+    big = 2 ** 63 - 1
+    assert _core.window_output_length(5, 3, big, "same") == 1
+    assert _core.window_output_length(big, 3, 2, "same") == 2 ** 62
+    assert _core.window_output_length(big, 3, big, "same") == 1
+    assert _core.window_output_length(big, 1, 1, "valid") == big
+    x = np.ones((1, 5, 5, 1), np.float32)
+    k = np.ones((3, 3, 1, 1), np.float32)
+    y = ops.conv2d(x, k, None, (big, big), "same")  # one position, no padding (as TF): 3x3 ones
+    np.testing.assert_array_equal(y, [[[[9.0]]]])

@@ -216,8 +216,11 @@ bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* ax
   axis->kernel = kernel;
   axis->stride = stride;
   if (same) {
-    axis->out = (in + stride - 1) / stride;
-    const Index pad_total = std::max<Index>((axis->out - 1) * stride + kernel - in, 0);
+    // Written so that no intermediate overflows, whatever the stride or size Python passes:
+    // ceil(in / stride), and the window's overhang past the last position's input.
+    axis->out = in / stride + (in % stride != 0);
+    const Index covered = axis->out > 0 ? in - (axis->out - 1) * stride : 0;  // in [1, stride]
+    const Index pad_total = std::max<Index>(kernel - covered, 0);
     axis->pad_before = pad_total / 2;
     return true;
   }
