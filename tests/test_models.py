@@ -375,3 +375,40 @@ def test_layer_name_and_trainable_must_have_their_types():
         layers.Dense(2, name={"a": 1})
     with pytest.raises(TypeError, match="`trainable` must be a bool"):
         layers.Dense(2, trainable="no")
+
+
+def test_complex_and_string_data_are_refused_everywhere():
+    layer = brisknn.layers.Dense(2)
+    with pytest.raises(TypeError, match=r"Layer 'dense.*' \(Dense\): expected real numeric input, "
+                                        r"got dtype complex128"):
+        layer(np.ones((1, 3)) * 1j)
+    with pytest.raises(TypeError, match="dtype <U1"):
+        layer(np.array([["1", "2", "3"]]))
+    layer(np.ones((1, 3)))
+    with pytest.raises(TypeError, match=r"weight dense.*/kernel needs real numbers, got a value of "
+                                        r"dtype complex128"):
+        layer.set_weights([np.ones((3, 2)) * 1j, np.zeros(2)])
+    with pytest.raises(TypeError, match="dtype object"):
+        layer.set_weights([np.full((3, 2), None), np.zeros(2)])
+    with pytest.raises(TypeError, match="kernel: expected numeric data, got dtype complex128"):
+        brisknn.ops.dense(np.ones((1, 3)), np.ones((3, 2)) * 1j)
+    with pytest.raises(TypeError, match="b: expected numeric data, got dtype <U1"):
+        brisknn.ops.matmul(np.ones((1, 1)), np.array([["1"]]))
+
+
+def test_reshape_follows_keras_rules_and_names_itself():
+    with pytest.raises(ValueError, match=r"\(Reshape\): cannot reshape \(None, 6\) to \(0, -1\)"):
+        brisknn.layers.Reshape((0, -1)).compute_output_shape((None, 6))
+    with pytest.raises(ValueError, match="at most one -1"):
+        brisknn.layers.Reshape((-1, -1)).compute_output_shape((None, 6))
+    r = brisknn.layers.Reshape((-1, 2))
+    assert r.compute_output_shape((None, None, 3)) == (None, None, 2)
+    y = r(np.arange(12.0).reshape(2, 2, 3))  # the size is checked when data arrives
+    assert y.shape == (2, 3, 2)
+
+
+def test_fit_with_a_batch_size_beyond_the_data_uses_one_batch():
+    model = brisknn.Sequential([brisknn.layers.Dense(1, input_shape=(2,))])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((4, 2)), np.ones(4), batch_size=10**9, epochs=1, verbose=0)
+    assert len(history.history["loss"]) == 1

@@ -260,8 +260,12 @@ def test_apply_gradients_adds_then_steps():
     assert not a.grad.any() and not b.grad.any()
     with pytest.warns(UserWarning, match="do not exist"):
         opt.apply_gradients([(None, a), (np.ones((2, 2)), b)])
-    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"shape \(3,\) .*expected real numbers of shape \(2, 2\)"):
         opt.apply_gradients([(np.ones(3), b)])
+    # a bad pair after a good one leaves the good one's gradient out too
+    with pytest.raises(ValueError, match="dtype complex128"):
+        opt.apply_gradients([(np.ones(3), a), (np.ones((2, 2)) * 1j, b)])
+    assert not a.grad.any() and not b.grad.any()
     with pytest.raises(ValueError, match="No gradients"):
         opt.apply_gradients([(None, a)])
 

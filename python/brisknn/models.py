@@ -428,8 +428,8 @@ class Sequential(Layer):
         self.history = history
         if self._train_seed is None:
             self._train_seed = int(utils.rng().integers(0, 2**63))
-        x_buf = np.empty((batch_size,) + x.shape[1:], dtype=x.dtype)
-        y_buf = np.empty((batch_size,) + y.shape[1:], dtype=y.dtype)
+        x_buf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
+        y_buf = np.empty((min(batch_size, n),) + y.shape[1:], dtype=y.dtype)
         cb.on_train_begin({})
         logs = {}
         global_rng = epoch_rng = utils.rng()

@@ -127,17 +127,20 @@ class Optimizer:
         The regularizers' gradients are added by the step itself, so the given gradients should
         be of the data loss alone. Returns `iterations`, as Keras does.
         """
-        variables, missing = [], []
-        for grad, var in grads_and_vars:
+        pairs, missing = [], []
+        for grad, var in grads_and_vars:  # all checked before any is added: a bad one changes nothing
             if grad is None:
                 missing.append(var.path)
                 continue
             grad = np.asarray(grad)
-            if grad.shape != var.shape:
+            if grad.dtype.kind not in "biuf" or grad.shape != var.shape:
                 raise ValueError(f"{type(self).__name__}.apply_gradients: the gradient for "
-                                 f"{var.path} has shape {grad.shape}, expected {var.shape}")
+                                 f"{var.path} has shape {grad.shape} and dtype {grad.dtype}, "
+                                 f"expected real numbers of shape {var.shape}")
+            pairs.append((grad, var))
+        for grad, var in pairs:
             np.add(var.grad, grad, out=var.grad, casting="same_kind")
-            variables.append(var)
+        variables = [var for _, var in pairs]
         if not variables:
             raise ValueError("No gradients provided for any variable.")
         if missing:

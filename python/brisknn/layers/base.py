@@ -174,6 +174,9 @@ class Layer:
     def __call__(self, x, training=False, mask=None):
         """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
         x = np.asarray(x)
+        if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings parse
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}): expected real numeric "
+                            f"input, got dtype {x.dtype}")
         self._ensure_built((None,) + x.shape[1:])
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and self.forward_takes_mask:
@@ -208,6 +211,9 @@ def assign_weights(owner, variables, values):
         raise ValueError(f"{owner} has {len(variables)} weights, got {len(values)} "
                          f"(expected shapes {[v.shape for v in variables]})")
     for var, value in zip(variables, values):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{owner}: weight {var.path} needs real numbers, got a value of "
+                            f"dtype {value.dtype}")
         if value.shape != var.shape:
             raise ValueError(f"{owner}: weight {var.path} has shape {var.shape}, "
                              f"got a value of shape {value.shape}")

@@ -241,19 +241,33 @@ class Reshape(Layer):
         self.target_shape = _as_shape(target_shape)
 
     def compute_output_shape(self, input_shape):
-        known = math.prod(d for d in input_shape[1:])
+        # Keras 3's compute_reshape_output_shape: at most one -1, inferred when the input's
+        # size is known, else left None (then the size is checked when data arrives).
         target = list(self.target_shape)
+        cannot = (f"Layer {self.name!r} (Reshape): cannot reshape {_shape_str(input_shape)} "
+                  f"to {self.target_shape}")
+        if target.count(-1) > 1 or any(d is None or (d < 0 and d != -1) for d in target):
+            raise ValueError(f"{cannot}: target_shape takes sizes >= 0 and at most one -1")
+        if None in input_shape[1:]:
+            return (input_shape[0],) + tuple(None if d == -1 else d for d in target)
+        known = math.prod(input_shape[1:])
         if -1 in target:
             rest = math.prod(d for d in target if d != -1)
+            if rest == 0 or known % rest:
+                raise ValueError(cannot)
             target[target.index(-1)] = known // rest
         if math.prod(target) != known:
-            raise ValueError(f"Layer {self.name!r} (Reshape): cannot reshape "
-                             f"{_shape_str(input_shape)} to {self.target_shape}")
+            raise ValueError(cannot)
         return (input_shape[0],) + tuple(target)
 
     def forward(self, x, training=False):
         self._in_shape = x.shape
-        return x.reshape((x.shape[0],) + self.output_shape[1:])
+        target = tuple(-1 if d is None else d for d in self.output_shape[1:])
+        try:
+            return x.reshape((x.shape[0],) + target)
+        except ValueError:
+            raise ValueError(f"Layer {self.name!r} (Reshape): cannot reshape input of shape "
+                             f"{x.shape} to {self.target_shape}") from None
 
     def backward(self, dy, need_dx=True):
         return dy.reshape(self._in_shape) if need_dx else None

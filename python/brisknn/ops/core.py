@@ -20,9 +20,9 @@ __all__ = [
 def as_float(x, name="x", dtype=None):
     """x as a C-contiguous float32/float64 array (kept if already one, else float32)."""
     x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric data, got dtype {x.dtype}")
     if dtype is None:
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected numeric data, got dtype {x.dtype}")
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
     return np.ascontiguousarray(x, dtype=dtype)
 
