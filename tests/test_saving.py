@@ -434,6 +434,14 @@ def _edit_json(path, name, edit):
     (lambda p: _rewrite(p, replace={"optimizer/00000.npy": _npy_bytes(
         {"descr": "<f8", "fortran_order": False, "shape": ()}, b"\0" * 8)}),
      r"optimizer/00000.npy\]: holds shape \(\) float64, expected \(\) int64"),
+    (lambda p: _edit_json(p, "training.json", lambda t: t.update(seed=-1)),
+     r"bad training seed -1"),
+    (lambda p: _edit_json(p, "config.json", lambda c: c["compile_config"]["optimizer"].update(
+        config={"clipnorm": "abc"})), r"bad compile configuration: Adam: clipnorm must be a "
+                                      r"number, got 'abc'"),
+    (lambda p: _edit_json(p, "config.json", lambda c: c["config"]["layers"].append(
+        {"class_name": "Reshape", "config": {"target_shape": [0, -1]}})),
+     r"\(Reshape\): cannot reshape"),
 ])
 def test_broken_files_give_a_clear_value_error(tmp_path, damage, message):
     path = _saved(tmp_path)
@@ -567,3 +575,17 @@ def test_a_crafted_architecture_fails_before_it_allocates_more_than_the_file_hol
             z.writestr(name, data)
     with pytest.raises(ValueError, match="more values than the file's weights hold"):
         models.load_model(tmp_path / "big.keras")
+
+
+def test_a_crafted_generator_state_is_refused(tmp_path):
+    model, _ = _dropout_activation()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 4), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    path = tmp_path / "d.keras"
+    model.save(path)
+
+    def negative(training):
+        training["generators"][0]["state"]["state"]["state"] = -1
+    _edit_json(path, "training.json", negative)
+    with pytest.raises(ValueError, match="cannot restore the random generator state"):
+        models.load_model(path)

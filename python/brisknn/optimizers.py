@@ -60,6 +60,10 @@ class Optimizer:
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` "
                              f"can be set. Received: {clips}")
+        for key, value in clips.items():  # a string from a crafted file would fail mid-fit
+            if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(
+                    value, (int, float, np.integer, np.floating))):
+                raise ValueError(f"{cls}: {key} must be a number, got {value!r}")
         self.name = name if name is not None else cls.lower()
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm

@@ -298,7 +298,7 @@ def _build_model(config, custom_objects, where):
         if build is not None:
             shape = build.get("input_shape") if isinstance(build, dict) else None
             model.build(_shape_from_json(shape, where))
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, ArithmeticError) as e:
         raise ValueError(f"{where}: {e}") from e
     except (RecursionError, MemoryError) as e:
         # A crafted config can nest models deeply or ask for huge weights.
@@ -367,7 +367,7 @@ def _restore_training(model, training, compile_config, archive, path, custom_obj
     if not isinstance(training, dict):
         raise ValueError(f"{where}: training.json must hold an object")
     seed = training.get("seed")
-    if seed is not None and type(seed) is not int:
+    if seed is not None and (type(seed) is not int or not 0 <= seed < 2**63):
         raise ValueError(f"{where}: bad training seed {_short(seed)}")
     model._train_seed = seed
     _restore_generators(model, training.get("generators") or [], where)
@@ -422,7 +422,7 @@ def _restore_generators(model, states, where):
             if not isinstance(generator, np.random.Generator):
                 raise KeyError(item["attribute"])
             generator.bit_generator.state = item["state"]
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ValueError(f"{where}: cannot restore the random generator state "
                              f"{_short(item)}: {e!r}") from e
 
