@@ -24,6 +24,14 @@ def test_set_num_threads_round_trips():
         brisknn.set_num_threads(before)
     with pytest.raises(ValueError):
         brisknn.set_num_threads(0)
+    for bad in (2**40, -2**70):
+        with pytest.raises(ValueError, match=r"expected a count in \[1, 4096\], got"):
+            brisknn.set_num_threads(bad)
+    for bad in (2.5, "2", True):
+        with pytest.raises(TypeError, match="expected an integer thread count"):
+            brisknn.set_num_threads(bad)
+    brisknn.set_num_threads(np.int64(before))
+    assert brisknn.get_num_threads() == before
 
 
 def test_keras_top_level_names():
