@@ -30,8 +30,9 @@ def test_large_matmul_matches_numpy():
 
 
 # Deep products (k much larger than m) are cut along k into 2, 4 or 8 slices whose partials
-# are added after; odd sizes leave ragged slices and row blocks.
-@pytest.mark.parametrize("m,k,n", [(128, 784, 128), (32, 2048, 64), (9, 40001, 7), (40, 700, 33)])
+# are added after, wide ones (n > m) into column blocks; odd sizes leave ragged slices and blocks.
+@pytest.mark.parametrize("m,k,n", [(128, 784, 128), (32, 2048, 64), (9, 40001, 7), (40, 700, 33),
+                                   (30, 64, 2000), (128, 128, 1601)])
 @pytest.mark.parametrize("trans_a", [False, True])
 def test_deep_matmul_matches_numpy_and_not_the_thread_count(m, k, n, trans_a):
     import brisknn
@@ -172,3 +173,25 @@ def test_layer_activation_is_the_function_as_in_keras():
     assert layers.Dense(3).activation is activations.linear
     assert layers.Conv2D(2, 3, activation=activations.tanh).activation is activations.tanh
     np.testing.assert_array_equal(dense.activation(np.array([-1.0, 2.0])), [0.0, 2.0])
+
+
+def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
+    # Split by columns, the product's rows are finished only when every block is: the softmax
+    # must still see whole rows.
+    import brisknn
+    rng = np.random.default_rng(9)
+    x, w = rng.normal(size=(32, 64)), rng.normal(size=(64, 1000)) * 0.1
+    b = rng.normal(size=1000)
+    before = brisknn.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2, 3):
+            brisknn.set_num_threads(threads)
+            out.append(ops.dense(x, w, b, "softmax"))
+    finally:
+        brisknn.set_num_threads(before)
+    z = x @ w + b
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
+    for other in out[1:]:
+        np.testing.assert_array_equal(other, out[0])

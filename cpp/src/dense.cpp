@@ -75,36 +75,42 @@ struct Operands {
   bool trans_b;
 };
 
-// c[r0:r1] (+)= op(a)[r0:r1, k0:k1] op(b)[k0:k1] on the calling thread, into out (c itself or a
-// partial with ldo = n).
+// One thread's share of a product: rows [r0, r1) and columns [c0, c1) of c over the depth
+// slice [k0, k1).
+struct Block {
+  Index r0, r1, c0, c1, k0, k1;
+};
+
+// out[r0:r1, c0:c1] (+)= op(a)[r0:r1, k0:k1] op(b)[k0:k1, c0:c1] on the calling thread; out is c
+// itself or a partial (row stride ldo).
 template <class T, int AOrder, int BOrder>
-void gemm_rows(T* out, Index ldo, const Operands<T>& o, Index n, bool accumulate, Index r0,
-               Index r1, Index k0, Index k1) {
-  const Index rows = r1 - r0, depth = k1 - k0;
-  T* c0 = out + r0 * ldo;
+void gemm_block(T* out, Index ldo, const Operands<T>& o, bool accumulate, const Block& blk) {
+  const Index rows = blk.r1 - blk.r0, cols = blk.c1 - blk.c0, depth = blk.k1 - blk.k0;
+  T* c0 = out + blk.r0 * ldo + blk.c0;
   if (!accumulate) {  // Eigen's kernel always adds
-    for (Index r = 0; r < rows; ++r) std::fill(c0 + r * ldo, c0 + r * ldo + n, T(0));
+    for (Index r = 0; r < rows; ++r) std::fill(c0 + r * ldo, c0 + r * ldo + cols, T(0));
   }
-  if (rows == 0 || n == 0 || depth == 0) return;
-  const T* a0 = AOrder == Eigen::RowMajor ? o.a + r0 * o.lda + k0 : o.a + k0 * o.lda + r0;
-  const T* b0 = BOrder == Eigen::RowMajor ? o.b + k0 * o.ldb : o.b + k0;
-  PersistentBlocking<T> blocking(rows, n, depth);
+  if (rows == 0 || cols == 0 || depth == 0) return;
+  const T* a0 = AOrder == Eigen::RowMajor ? o.a + blk.r0 * o.lda + blk.k0
+                                          : o.a + blk.k0 * o.lda + blk.r0;
+  const T* b0 = BOrder == Eigen::RowMajor ? o.b + blk.k0 * o.ldb + blk.c0
+                                          : o.b + blk.c0 * o.ldb + blk.k0;
+  PersistentBlocking<T> blocking(rows, cols, depth);
   Eigen::internal::general_matrix_matrix_product<Index, T, AOrder, false, T, BOrder, false,
                                                  Eigen::RowMajor, 1>::run(
-      rows, n, depth, a0, o.lda, b0, o.ldb, c0, 1, ldo, T(1), blocking, nullptr);
+      rows, cols, depth, a0, o.lda, b0, o.ldb, c0, 1, ldo, T(1), blocking, nullptr);
 }
 
 // The storage orders as template arguments: Eigen's kernels are specialised on them.
 template <class T>
-void gemm_rows(T* out, Index ldo, const Operands<T>& o, Index n, bool accumulate, Index r0,
-               Index r1, Index k0, Index k1) {
+void gemm_block(T* out, Index ldo, const Operands<T>& o, bool accumulate, const Block& blk) {
   constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
   if (o.trans_a) {
-    if (o.trans_b) gemm_rows<T, C, C>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
-    else gemm_rows<T, C, R>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
+    if (o.trans_b) gemm_block<T, C, C>(out, ldo, o, accumulate, blk);
+    else gemm_block<T, C, R>(out, ldo, o, accumulate, blk);
   } else {
-    if (o.trans_b) gemm_rows<T, R, C>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
-    else gemm_rows<T, R, R>(out, ldo, o, n, accumulate, r0, r1, k0, k1);
+    if (o.trans_b) gemm_block<T, R, C>(out, ldo, o, accumulate, blk);
+    else gemm_block<T, R, R>(out, ldo, o, accumulate, blk);
   }
 }
 
@@ -126,43 +132,63 @@ Index depth_groups(Index m, Index k, Index n) {
   return groups;
 }
 
-// Boundary t of `parts` near-equal runs of [0, size) in units of kRowAlign: the same cut for
-// a depth slice here and for a row block of the product that has those rows (dW = x^T dz).
-Index aligned_cut(Index size, Index parts, Index t) {
-  const Index units = (size + kRowAlign - 1) / kRowAlign;
-  return std::min(units * t / parts * kRowAlign, size);
+// Boundary t of `parts` near-equal runs of [0, size) in units of `align`.
+Index aligned_cut(Index size, Index parts, Index t, Index align) {
+  const Index units = (size + align - 1) / align;
+  return std::min(units * t / parts * align, size);
 }
+
+// Column blocks start at multiples of Eigen's lhs panel height (it computes the row-major
+// product as its transpose, whose rows are c's columns), so each element goes through the same
+// micro-kernel as in the whole product.
+template <class T>
+constexpr Index kColAlign = Eigen::internal::gebp_traits<T, T>::mr;
 
 // c = op(a) op(b), then epilogue(r0, r1) on finished blocks of rows, each by one thread while
 // the rows are in its cache.
+//
+// The work is cut three ways, each a function of the shape (and the thread count only where
+// the cut does not change any element's arithmetic): into depth slices (depth_groups), then
+// each slice into blocks of rows or, when c is wider than tall, of columns. A thread then packs
+// only its share of the larger operand; only the smaller one is packed by every thread. With
+// columns, a thread's columns of dx = dz kernel^T are its rows of the kernel, as above.
 template <class T, class Epilogue>
 void gemm_then(const Operands<T>& o, Index m, Index k, Index n, bool accumulate,
                const Epilogue& epilogue) {
   // We thread the GEMM ourselves (Eigen single-threaded inside each block) rather than let
   // Eigen do it: Eigen's k-blocking changes with its thread count, and with it the rounding.
   const Index groups = depth_groups(m, k, n);
+  const bool by_columns = groups == 1 && n > m;
+  const Index extent = by_columns ? n : m, align = by_columns ? kColAlign<T> : kRowAlign;
   const Index by_work = static_cast<Index>(2.0 * m * n * k / kFlopsPerThread) / groups;
   const Index threads = get_num_threads();
-  const Index units = (m + kRowAlign - 1) / kRowAlign;
-  const Index row_blocks = std::max<Index>(
-      1, std::min<Index>({(threads + groups - 1) / groups, units, by_work}));
+  const Index parts = std::max<Index>(1, std::min<Index>({(threads + groups - 1) / groups,
+                                                          (extent + align - 1) / align, by_work}));
   // Slice 0 goes straight into c; the others into partials, reused across calls.
   thread_local std::vector<T> partial_buffer;
   std::vector<T>& partials = partial_buffer;  // the workers see the caller's buffer
   partials.resize(static_cast<size_t>((groups - 1) * m * n));
-  parallel_blocks(groups * row_blocks, [&](Index item) {
-    const Index g = item / row_blocks, r = item % row_blocks;
-    const Index lo = aligned_cut(m, row_blocks, r), hi = aligned_cut(m, row_blocks, r + 1);
+  const bool whole_rows = groups == 1 && !by_columns;  // a part ends with finished rows
+  parallel_blocks(groups * parts, [&](Index item) {
+    const Index g = item / parts, p = item % parts;
+    const Index lo = aligned_cut(extent, parts, p, align);
+    const Index hi = aligned_cut(extent, parts, p + 1, align);
     if (lo >= hi) return;
-    const Index k0 = aligned_cut(k, groups, g), k1 = aligned_cut(k, groups, g + 1);
-    if (g == 0) {
-      gemm_rows(o.c, o.ldc, o, n, accumulate, lo, hi, k0, k1);
+    Block blk{0, m, 0, n, aligned_cut(k, groups, g, kRowAlign),
+              aligned_cut(k, groups, g + 1, kRowAlign)};
+    if (by_columns) {
+      blk.c0 = lo, blk.c1 = hi;
     } else {
-      gemm_rows(partials.data() + (g - 1) * m * n, n, o, n, false, lo, hi, k0, k1);
+      blk.r0 = lo, blk.r1 = hi;
     }
-    if (groups == 1) epilogue(lo, hi);
+    if (g == 0) {
+      gemm_block(o.c, o.ldc, o, accumulate, blk);
+    } else {
+      gemm_block(partials.data() + (g - 1) * m * n, n, o, false, blk);
+    }
+    if (whole_rows) epilogue(lo, hi);
   });
-  if (groups == 1) return;
+  if (whole_rows) return;
   parallel_for(m, std::max<Index>(1, (1 << 12) / std::max<Index>(n, 1)), [&](Index lo, Index hi) {
     for (Index r = lo; r < hi; ++r) {
       RowVectorMap<T> row(o.c + r * o.ldc, n);
