@@ -412,3 +412,10 @@ def test_fit_with_a_batch_size_beyond_the_data_uses_one_batch():
     model.compile("sgd", "mse")
     history = model.fit(np.ones((4, 2)), np.ones(4), batch_size=10**9, epochs=1, verbose=0)
     assert len(history.history["loss"]) == 1
+
+
+def test_sequences_of_zero_steps_are_refused_as_empty():
+    model = brisknn.Sequential([brisknn.layers.Input((None, 3)), brisknn.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"train_on_batch: x is empty \(shape \(2, 0, 3\)\)"):
+        model.train_on_batch(np.ones((2, 0, 3)), np.ones((2, 0, 2)))

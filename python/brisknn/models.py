@@ -247,7 +247,7 @@ class Sequential(Layer):
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{method}: x must be numeric, got dtype {x.dtype}")
-        if x.ndim == 0 or x.shape[0] == 0:
+        if x.ndim == 0 or x.size == 0:  # no samples, or samples of zero steps or features
             raise ValueError(f"{method}: x is empty (shape {x.shape})")
         x = self._adjust_input_rank(x)
         # Building with the shape the model accepted last time changes nothing: skip the walk
