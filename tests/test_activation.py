@@ -105,3 +105,10 @@ def test_activation_bits_do_not_depend_on_memory_alignment(name):
         _core.activation_backward(dys, ys, dxs, name, alpha)
         results.add((ys.tobytes(), dxs.tobytes()))
     assert len(results) == 1
+
+
+def test_ops_activations_keep_a_scalar_scalar():
+    assert ops.relu(np.float32(-1.5)).shape == ()
+    assert float(ops.sigmoid(0.0)) == 0.5
+    assert ops.activation_backward(1.0, 0.5, "sigmoid").shape == ()
+    assert float(ops.activation_backward(1.0, 0.5, "sigmoid")) == 0.25

@@ -64,19 +64,21 @@ def dense_backward(dz, x, kernel):
 
 def activation(x, name, alpha=0.0):
     """name(x) for a Keras activation name; softmax over the last axis."""
+    shape = np.shape(x)  # ascontiguousarray makes a 0-d array 1-d; the result keeps x's shape
     x = as_float(x)
     y = np.empty_like(x)
     _core.activation_forward(x, y, name, alpha)
-    return y
+    return y.reshape(shape)
 
 
 def activation_backward(dy, y, name, alpha=0.0):
     """dy * name'(x), computed from the forward output y = name(x)."""
+    shape = np.shape(y)
     y = as_float(y, "y")
     dy = as_float(dy, "dy", y.dtype)
     dx = np.empty_like(y)
     _core.activation_backward(dy, y, dx, name, alpha)
-    return dx
+    return dx.reshape(shape)
 
 
 def _activation_pair(name, default_alpha=0.0):
