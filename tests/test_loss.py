@@ -282,3 +282,13 @@ def test_cross_entropy_from_logits_rows_do_not_depend_on_their_batch(classes, na
     finally:
         brisknn.set_num_threads(before)
     assert single[0].tobytes() == whole[0].tobytes() and single[1].tobytes() == whole[1].tobytes()
+
+
+def test_sparse_labels_that_int64_cannot_hold_are_reported_as_given():
+    p = np.full((2, 3), 1 / 3)
+    with pytest.raises(ValueError, match="labels must be whole numbers"):
+        ops.sparse_categorical_crossentropy(np.array([0.0, np.inf]), p)
+    with pytest.raises(ValueError, match="label 18446744073709551615 is out of range"):
+        ops.sparse_categorical_crossentropy(np.array([0, 2**64 - 1], np.uint64), p)
+    with pytest.raises(ValueError, match=r"label 1e\+30 is out of range"):
+        ops.sparse_categorical_crossentropy(np.array([0.0, 1e30]), p)

@@ -110,10 +110,13 @@ def _targets(name, y_true, y_pred):
         y_true = np.asarray(y_true)
         if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
             y_true = y_true[..., 0]  # Keras accepts (batch, 1) labels
-        if y_true.dtype.kind == "f" and not np.array_equal(y_true, np.floor(y_true)):
+        if y_true.dtype.kind == "f" and not (np.isfinite(y_true).all() and
+                                             np.array_equal(y_true, np.floor(y_true))):
             raise ValueError(f"{name}: labels must be whole numbers")
         if y_true.dtype.kind not in "biuf":
             raise TypeError(f"{name}: labels must be integers, got dtype {y_true.dtype}")
+        if y_true.size and y_true.dtype.kind in "uf" and y_true.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name}: label {y_true.max()} is out of range")  # before int64 wraps
         return np.ascontiguousarray(y_true, dtype=np.int64)
     return as_float(y_true, "y_true", y_pred.dtype)
 
