@@ -282,3 +282,40 @@ def test_cross_entropy_from_logits_rows_do_not_depend_on_their_batch(classes, na
     finally:
         brisknn.set_num_threads(before)
     assert single[0].tobytes() == whole[0].tobytes() and single[1].tobytes() == whole[1].tobytes()
+
+
+@pytest.mark.parametrize("cls,ref", [(losses.BinaryCrossentropy, ref_bce),
+                                     (losses.MeanSquaredError, ref_mse),
+                                     (losses.MeanAbsoluteError, ref_mae)])
+def test_loss_objects_squeeze_or_expand_a_trailing_axis_of_one_as_keras(cls, ref):
+    # Keras' LossFunctionWrapper.call: (n,) labels against an (n, 1) output, and the reverse.
+    y = np.array([1.0, 0.0, 1.0])
+    p = np.array([[0.9], [0.2], [0.4]])
+    want = ref(y[:, None], p).mean()
+    assert cls()(y, p) == pytest.approx(want, rel=1e-6)
+    assert cls()(y[:, None], p[:, 0]) == pytest.approx(want, rel=1e-6)
+    # (n, k) against (n, k, 1): the longer one loses its axis.
+    y2, p2 = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.7, 0.4], [0.1, 0.8]])
+    assert cls()(y2, p2[..., None]) == pytest.approx(ref(y2, p2).mean(), rel=1e-6)
+    assert cls()(y2[..., None], p2) == pytest.approx(ref(y2, p2).mean(), rel=1e-6)
+
+
+def test_binary_crossentropy_object_on_column_output_gives_keras_value():
+    got = losses.BinaryCrossentropy()(np.array([1.0, 0.0]), np.array([[0.9], [0.2]]))
+    assert got == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2, rel=1e-6)
+
+
+def test_categorical_crossentropy_object_squeezes_a_trailing_axis_of_one():
+    t, p = np.array([[0.0, 1.0, 0.0]]), np.array([[0.2, 0.5, 0.3]])
+    want = ref_cce(t, p).mean()
+    assert losses.CategoricalCrossentropy()(t[..., None], p) == pytest.approx(want, rel=1e-6)
+    assert losses.CategoricalCrossentropy()(t, p[..., None]) == pytest.approx(want, rel=1e-6)
+
+
+def test_regression_loss_functions_match_ranks_but_cross_entropy_functions_do_not():
+    y, p = np.array([1.0, 0.0]), np.array([[0.9], [0.2]])
+    np.testing.assert_allclose(losses.mean_squared_error(y, p), [0.01, 0.04], rtol=1e-6)
+    np.testing.assert_allclose(losses.mean_absolute_error(y, p), [0.1, 0.2], rtol=1e-6)
+    # Keras' backends raise "must have the same rank" here.
+    with pytest.raises(ValueError):
+        losses.binary_crossentropy(y, p)

@@ -31,6 +31,7 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported yet")
+        y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
         if self.label_smoothing:
             y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
         return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
@@ -47,6 +48,24 @@ class Loss:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+    """Keras' rule (keras/src/losses/loss.py), run by every loss object and by the mse/mae
+    functions: when the ranks differ by one and the longer one ends in an axis of 1, a rank-1
+    array gains that axis, otherwise the longer one loses it. So (batch,) labels meet a
+    (batch, 1) output."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
 
 
 def _unsupported(owner, **options):
@@ -111,12 +130,16 @@ def _per_sample(kernel, y_true, y_pred, from_logits=False):
     return out.reshape(y_pred.shape[:-1])
 
 
-# Keras' function forms return the loss of each sample (no batch reduction).
+# Keras' function forms return the loss of each sample (no batch reduction). As in Keras, only
+# the regression ones match the ranks of y_true and y_pred; the cross-entropies refuse a
+# mismatch (Keras' backends raise "must have the same rank"), the loss objects accept it.
 def mean_squared_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return _per_sample("mean_squared_error", y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return _per_sample("mean_absolute_error", y_true, y_pred)
 
 
