@@ -375,3 +375,96 @@ def test_layer_name_and_trainable_must_have_their_types():
         layers.Dense(2, name={"a": 1})
     with pytest.raises(TypeError, match="`trainable` must be a bool"):
         layers.Dense(2, trainable="no")
+
+
+def _frozen_regularized_model():
+    model = Sequential([Dense(4, input_shape=(3,), kernel_regularizer=regularizers.L2(1.0)),
+                        Dense(1, kernel_regularizer=regularizers.L2(0.5))])
+    model.layers[0].trainable = False
+    model.compile(optimizers.SGD(0.01), "mse")
+    return model
+
+
+def test_frozen_weights_regularizers_count_nowhere_as_keras_3():
+    # Keras 3 Layer._get_regularization_losses walks trainable_weights only.
+    model = _frozen_regularized_model()
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    y = np.zeros((4, 1), np.float32)
+    head = model.layers[1].kernel.numpy().astype(np.float64)
+    head_penalty = 0.5 * np.sum(head ** 2)
+    assert model.losses == [pytest.approx(head_penalty, rel=1e-6)]
+    data = float(np.mean(model.predict(x, verbose=0).astype(np.float64) ** 2))
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(data + head_penalty, rel=1e-5)
+    history = model.fit(x, y, validation_data=(x, y), verbose=0, shuffle=False,
+                        batch_size=4).history
+    assert history["loss"][0] == pytest.approx(data + head_penalty, rel=1e-5)
+    model.trainable = False
+    assert model.losses == []
+    assert model.layers[0].losses == [] and model.layers[1].losses == []
+
+
+def test_frozen_layer_clears_its_variables_trainable_flags_as_keras_3():
+    layer = Dense(2)
+    Sequential([layers.Input((3,)), layer])
+    layer.trainable = False
+    assert [w.trainable for w in layer.weights] == [False, False]
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+    layer.trainable = True
+    assert [w.trainable for w in layer.weights] == [True, True]
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    model.trainable = False
+    assert [w.trainable for w in model.weights] == [False, False]
+
+
+def test_no_gradient_leaks_from_unfreezing_without_recompiling():
+    # The review's F6: freeze, compile, fit; unfreeze and fit without recompiling (the cached
+    # training set leaves the base out, as Keras' traced step); recompile: the first step must
+    # equal a fresh model's from the same weights, with no gradient saved up in between.
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 3)).astype(np.float32)
+    y = rng.random((16, 1)).astype(np.float32)
+    model = Sequential([Dense(4, input_shape=(3,)), Dense(1)])
+    model.layers[0].trainable = False
+    model.compile(optimizers.SGD(0.01), "mse")
+    model.fit(x, y, verbose=0)
+    model.layers[0].trainable = True
+    base = model.layers[0].get_weights()
+    model.fit(x, y, epochs=3, verbose=0)
+    for a, b in zip(base, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert all(not w.grad.any() for w in model.layers[0].weights)
+    weights = model.get_weights()
+    model.compile(optimizers.SGD(0.01), "mse")
+    model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    fresh = Sequential([Dense(4, input_shape=(3,)), Dense(1)])
+    fresh.set_weights(weights)
+    fresh.compile(optimizers.SGD(0.01), "mse")
+    fresh.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_shared_layer_toggled_after_compile_gets_no_gradient_from_the_other_model():
+    # A GAN-style shared discriminator: `gan` cached it frozen; unfreezing it afterwards must not
+    # let gan's backward pass leave gradients that the discriminator's own step then applies.
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 3)).astype(np.float32)
+    y = rng.random((8, 1)).astype(np.float32)
+    disc_layer = Dense(1)
+    disc = Sequential([layers.Input((2,)), disc_layer])
+    disc.compile(optimizers.SGD(0.1), "mse")
+    gen = Dense(2, input_shape=(3,))
+    gan = Sequential([gen, disc])
+    disc.trainable = False
+    gan.compile(optimizers.SGD(0.1), "mse")
+    gan.train_on_batch(x, y)
+    disc.trainable = True  # toggled without recompiling gan
+    gan.train_on_batch(x, y)
+    z = gen(x)
+    before = disc.get_weights()
+    disc.train_on_batch(z, y)
+    # The discriminator's step is its own gradient alone (the MSE gradient, by hand).
+    p = z @ before[0] + before[1]
+    g = 2 * (p - y) / len(y)
+    np.testing.assert_allclose(disc.get_weights()[0], before[0] - 0.1 * z.T @ g, rtol=1e-5)
+    np.testing.assert_allclose(disc.get_weights()[1], before[1] - 0.1 * g.sum(0), rtol=1e-5)

@@ -22,6 +22,21 @@ def epsilon():
     return 1e-7
 
 
+# Counts changes of any layer's or Variable's `trainable` flag: a model compares it with the
+# count it saw when it cached its trainable weights, so it can tell when a backward pass may
+# write gradients into weights it will not step (see Sequential._train_step).
+_trainable_changes = 0
+
+
+def trainable_changed():
+    global _trainable_changes
+    _trainable_changes += 1
+
+
+def trainable_changes():
+    return _trainable_changes
+
+
 class Variable:
     """A weight: its value as a C-contiguous NumPy array and the gradient accumulated for it.
 
@@ -29,7 +44,7 @@ class Variable:
     gradient is never applied twice.
     """
 
-    __slots__ = ("value", "grad", "name", "path", "trainable", "regularizer")
+    __slots__ = ("value", "grad", "name", "path", "_trainable", "regularizer")
 
     def __init__(self, value, name, trainable=True, regularizer=None, path=None):
         value = np.asarray(value)  # np.ascontiguousarray would turn a scalar into shape (1,)
@@ -38,8 +53,17 @@ class Variable:
         # As Keras 3: name "kernel", path "dense/kernel" (the owning layer's name first).
         self.name = name
         self.path = path or name
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.regularizer = regularizer
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        trainable_changed()
 
     @property
     def shape(self):

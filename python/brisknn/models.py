@@ -135,10 +135,6 @@ class Sequential(Layer):
     def count_params(self):
         return sum(layer.count_params() for layer in self._layers)
 
-    @property
-    def losses(self):
-        return [p for layer in self._layers for p in layer.losses]
-
     def get_layer(self, name=None, index=None):
         if index is not None:
             return self._layers[index]
@@ -227,11 +223,31 @@ class Sequential(Layer):
             self._fused = act if (not self.loss.from_logits and
                                   (self.loss.kernel, act) in _FUSABLE) else None
         if self._train_vars is None:
+            # The weights fit steps, fixed until the next compile (Keras' traced train step
+            # too ignores a `trainable` change made after compile). A frozen weight's
+            # regularizer counts nowhere, as in Keras 3. No gradient survives from before:
+            # one accumulated while a weight was outside the stepped set must not be applied
+            # at its first step.
             self._train_vars = self.trainable_weights
-            training = {id(v) for v in self._train_vars}
-            # Frozen weights still pay their penalty in the loss, as in Keras.
-            self._frozen_regularized = [w for w in self.weights
-                                        if w.regularizer is not None and id(w) not in training]
+            for w in self.weights:
+                w.grad.fill(0)
+            self._find_unstepped()
+
+    def _leaf_layers(self):
+        for layer in self._layers:
+            if isinstance(layer, Sequential):
+                yield from layer._leaf_layers()
+            else:
+                yield layer
+
+    def _find_unstepped(self):
+        """The weights a backward pass writes gradients into (those of trainable layers) that
+        the cached training set leaves out: a layer unfrozen, or a shared one toggled, since.
+        Their gradients are dropped after each step, so none leaks into a later one."""
+        stepped = {id(v) for v in self._train_vars}
+        self._unstepped = [w for layer in self._leaf_layers() if layer.trainable
+                           for w in layer.weights if id(w) not in stepped]
+        self._trainable_seen = backend.trainable_changes()
 
     @property
     def metrics_names(self):
@@ -352,15 +368,16 @@ class Sequential(Layer):
         _core.activation_forward(out, probs, self._fused)
         return probs
 
-    def _frozen_penalty(self):
-        return sum(float(w.regularizer(w.value)) for w in self._frozen_regularized)
-
     def _train_step(self, x, y):
         logits = self._fused is not None
         out = self.forward(x, training=True, logits=logits)
         loss, grad = self._loss_and_grad(y, out, with_grad=True)
         self.backward(grad, need_dx=False)
-        penalty = self.optimizer.apply(self._train_vars) + self._frozen_penalty()
+        penalty = self.optimizer.apply(self._train_vars)
+        if self._trainable_seen != backend.trainable_changes():
+            self._find_unstepped()
+        for w in self._unstepped:
+            w.grad.fill(0)
         self._update_metrics(y, out)
         return loss + penalty
 

@@ -73,10 +73,11 @@ class Layer:
             raise TypeError(f"{type(self).__name__}: argument `trainable` must be a bool, got "
                             f"{trainable!r}")
         self.name = name or _auto_name(type(self).__name__)
+        self._weights = []
+        self._trainable_variables = []  # the weights created trainable (Keras' own list)
         self.trainable = trainable
         self.built = False
         self.dtype = np.dtype(dtype) if dtype is not None else None
-        self._weights = []
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
@@ -96,7 +97,22 @@ class Layer:
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
                                regularizer=regularizers.get(regularizer))
         self._weights.append(var)
+        if trainable:
+            self._trainable_variables.append(var)
         return var
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As Keras 3's setter: the weights created trainable follow the layer's flag, so
+        # `[w.trainable for w in layer.weights]` agrees with `layer.trainable_weights`.
+        self._trainable = bool(value)
+        for var in self._trainable_variables:
+            var.trainable = self._trainable
+        backend.trainable_changed()
 
     @property
     def weights(self):
@@ -128,8 +144,10 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of this layer's weights, as floats."""
-        return [float(w.regularizer(w.value)) for w in self._weights if w.regularizer]
+        """Regularization penalties of this layer's trainable weights, as floats: Keras 3's
+        `_get_regularization_losses` walks `trainable_weights` only, so a frozen weight's
+        penalty is neither reported nor trained on."""
+        return [float(w.regularizer(w.value)) for w in self.trainable_weights if w.regularizer]
 
     # -- shapes and building -----------------------------------------------------------------
     def build(self, input_shape):
