@@ -324,3 +324,14 @@ def test_lambda_callback_passes_keras_arguments():
     _model().fit(X[:16], Y[:16], epochs=1, batch_size=8, verbose=0, callbacks=[cb],
                  validation_data=(X[16:], Y[16:]))
     assert events == ["begin", ("epoch", 0), ("batch", 0), ("batch", 1), "test", "end"]
+
+
+def test_history_params_are_exactly_keras_3_keys_with_verbose_as_passed(capsys):
+    # Keras 3 fit: CallbackList(..., verbose=verbose, epochs=epochs, steps=num_batches).
+    model = _model()
+    assert model.fit(X, Y, epochs=2, batch_size=8, verbose=0).params == \
+        {"verbose": 0, "epochs": 2, "steps": 3}
+    assert model.fit(X, Y, epochs=1, batch_size=5).params == \
+        {"verbose": "auto", "epochs": 1, "steps": 5}
+    assert model.fit(X, Y, epochs=1, batch_size=24, verbose=2).params["verbose"] == 2
+    capsys.readouterr()

@@ -436,9 +436,10 @@ class Sequential(Layer):
         self._setup_training(y.shape)
         n = x.shape[0]
         steps = -(-n // batch_size)
+        # Keras 3's CallbackList(verbose=verbose, epochs=epochs, steps=num_batches): exactly
+        # these keys, verbose as passed ('auto' by default).
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
         verbose = 1 if verbose == "auto" else int(verbose)
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size,
-                  "samples": n}
         cb = _callback_list(callbacks, self, params, verbose, add_history=True)
         history = cb.history
         self.stop_training = False
@@ -537,7 +538,7 @@ class Sequential(Layer):
         cb = None
         if callbacks:
             steps_done = -(-x.shape[0] // batch_size)
-            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                   "steps": steps_done}, 0, add_history=False)
         logs = self._evaluate_arrays(x, y, batch_size, cb)
         if verbose == "auto" or int(verbose) > 0:
@@ -554,7 +555,7 @@ class Sequential(Layer):
         out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
         if callbacks:
-            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                   "steps": -(-x.shape[0] // batch_size)}, 0,
                                 add_history=False)
             cb.on_predict_begin({})
