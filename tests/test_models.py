@@ -299,7 +299,7 @@ def test_bad_layer_arguments():
         Dense(0)
     with pytest.raises(ValueError, match="rate must be in"):
         Dropout(1.0)
-    with pytest.raises(TypeError, match="expected a Layer"):
+    with pytest.raises(ValueError, match="Only instances of `keras.Layer`"):  # as Keras 3
         brisknn.Sequential([np.zeros(3)])
 
 
@@ -468,3 +468,35 @@ def test_shared_layer_toggled_after_compile_gets_no_gradient_from_the_other_mode
     g = 2 * (p - y) / len(y)
     np.testing.assert_allclose(disc.get_weights()[0], before[0] - 0.1 * z.T @ g, rtol=1e-5)
     np.testing.assert_allclose(disc.get_weights()[1], before[1] - 0.1 * g.sum(0), rtol=1e-5)
+
+
+def test_unbuilt_model_raises_for_count_params_and_shapes_as_keras_3():
+    model = Sequential([Dense(2)])
+    with pytest.raises(ValueError, match="isn't built"):
+        model.count_params()
+    with pytest.raises(ValueError, match="isn't built"):
+        Dense(2).count_params()
+    with pytest.raises(ValueError, match="has no defined input shape yet"):
+        model.input_shape
+    with pytest.raises(ValueError, match="has no defined output shape yet"):
+        model.output_shape
+    lines = []
+    model.summary(print_fn=lines.append)  # still prints, as Keras, with "0 (unbuilt)"
+    assert "0 (unbuilt)" in lines[0] and "Total params: 0" in lines[0]
+    model.build((None, 3))
+    assert model.count_params() == 8
+    assert model.input_shape == (None, 3) and model.output_shape == (None, 2)
+
+
+def test_sequential_add_and_pop_errors_follow_keras_3():
+    with pytest.raises(ValueError, match="Only instances of `keras.Layer` can be added"):
+        Sequential().add("dense")
+    with pytest.raises(ValueError, match="should have unique names.*'a'"):
+        Sequential([Dense(2, name="a"), Dense(2, name="a")])
+    with pytest.raises(IndexError):
+        Sequential().pop()
+    model = Sequential([layers.Input((3,)), Dense(2, name="a"), Dense(1)])
+    top = model.pop()
+    assert top.name != "a" and model.output_shape == (None, 2)
+    model.add(Dense(4))
+    assert model.output_shape == (None, 4)

@@ -41,6 +41,27 @@ class Sequential(Layer):
     def layers(self):
         return list(self._layers)
 
+    # Keras 3 raises rather than answer None for a model that has no input shape yet.
+    @property
+    def input_shape(self):
+        if self._input_shape is None:
+            raise ValueError(f"Sequential model '{self.name}' has no defined input shape yet.")
+        return self._input_shape
+
+    @input_shape.setter
+    def input_shape(self, value):
+        self._input_shape = value
+
+    @property
+    def output_shape(self):
+        if self._output_shape is None:
+            raise ValueError(f"Sequential model '{self.name}' has no defined output shape yet.")
+        return self._output_shape
+
+    @output_shape.setter
+    def output_shape(self, value):
+        self._output_shape = value
+
     @property
     def trainable(self):
         return self._trainable
@@ -59,37 +80,40 @@ class Sequential(Layer):
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
             self._declared_input_shape = layer.shape
         elif not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+            raise ValueError("Only instances of `keras.Layer` can be added to a Sequential "
+                             f"model. Received: {layer!r} (of type {type(layer)})")
         else:
-            if not self._layers and self._declared_input_shape is None:
-                self._declared_input_shape = layer._declared_input_shape
             if any(existing is layer for existing in self._layers):
                 raise ValueError(f"Sequential {self.name!r}: layer {layer.name!r} added twice")
+            if any(existing.name == layer.name for existing in self._layers):
+                raise ValueError("All layers added to a Sequential model should have unique "
+                                 f"names. Name '{layer.name}' is already the name of a layer in "
+                                 "this model. Update the `name` argument to pass a unique name.")
+            if not self._layers and self._declared_input_shape is None:
+                self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
 
-    def pop(self):
-        if not self._layers:
-            raise TypeError("Sequential.pop: there are no layers to remove")
-        layer = self._layers.pop()
+    def pop(self, rebuild=True):
+        layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
         self.built = False
         self._accepted_x_shape = None
-        if self._layers and self.input_shape is not None:
-            self._ensure_built(self.input_shape)
+        if rebuild and self._layers and self._input_shape is not None:
+            self._ensure_built(self._input_shape)
         return layer
 
     def _ensure_built(self, input_shape):
         input_shape = tuple(input_shape)
-        if self.built and self.input_shape is not None:
+        if self.built and self._input_shape is not None:
             self._check_input_shape(input_shape)
         if self.dtype is None:
             self.dtype = np.dtype(backend.floatx())
         shape = input_shape
         for layer in self._layers:
             shape = layer._ensure_built(shape)
-        if self.built and self.input_shape is not None and \
-                len(self.input_shape) == len(input_shape):
+        if self.built and self._input_shape is not None and \
+                len(self._input_shape) == len(input_shape):
             # A dimension declared None (Input((None,)) for sequences of any length) stays
             # None, as in the layers' own shapes.
             input_shape = tuple(None if e is None else a
@@ -133,6 +157,10 @@ class Sequential(Layer):
         assign_weights(f"Sequential {self.name!r}", self.weights, weights)
 
     def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
         return sum(layer.count_params() for layer in self._layers)
 
     def get_layer(self, name=None, index=None):
@@ -282,7 +310,7 @@ class Sequential(Layer):
         """Keras 3's rule (Functional._adjust_input_rank): data one axis short of an input shape
         ending in 1 gets that axis, data with one extra trailing axis of 1 loses it; so
         Dense(1, input_shape=[1]) fits x of shape (n,) and Input((28, 28, 1)) takes (n, 28, 28)."""
-        ref = self.input_shape if self.built and self.input_shape is not None else \
+        ref = self._input_shape if self.built and self._input_shape is not None else \
             self._declared_input_shape
         if ref is None or x.ndim == len(ref):
             return x
@@ -735,11 +763,13 @@ def _summary_text(model, width):
     lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"),
              "=" * width]
     for i, layer in enumerate(model.layers):
-        shape = _shape_str(layer.output_shape) if layer.output_shape else "?"
+        built = layer.built
+        shape = _shape_str(layer.output_shape) if built and layer.output_shape else "?"
+        # An unbuilt layer shows Keras' "0 (unbuilt)" (count_params would raise).
         lines.append(row(f"{layer.name} ({type(layer).__name__})", shape,
-                         f"{layer.count_params():,}"))
+                         f"{layer.count_params():,}" if built else "0 (unbuilt)"))
         lines.append(("=" if i == len(model.layers) - 1 else "_") * width)
-    total = model.count_params()
+    total = sum(w.value.size for w in model.weights)
     trainable = sum(w.value.size for w in model.trainable_weights)
     lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}", "_" * width]

@@ -140,6 +140,10 @@ class Layer:
         assign_weights(f"Layer {self.name!r}", self.weights, weights)
 
     def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
         return int(sum(w.value.size for w in self._weights))
 
     @property
