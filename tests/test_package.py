@@ -85,3 +85,17 @@ def test_float64_one_hot_targets_train_like_float32_ones():
         y = brisknn.utils.to_categorical(labels, 3).astype(dtype)
         results.append(model.fit(x, y, epochs=2, batch_size=8, verbose=0).history)
     assert results[0] == results[1]
+
+
+def test_clear_session_resets_automatic_names_as_keras():
+    from brisknn import backend, metrics, utils
+    from brisknn.layers import Dense
+    [Dense(2) for _ in range(3)]
+    assert Dense(2).name.startswith("dense_")
+    backend.clear_session()
+    assert Dense(2).name == "dense"
+    assert Dense(2).name == "dense_1"
+    assert metrics.Precision().name == "precision"
+    utils.clear_session(free_memory=False)
+    assert Dense(2).name == "dense" and metrics.Precision().name == "precision"
+    assert backend.floatx() == "float32"

@@ -1,4 +1,6 @@
-"""Float precision policy and the Variable that layers keep their weights in."""
+"""Float precision policy, clear_session, and the Variable that layers keep their weights in."""
+import gc
+
 import numpy as np
 
 _FLOATX = "float32"
@@ -15,6 +17,16 @@ def set_floatx(value):
     if value not in ("float32", "float64"):
         raise ValueError(f"set_floatx: expected 'float32' or 'float64', got {value!r}")
     _FLOATX = value
+
+
+def clear_session(free_memory=True):
+    """Resets the global state brisknn keeps, as keras.backend.clear_session: the counters
+    behind automatic layer and metric names, so the next Dense is 'dense' again. As in Keras,
+    floatx and the random generators are left alone. `free_memory` runs the garbage collector."""
+    from brisknn.layers import base
+    base._name_counts.clear()
+    if free_memory:
+        gc.collect()
 
 
 def epsilon():

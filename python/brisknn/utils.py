@@ -3,6 +3,8 @@ import random
 
 import numpy as np
 
+from brisknn.backend import clear_session  # noqa: F401  (keras.utils.clear_session)
+
 _rng = np.random.default_rng()
 
 
