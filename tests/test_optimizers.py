@@ -576,3 +576,32 @@ def test_core_many_rejects_bad_params():
         _core.rmsprop_update_many([(i, i, i, None, None, 0.0, 0.0, 1.0)], 0.1, 0.9, 0.0, 1e-7,
                                   False)
     assert not w.any() and not m.any()  # nothing ran
+
+
+def test_learning_rate_and_iterations_have_keras_variable_calls_and_stay_numbers():
+    import json
+    from brisknn import callbacks, layers, models
+    opt = Adam(learning_rate=0.01)
+    lr = opt.learning_rate
+    assert lr == 0.01 and isinstance(lr, float) and f"{lr:.3f}" == "0.010"
+    assert lr * 2 == 0.02 and 1 - lr == 0.99 and lr < 0.1 and json.dumps(lr) == "0.01"
+    assert lr.numpy() == np.float32(0.01) and lr.numpy().dtype == np.float32
+    lr.assign(0.002)
+    assert opt.learning_rate == 0.002 and lr.numpy() == np.float32(0.002)
+    opt.learning_rate.assign(np.float32(0.5))
+    assert opt.learning_rate == 0.5 and opt.get_config()["learning_rate"] == 0.5
+    opt.learning_rate.assign(opt.learning_rate * 0.1)
+    assert opt.learning_rate == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        opt.learning_rate.assign("fast")
+    it = opt.iterations
+    assert it == 0 and isinstance(it, int) and it.numpy() == 0 and it.numpy().dtype == np.int64
+    model = models.Sequential([layers.Input((2,)), layers.Dense(1)])
+    model.compile(opt, "mse")
+    model.fit(np.ones((4, 2)), np.ones(4), batch_size=2, epochs=2, verbose=0,
+              callbacks=[callbacks.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5,
+                                                     min_delta=10.0)])
+    assert opt.iterations == 4 and it.numpy() == 4 and range(10)[opt.iterations] == 4
+    assert opt.learning_rate == pytest.approx(0.05 * 0.5)  # one plateau in two epochs
+    opt.iterations.assign(7)
+    assert opt.iterations == 7

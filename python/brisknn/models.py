@@ -487,7 +487,7 @@ class Sequential(Layer):
                 # uninterrupted one, and fit(epochs=2); fit(epochs=4, initial_epoch=2) equals
                 # fit(epochs=4).
                 epoch_rng = np.random.default_rng(
-                    [self._train_seed, epoch, self.optimizer.iterations])
+                    [self._train_seed, epoch, self.optimizer._iterations])
                 utils._rng = epoch_rng
                 self.reset_metrics()
                 cb.on_epoch_begin(epoch, {})

@@ -32,6 +32,66 @@ def _learning_rate_value(owner, learning_rate):
     return float(learning_rate)
 
 
+class LearningRate(float):
+    """What `optimizer.learning_rate` returns: the rate as a float (arithmetic, comparisons,
+    formatting, JSON all work) that also answers Keras' Variable calls, `numpy()` and
+    `assign(value)`. Keras hands out a live variable; a float cannot change, so `numpy()` reads
+    the optimizer's current rate and `assign` sets it (read `optimizer.learning_rate` again to
+    see the new value as a float)."""
+
+    def __new__(cls, optimizer):
+        value = super().__new__(cls, optimizer._learning_rate)
+        value._optimizer = optimizer
+        return value
+
+    name = "learning_rate"
+    dtype = "float32"
+    shape = ()
+
+    def numpy(self):
+        return np.float32(self._optimizer._learning_rate)  # Keras keeps it as float32
+
+    def assign(self, value):
+        self._optimizer.learning_rate = _scalar(value)
+        return self._optimizer.learning_rate
+
+    def assign_add(self, value):
+        return self.assign(self._optimizer._learning_rate + _scalar(value))
+
+
+class Iterations(int):
+    """What `optimizer.iterations` returns: the step count as an int that also has Keras'
+    `numpy()` (the current count, int64) and `assign(value)`."""
+
+    def __new__(cls, optimizer):
+        value = super().__new__(cls, optimizer._iterations)
+        value._optimizer = optimizer
+        return value
+
+    name = "iterations"
+    dtype = "int64"
+    shape = ()
+
+    def numpy(self):
+        return np.int64(self._optimizer._iterations)
+
+    def assign(self, value):
+        value = _scalar(value)
+        if isinstance(value, (bool, np.bool_)) or int(value) != value or value < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {value!r}")
+        self._optimizer._iterations = int(value)
+        return self._optimizer.iterations
+
+    def assign_add(self, value):
+        return self.assign(self._optimizer._iterations + _scalar(value))
+
+
+def _scalar(value):
+    """A Python or NumPy scalar, or a 0-d array, as a Python number."""
+    value = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+    return float(value) if isinstance(value, LearningRate) else value
+
+
 class Optimizer:
     """Base class: Keras' optimizer interface over Variables whose gradients live in `grad`.
 
@@ -77,16 +137,18 @@ class Optimizer:
     # -- Keras properties --------------------------------------------------------------------
     @property
     def learning_rate(self):
-        return self._learning_rate
+        """The rate as a float that also has Keras' `numpy()` and `assign()`."""
+        return LearningRate(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._learning_rate = _learning_rate_value(type(self).__name__, value)
+        self._learning_rate = _learning_rate_value(type(self).__name__, _scalar(value))
 
     @property
     def iterations(self):
-        """How many steps (apply calls) this optimizer has taken."""
-        return self._iterations
+        """How many steps (apply calls) this optimizer has taken: an int that also has Keras'
+        `numpy()` and `assign()`."""
+        return Iterations(self)
 
     # -- the step ----------------------------------------------------------------------------
     def build(self, variables):
@@ -144,7 +206,7 @@ class Optimizer:
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the "
                           "loss.")
         self.apply(variables)
-        return self._iterations
+        return self.iterations
 
     def _create_slots(self, var):
         slots = tuple(None if name is None else np.zeros_like(var.value)
