@@ -172,3 +172,42 @@ def test_layer_activation_is_the_function_as_in_keras():
     assert layers.Dense(3).activation is activations.linear
     assert layers.Conv2D(2, 3, activation=activations.tanh).activation is activations.tanh
     np.testing.assert_array_equal(dense.activation(np.array([-1.0, 2.0])), [0.0, 2.0])
+
+
+def test_core_layers_take_keras_keyword_arguments_and_config_keys():
+    from brisknn import layers
+    dense = layers.Dense(3, kernel_constraint=None, bias_constraint=None,
+                         activity_regularizer=None)
+    config = dense.get_config()
+    assert config["kernel_constraint"] is None and config["bias_constraint"] is None
+    assert "activity_regularizer" not in config  # Keras 3 writes it only when set
+    assert type(layers.Dense.from_config(config)) is layers.Dense
+    for name in ("kernel_constraint", "bias_constraint", "activity_regularizer"):
+        with pytest.raises(NotImplementedError, match=name):
+            layers.Dense(3, **{name: "max_norm"})
+    drop = layers.Dropout(0.5, noise_shape=None)
+    assert drop.get_config()["noise_shape"] is None
+    with pytest.raises(NotImplementedError, match="noise_shape"):
+        layers.Dropout(0.5, noise_shape=(None, 1))
+    flat = layers.Flatten(data_format="channels_last")
+    assert flat.get_config()["data_format"] == "channels_last"
+    assert layers.Flatten().get_config()["data_format"] == "channels_last"
+    with pytest.raises(ValueError, match="data_format"):
+        layers.Flatten(data_format="channels_middle")
+    conv = layers.Conv2D(2, 3).get_config()
+    lstm = layers.LSTM(2).get_config()
+    assert conv["kernel_constraint"] is None and lstm["recurrent_constraint"] is None
+
+
+def test_flatten_channels_first_flattens_in_channels_last_order_as_keras():
+    from brisknn import layers
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)  # (batch, channels, height, width)
+    flat = layers.Flatten(data_format="channels_first")
+    y = flat(x)
+    np.testing.assert_array_equal(y, np.transpose(x, (0, 2, 3, 1)).reshape(2, -1))
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx = flat.backward(dy)
+    # The adjoint of the forward map: <forward(x), dy> == <x, backward(dy)>.
+    assert np.sum(y * dy, dtype=np.float64) == pytest.approx(np.sum(x * dx, dtype=np.float64))
+    assert dx.shape == x.shape
