@@ -208,12 +208,14 @@ _FUNCTIONS = {f.__name__: f for f in (
 # -- accuracy ----------------------------------------------------------------------------------
 class Accuracy(MeanMetricWrapper):
     """Exact equality of y_true and y_pred (Keras' 'Accuracy' class, not the string 'accuracy')."""
+    _direction = "up"  # for callbacks' mode="auto", as Keras
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         if threshold is not None and not 0 < threshold < 1:
             raise ValueError("Invalid value for argument `threshold`. Expected a value in "
@@ -226,16 +228,19 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
         self.k = k
@@ -245,6 +250,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
         self.k = k
@@ -255,17 +261,20 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 
 # -- regression --------------------------------------------------------------------------------
 class MeanSquaredError(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, dtype=dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name=name, dtype=dtype)
 
 
 class RootMeanSquaredError(Mean):
     """sqrt of the mean squared error over every sample seen (not the mean of batch RMSEs)."""
+    _direction = "down"  # for callbacks' mode="auto", as Keras
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -281,6 +290,7 @@ class RootMeanSquaredError(Mean):
 
 # -- probabilistic (the losses, averaged over samples) ------------------------------------------
 class _CrossentropyMetric(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
     _loss = None
 
     def __init__(self, name, dtype, from_logits, label_smoothing, axis):
@@ -339,6 +349,7 @@ class SparseCategoricalCrossentropy(_CrossentropyMetric):
 class _ThresholdMetric(Metric):
     """Keras' Precision/Recall counting: a prediction is positive when strictly above a
     threshold, a label when non-zero; `thresholds` a float or a list (one result each)."""
+    _direction = "up"  # for callbacks' mode="auto", as Keras
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(dtype=dtype, name=name)
