@@ -1,6 +1,8 @@
 """Stateful metrics with Keras 3's names and semantics (keras/src/metrics): `update_state` per
 batch, `result` over every sample seen, `m(y_true, y_pred)` for both at once, the state in
 `variables` (float64 accumulators), `reset_state` to start again."""
+import math
+
 import numpy as np
 
 from brisknn import backend, losses
@@ -85,33 +87,58 @@ class Sum(Metric):
 
 class Mean(Metric):
     """The (weighted) mean of the values given, as Keras' Mean: values are reduced to one per
-    sample, and each sample counts its weight."""
+    sample, and each sample counts its weight. The sums are kept as Python floats (a fit step
+    updates them once per batch; 0-d arrays would cost a few microseconds more), mirrored into
+    the `total` and `count` Variables whenever those are read."""
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(dtype=dtype, name=name)
-        self.total = self.add_variable((), name="total")
-        self.count = self.add_variable((), name="count")
+        self._total_var = self.add_variable((), name="total")
+        self._count_var = self.add_variable((), name="count")
+        self._total = self._count = 0.0
+
+    @property
+    def total(self):
+        self._sync()
+        return self._total_var
+
+    @property
+    def count(self):
+        self._sync()
+        return self._count_var
+
+    @property
+    def variables(self):
+        self._sync()
+        return super().variables
+
+    def _sync(self):
+        self._total_var.value[...] = self._total
+        self._count_var.value[...] = self._count
+
+    def reset_state(self):
+        super().reset_state()
+        self._total = self._count = 0.0
 
     def update_state(self, values, sample_weight=None):
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values)
         if sample_weight is None:
             if values.ndim > 1:
-                values = values.reshape(values.shape[0], -1).mean(axis=1)
-            self.total.value += values.sum()
-            self.count.value += values.shape[0] if values.ndim else 1
+                values = values.reshape(values.shape[0], -1).mean(axis=1, dtype=np.float64)
+            self._total += float(values.sum(dtype=np.float64))
+            self._count += values.shape[0] if values.ndim else 1
             return
         # Keras' reduce_to_samplewise_values: values averaged down to the weights' rank, then
         # each sample counts the mean of its weights (a (batch, steps) mask: its share of
         # unmasked steps).
         weight = np.asarray(sample_weight, dtype=np.float64)
-        values = values.reshape(weight.shape + (-1,)).mean(axis=-1)
+        values = values.reshape(weight.shape + (-1,)).mean(axis=-1, dtype=np.float64)
         per_sample = weight[0].size if weight.ndim > 1 else 1
-        self.total.value += float((values * weight).sum()) / per_sample
-        self.count.value += float(weight.sum()) / per_sample
+        self._total += float((values * weight).sum()) / per_sample
+        self._count += float(weight.sum()) / per_sample
 
     def result(self):
-        count = float(self.count.value)
-        return float(self.total.value) / count if count else 0.0
+        return self._total / self._count if self._count else 0.0
 
 
 class MeanMetricWrapper(Mean):
@@ -285,7 +312,7 @@ class RootMeanSquaredError(Mean):
         super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
 
     def result(self):
-        return float(np.sqrt(super().result()))
+        return math.sqrt(super().result())
 
 
 # -- probabilistic (the losses, averaged over samples) ------------------------------------------
