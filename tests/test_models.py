@@ -500,3 +500,41 @@ def test_sequential_add_and_pop_errors_follow_keras_3():
     assert top.name != "a" and model.output_shape == (None, 2)
     model.add(Dense(4))
     assert model.output_shape == (None, 4)
+
+
+def test_validation_freq_takes_an_int_or_a_list_of_epochs_as_keras_3():
+    model = Sequential([layers.Input((3,)), Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3), np.float32), np.ones(4, np.float32)
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append("val_loss" in logs))
+    model.fit(x, y, epochs=5, validation_data=(x, y), validation_freq=[2, 5], verbose=0,
+              callbacks=[record])
+    assert seen == [False, True, False, False, True]
+    seen.clear()
+    model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=2, verbose=0,
+              callbacks=[record])
+    assert seen == [False, True, False, True]
+    with pytest.raises(ValueError, match="validation_freq"):
+        model.fit(x, y, validation_data=(x, y), validation_freq="often", verbose=0)
+
+
+def test_a_model_without_trainable_weights_warns_and_takes_no_step_as_keras_3():
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    model.trainable = False
+    model.compile("adam", "mse")
+    before = model.get_weights()
+    with pytest.warns(UserWarning, match="does not have any trainable weights"):
+        model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))
+    assert model.optimizer.iterations == 0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_input_takes_keras_batch_shape():
+    model = Sequential([layers.Input(batch_shape=(None, 3)), Dense(2)])
+    assert model.input_shape == (None, 3) and model.output_shape == (None, 2)
+    assert layers.Input(batch_shape=(8, 5, 2)).shape == (8, 5, 2)
+    with pytest.raises(ValueError, match="both `shape` and `batch_shape`"):
+        layers.Input(shape=(3,), batch_shape=(None, 3))

@@ -399,9 +399,14 @@ class Sequential(Layer):
     def _train_step(self, x, y):
         logits = self._fused is not None
         out = self.forward(x, training=True, logits=logits)
-        loss, grad = self._loss_and_grad(y, out, with_grad=True)
-        self.backward(grad, need_dx=False)
-        penalty = self.optimizer.apply(self._train_vars)
+        train_vars = self._train_vars
+        loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars))
+        if train_vars:
+            self.backward(grad, need_dx=False)
+            penalty = self.optimizer.apply(train_vars)
+        else:  # Keras computes no gradient and takes no optimizer step (iterations unchanged)
+            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+            penalty = 0.0
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
         for w in self._unstepped:
@@ -513,7 +518,7 @@ class Sequential(Layer):
                 else:
                     n_seen = n
                 logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                if validation_data is not None and _should_eval(epoch, validation_freq):
                     val = self._evaluate_arrays(*validation_data,
                                                 validation_batch_size or batch_size, cb)
                     logs.update({"val_" + k: v for k, v in val.items()})
@@ -717,6 +722,18 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     cb = callbacks_module.CallbackList(cbs, model, params)
     cb.history = history
     return cb
+
+
+def _should_eval(epoch, validation_freq):
+    """Keras 3's Trainer._should_eval: an int validates every that many epochs, a list on the
+    (1-based) epochs it holds."""
+    epoch += 1
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch in validation_freq
+    raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                     f"validation_freq={validation_freq} of the type {type(validation_freq)}.")
 
 
 def _shape_fits(shape, expected):

@@ -11,8 +11,15 @@ class InputLayer(Layer):
     """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer."""
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
-                 **kwargs):
+                 batch_shape=None, **kwargs):
         shape = shape if shape is not None else input_shape
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_shape is not None:  # Keras' (batch, *shape) form
+            batch_shape = _as_shape(batch_shape)
+            if not batch_shape:
+                raise ValueError("Input: batch_shape needs a batch axis, got ()")
+            batch_size, shape = batch_shape[0], batch_shape[1:]
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
         super().__init__(name=name, dtype=dtype, **kwargs)
@@ -26,9 +33,16 @@ class InputLayer(Layer):
         return dy
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """Keras' `Input(shape)`: put first in a Sequential to fix its input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False, **kwargs):
+    """Keras' `Input(shape)` or `Input(batch_shape=(batch, ...))`: put first in a Sequential
+    to fix its input shape."""
+    for arg, value, default in (("sparse", sparse, None), ("tensor", tensor, None),
+                                ("optional", optional, False)):
+        if value is not default and value is not False:
+            raise NotImplementedError(f"Input: {arg}={value!r} is not supported")
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                      batch_shape=batch_shape, **kwargs)
 
 
 class _ActivationMixin:
