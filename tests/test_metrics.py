@@ -173,3 +173,72 @@ def test_a_metric_function_is_wrapped_in_a_mean_named_after_it():
     m = metrics.get(doubled_error)
     assert isinstance(m, metrics.MeanMetricWrapper) and m.name == "doubled_error"
     assert m([[1.0], [3.0]], [[0.0], [0.0]]) == pytest.approx(4.0)
+
+
+def _ref_counts(y, p, thresholds, w=None):
+    w = np.ones(y.size) if w is None else w
+    y, p = y.reshape(-1) != 0, p.reshape(-1)
+    rows = []
+    for t in thresholds:  # one threshold at a time, as the definition reads
+        pos = p > t
+        rows.append([np.sum(w * (pos & y)), np.sum(w * (pos & ~y)),
+                     np.sum(w * (~pos & ~y)), np.sum(w * (~pos & y))])
+    return np.array(rows).T  # tp, fp, tn, fn
+
+
+def test_auc_matches_keras_example_and_a_numpy_reference():
+    m = metrics.AUC(num_thresholds=3)
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    assert m.result() == pytest.approx(0.75)  # Keras' docstring
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1])
+    assert m.result() == pytest.approx(1.0)
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.3 * y + rng.random(300) * 0.7, 0, 1)
+    w = rng.random(300)
+    roc, pr, minor = metrics.AUC(), metrics.AUC(curve="PR"), metrics.AUC(
+        summation_method="minoring")
+    for lo in range(0, 300, 64):
+        for m in (roc, pr, minor):
+            m.update_state(y[lo:lo + 64], p[lo:lo + 64], sample_weight=w[lo:lo + 64])
+    tp, fp, tn, fn = _ref_counts(y, p, roc.thresholds, w)
+    np.testing.assert_allclose(roc.true_positives.numpy(), tp, rtol=1e-12)
+    np.testing.assert_allclose(roc.true_negatives.numpy(), tn, rtol=1e-12)
+    tpr, fpr = tp / (tp + fn), fp / (fp + tn)
+    assert roc.result() == pytest.approx(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+    assert minor.result() == pytest.approx(np.sum((fpr[:-1] - fpr[1:]) *
+                                                  np.minimum(tpr[:-1], tpr[1:])))
+    # The exact weighted ROC AUC (probability a positive outscores a negative) is close.
+    pos, neg = p[y == 1], p[y == 0]
+    wp, wn = w[y == 1], w[y == 0]
+    exact = np.sum(wp[:, None] * wn[None, :] * (pos[:, None] > neg[None, :])) / \
+        (wp.sum() * wn.sum())
+    assert roc.result() == pytest.approx(exact, abs=5e-3)
+    # PR interpolation (Davis & Goadrich), written out per interval.
+    area = 0.0
+    for i in range(len(tp) - 1):
+        dtp, pa, pb = tp[i] - tp[i + 1], tp[i] + fp[i], tp[i + 1] + fp[i + 1]
+        if pa - pb <= 0 or dtp == 0:
+            continue
+        slope = dtp / (pa - pb)
+        intercept = tp[i + 1] - slope * pb
+        ratio = pa / pb if pa > 0 and pb > 0 else 1.0
+        area += slope * (dtp + intercept * np.log(ratio)) / (tp[i + 1] + fn[i + 1])
+    assert pr.result() == pytest.approx(area, rel=1e-9)
+
+
+def test_auc_string_metric_and_from_logits():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = models.Sequential([layers.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=["auc"])
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    reference = metrics.AUC()
+    reference.update_state(y, model.predict(x, verbose=0))
+    assert logs["auc"] == pytest.approx(reference.result(), rel=1e-12)
+    z = rng.normal(size=50)
+    labels = rng.integers(0, 2, 50)
+    a, b = metrics.AUC(from_logits=True), metrics.AUC()
+    assert a(labels, z) == pytest.approx(b(labels, 1 / (1 + np.exp(-z))))

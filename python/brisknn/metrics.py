@@ -2,11 +2,19 @@
 batch, `result` over every sample seen, `m(y_true, y_pred)` for both at once, the state in
 `variables` (float64 accumulators), `reset_state` to start again."""
 import math
+import re
 
 import numpy as np
 
 from brisknn import backend, losses
 from brisknn.losses import squeeze_or_expand_to_same_rank
+
+
+def _to_snake_case(name):
+    # Keras' naming.to_snake_case: AUC -> auc, TopKCategoricalAccuracy ->
+    # top_k_categorical_accuracy.
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _auto_name(cls_name):
@@ -401,17 +409,13 @@ class _ThresholdMetric(Metric):
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         label = (y_true != 0).reshape(-1)
         pred = y_pred.reshape(-1)[None, :] > np.array(self.thresholds)[:, None]
-        weight = np.ones(label.shape) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, dtype=np.float64).reshape(
-                np.asarray(sample_weight).shape + (1,) * (y_pred.ndim -
-                                                          np.ndim(sample_weight))),
-            y_pred.shape).reshape(-1)
+        weight = _element_weights(sample_weight, y_pred)
         self.true_positives.value += (pred & label) @ weight
         self._variables[1].value += self._count_other(pred, label) @ weight
 
     def result(self):
         tp, other = self.true_positives.value, self._variables[1].value
-        ratio = np.divide(tp, tp + other, out=np.zeros_like(tp), where=(tp + other) != 0)
+        ratio = _divide_no_nan(tp, tp + other)
         return float(ratio[0]) if len(self.thresholds) == 1 else ratio
 
     def get_config(self):
@@ -443,14 +447,134 @@ class Recall(_ThresholdMetric):
         return self._variables[1]
 
 
+class AUC(Metric):
+    """Keras' AUC: true/false positive/negative counts at `num_thresholds` thresholds (evenly
+    spaced in (0, 1), plus -1e-7 and 1 + 1e-7 at the ends), then the area under the ROC or PR
+    curve by a Riemann sum ('interpolation', 'minoring' or 'majoring'). A prediction counts as
+    positive above a threshold, a label when non-zero. Single-label (flattened) only."""
+
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
+                 name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None, from_logits=False):
+        if multi_label or num_labels is not None or label_weights is not None:
+            raise NotImplementedError("AUC: multi_label, num_labels and label_weights are not "
+                                      "supported yet")
+        curve, summation_method = str(curve).upper(), str(summation_method).lower()
+        if curve not in ("ROC", "PR"):
+            raise ValueError(f'Invalid `curve` argument value "{curve}". Expected one of: '
+                             "['ROC', 'PR']")
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f'Invalid `summation_method` argument value "{summation_method}". '
+                             "Expected one of: ['interpolation', 'minoring', 'majoring']")
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            inner = sorted(float(t) for t in thresholds)
+            self.num_thresholds = len(inner) + 2
+        else:
+            if num_thresholds <= 1:
+                raise ValueError("Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = int(num_thresholds)
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        eps = backend.epsilon()
+        self._thresholds = np.array([0.0 - eps] + inner + [1.0 + eps])
+        self.curve, self.summation_method = curve, summation_method
+        self.multi_label, self.num_labels, self.label_weights = False, None, None
+        self._from_logits = bool(from_logits)
+        super().__init__(dtype=dtype, name=name)
+        shape = (self.num_thresholds,)
+        self.true_positives = self.add_variable(shape, name="true_positives")
+        self.false_positives = self.add_variable(shape, name="false_positives")
+        self.true_negatives = self.add_variable(shape, name="true_negatives")
+        self.false_negatives = self.add_variable(shape, name="false_negatives")
+
+    @property
+    def thresholds(self):
+        return list(self._thresholds)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        if self._from_logits:
+            y_pred = 1.0 / (1.0 + np.exp(-y_pred))
+        label = (y_true != 0).reshape(-1)
+        weight = _element_weights(sample_weight, y_pred)
+        above = y_pred.reshape(-1)[None, :] > self._thresholds[:, None]  # (thresholds, n)
+        positive, negative = weight * label, weight * ~label
+        below = ~above
+        self.true_positives.value += above @ positive
+        self.false_positives.value += above @ negative
+        self.false_negatives.value += below @ positive
+        self.true_negatives.value += below @ negative
+
+    def result(self):
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolate_pr_auc(tp, fp, fn)
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(np.sum((x[:-1] - x[1:]) * heights))
+
+    @staticmethod
+    def _interpolate_pr_auc(tp, fp, fn):
+        # Keras' interpolate_pr_auc (Davis & Goadrich 2006): TP and TP + FP vary linearly
+        # between thresholds, the area of each interval in closed form.
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(np.where(ratio > 0, ratio, 1.0))
+        return float(np.sum(_divide_no_nan(slope * (dtp + intercept * log_ratio),
+                                           np.maximum(tp[1:] + fn[1:], 0))))
+
+    def get_config(self):
+        config = {**super().get_config(), "num_thresholds": self.num_thresholds,
+                  "curve": self.curve, "summation_method": self.summation_method,
+                  "multi_label": False, "num_labels": None, "label_weights": None,
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
+def _divide_no_nan(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+def _element_weights(sample_weight, y_pred):
+    """Per-element weights, flattened: sample_weight broadcast over y_pred (ones if None)."""
+    if sample_weight is None:
+        return np.ones(y_pred.size)
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
+    return np.broadcast_to(weight, y_pred.shape).reshape(-1)
+
+
 # -- lookup ------------------------------------------------------------------------------------
 _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError, Precision,
-            Recall, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+            Recall, AUC, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
             Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({losses._snake(cls.__name__): cls for cls in _CLASSES})
+_BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
 _BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                  "mse": MeanSquaredError, "MSE": MeanSquaredError,
                  "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
