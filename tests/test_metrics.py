@@ -242,3 +242,12 @@ def test_auc_string_metric_and_from_logits():
     labels = rng.integers(0, 2, 50)
     a, b = metrics.AUC(from_logits=True), metrics.AUC()
     assert a(labels, z) == pytest.approx(b(labels, 1 / (1 + np.exp(-z))))
+
+
+def test_a_loss_object_as_metric_is_averaged_over_batches_under_its_name():
+    from brisknn import losses
+    m = metrics.get(losses.MeanSquaredError())
+    assert m.name == "mean_squared_error"
+    m.update_state([[1.0], [0.0]], [[0.0], [0.0]])  # batch loss 0.5
+    m.update_state([[2.0]], [[0.0]])  # batch loss 4.0
+    assert m.result() == pytest.approx(2.25)  # Keras' Mean over the batch values

@@ -594,7 +594,9 @@ def get(identifier, loss_name=None, output_shape=None, y_shape=None):
             raise ValueError(f"Unknown metric {identifier!r}")
         return cls.from_config(dict(identifier.get("config") or {}))
     if callable(identifier) and not isinstance(identifier, str):
-        return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None))
+        # Keras' get_object_name: a loss object's name, else the function's.
+        name = getattr(identifier, "name", None) or getattr(identifier, "__name__", None)
+        return MeanMetricWrapper(identifier, name=name)
     if not isinstance(identifier, str):
         raise ValueError(f"Unknown metric {identifier!r}")
     if identifier.lower() in ("accuracy", "acc"):

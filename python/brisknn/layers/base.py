@@ -112,7 +112,8 @@ class Layer:
         self._trainable = bool(value)
         for var in self._trainable_variables:
             var.trainable = self._trainable
-        backend.trainable_changed()
+        if self._weights:  # a layer without weights writes no gradient either way
+            backend.trainable_changed()
 
     @property
     def weights(self):
