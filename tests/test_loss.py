@@ -319,3 +319,34 @@ def test_regression_loss_functions_match_ranks_but_cross_entropy_functions_do_no
     # Keras' backends raise "must have the same rank" here.
     with pytest.raises(ValueError):
         losses.binary_crossentropy(y, p)
+
+
+def test_loss_reductions_follow_keras_reduce_values():
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    p = np.array([[0.9, 0.2], [0.3, 0.6], [0.5, 0.8]])
+    per_sample = ref_bce(t, p)
+    assert losses.BinaryCrossentropy(reduction="sum")(t, p) == pytest.approx(per_sample.sum())
+    for none in (None, "none"):
+        np.testing.assert_allclose(losses.BinaryCrossentropy(reduction=none)(t, p), per_sample,
+                                   rtol=1e-6)
+    for mean in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+        assert losses.BinaryCrossentropy(reduction=mean)(t, p) == pytest.approx(
+            per_sample.mean())
+    assert losses.MeanSquaredError(reduction="sum")(t, p) == pytest.approx(ref_mse(t, p).sum())
+    with pytest.raises(ValueError, match="reduction"):
+        losses.MeanSquaredError(reduction="median")
+    from brisknn import layers, models
+    model = models.Sequential([layers.Input((2,)), layers.Dense(2)])
+    with pytest.raises(NotImplementedError, match="reduction"):
+        model.compile("sgd", losses.MeanSquaredError(reduction="sum"))
+
+
+def test_loss_functions_take_keras_label_smoothing():
+    t = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.2, 0.7, 0.1], [0.5, 0.3, 0.2]])
+    np.testing.assert_allclose(losses.categorical_crossentropy(t, p, label_smoothing=0.1),
+                               ref_cce(t * 0.9 + 0.1 / 3, p), rtol=1e-6)
+    np.testing.assert_allclose(losses.binary_crossentropy(t, p, label_smoothing=0.2),
+                               ref_bce(t * 0.8 + 0.1, p), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="axis"):
+        losses.categorical_crossentropy(t, p, axis=0)

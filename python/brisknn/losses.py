@@ -11,9 +11,9 @@ class Loss:
 
     def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
                  dtype=None):
-        if reduction not in ("sum_over_batch_size", "auto", "mean"):
-            raise NotImplementedError(f"{type(self).__name__}: reduction {reduction!r} "
-                                      "is not supported; brisknn averages over the batch")
+        if reduction not in _REDUCTIONS:
+            raise ValueError("Invalid value for argument `reduction`. Expected one of "
+                             f"{sorted(map(str, _REDUCTIONS))}. Received: reduction={reduction}")
         self.name = name or _snake(type(self).__name__)
         self.reduction = reduction
         self.from_logits = from_logits
@@ -34,7 +34,11 @@ class Loss:
         y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
         if self.label_smoothing:
             y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
-        return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
+        if self.reduction in _MEANS:
+            return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
+        # Keras' reduce_values: 'sum' adds the per-sample losses, None/'none' returns them.
+        values = _per_sample(self.kernel, y_true, y_pred, self.from_logits)
+        return float(values.sum(dtype=np.float64)) if self.reduction == "sum" else values
 
     def get_config(self):
         config = {"name": self.name, "reduction": self.reduction}
@@ -77,6 +81,9 @@ def _unsupported(owner, **options):
 
 
 _REGRESSION = ("mean_squared_error", "mean_absolute_error")
+# Keras 3's standardize_reduction (plus Keras 2's 'auto', read as the mean).
+_MEANS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "auto")
+_REDUCTIONS = _MEANS + ("sum", "none", None)
 
 
 class MeanSquaredError(Loss):
@@ -143,15 +150,31 @@ def mean_absolute_error(y_true, y_pred):
     return _per_sample("mean_absolute_error", y_true, y_pred)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def _smoothed(y_true, y_pred, label_smoothing, classes):
+    # Keras: y_true * (1 - ls) + ls / classes (2 for the binary case), in y_pred's dtype.
+    y_true = ops.as_float(y_true, "y_true", ops.as_float(y_pred, "y_pred").dtype)
+    classes = y_true.shape[-1] if classes is None else classes
+    return y_true * (1.0 - label_smoothing) + label_smoothing / classes
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _unsupported("binary_crossentropy", axis=(axis, -1))
+    if label_smoothing:
+        y_true = _smoothed(y_true, y_pred, label_smoothing, 2.0)
     return _per_sample("binary_crossentropy", y_true, y_pred, from_logits)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _unsupported("categorical_crossentropy", axis=(axis, -1))
+    if label_smoothing:
+        y_true = _smoothed(y_true, y_pred, label_smoothing, None)
     return _per_sample("categorical_crossentropy", y_true, y_pred, from_logits)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    _unsupported("sparse_categorical_crossentropy", ignore_class=(ignore_class, None),
+                 axis=(axis, -1))
     return _per_sample("sparse_categorical_crossentropy", y_true, y_pred, from_logits)
 
 

@@ -231,6 +231,9 @@ class Sequential(Layer):
             raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
+        if self.loss.reduction not in losses._MEANS:
+            raise NotImplementedError(f"compile: a loss with reduction={self.loss.reduction!r} "
+                                      "can be called, but fit averages over the batch only")
         if isinstance(metrics, (str, metrics_module.Metric)):
             metrics = [metrics]
         self._metric_specs = list(metrics or [])
