@@ -211,3 +211,32 @@ def test_flatten_channels_first_flattens_in_channels_last_order_as_keras():
     # The adjoint of the forward map: <forward(x), dy> == <x, backward(dy)>.
     assert np.sum(y * dy, dtype=np.float64) == pytest.approx(np.sum(x * dx, dtype=np.float64))
     assert dx.shape == x.shape
+
+
+def test_lecun_truncated_normal_and_identity_initializers_follow_keras():
+    from brisknn import initializers
+    w = initializers.get("truncated_normal")((400, 300))
+    assert np.abs(w).max() <= 2 * 0.05 + 1e-7 and abs(w.std() - 0.05 * 0.8796) < 2e-3
+    w = initializers.TruncatedNormal(mean=1.0, stddev=0.1, seed=3)((500, 400))
+    assert abs(w.mean() - 1.0) < 2e-3 and np.abs(w - 1.0).max() <= 0.2 + 1e-6
+    w = initializers.get("lecun_normal")((400, 300))  # stddev sqrt(1 / fan_in)
+    assert abs(w.std() - np.sqrt(1 / 400)) < 2e-3 and np.abs(w).max() <= 2 * np.sqrt(
+        1 / 400) / 0.8796 + 1e-6
+    w = initializers.get("lecun_uniform")((400, 300))  # limit sqrt(3 / fan_in)
+    assert np.abs(w).max() <= np.sqrt(3 / 400) and np.abs(w).max() > 0.95 * np.sqrt(3 / 400)
+    np.testing.assert_array_equal(initializers.Identity(gain=2.0)((2, 3)), 2 * np.eye(2, 3))
+    with pytest.raises(ValueError, match="2D matrices"):
+        initializers.get("identity")((2, 2, 2))
+
+
+def test_initializers_serialize_with_keras_class_names_and_read_older_names():
+    from brisknn import initializers, layers
+    config = layers.Dense(3, kernel_initializer="lecun_normal").get_config()
+    assert config["kernel_initializer"] == {"class_name": "LecunNormal",
+                                            "config": {"seed": None}}
+    assert config["bias_initializer"]["class_name"] == "Zeros"
+    assert type(layers.Dense.from_config(config).kernel_initializer) is initializers.LecunNormal
+    old = initializers.deserialize({"class_name": "glorot_uniform", "config": {"seed": 1}})
+    assert type(old) is initializers.GlorotUniform and old.seed == 1
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        initializers.deserialize({"class_name": "os.system", "config": {}})
