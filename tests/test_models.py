@@ -538,3 +538,21 @@ def test_input_takes_keras_batch_shape():
     assert layers.Input(batch_shape=(8, 5, 2)).shape == (8, 5, 2)
     with pytest.raises(ValueError, match="both `shape` and `batch_shape`"):
         layers.Input(shape=(3,), batch_shape=(None, 3))
+
+
+def test_call_results_losses_and_metric_results_answer_numpy_as_keras_tensors_do():
+    from brisknn import losses, metrics
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    x = np.ones((4, 3), np.float32)
+    out = model(x)
+    assert isinstance(out, np.ndarray) and type(out.numpy()) is np.ndarray
+    np.testing.assert_array_equal(out.numpy(), model.predict(x, verbose=0))
+    assert type(model.layers[0](x).numpy()) is np.ndarray
+    loss = losses.MeanSquaredError()(np.zeros((4, 2)), out)
+    assert isinstance(loss, float) and loss.numpy() == np.float32(loss)
+    assert type(losses.MeanSquaredError(reduction=None)(np.zeros((4, 2)), out).numpy()) is \
+        np.ndarray
+    m = metrics.BinaryAccuracy()
+    m.update_state([[1], [0]], [[0.7], [0.6]])
+    assert m.result() == 0.5 and m.result().numpy() == np.float32(0.5)
+    assert metrics.AUC()([0, 1], [0.2, 0.9]).numpy() == np.float32(1.0)

@@ -34,6 +34,22 @@ def epsilon():
     return 1e-7
 
 
+class Tensor(np.ndarray):
+    """What calling a model or layer returns: a NumPy array that also answers `.numpy()`, as
+    the tensors Keras returns on its TensorFlow and PyTorch backends do."""
+
+    def numpy(self):
+        return self.view(np.ndarray)
+
+
+class Scalar(float):
+    """What a loss or a metric's result returns: a float that also answers `.numpy()` (a
+    float32, the dtype Keras computes losses and metrics in)."""
+
+    def numpy(self):
+        return np.float32(self)
+
+
 # Counts changes of any layer's or Variable's `trainable` flag: a model compares it with the
 # count it saw when it cached its trainable weights, so it can tell when a backward pass may
 # write gradients into weights it will not step (see Sequential._train_step).

@@ -1,7 +1,7 @@
 """Losses with Keras' names, formulas and reduction (the mean over the batch)."""
 import numpy as np
 
-from brisknn import _core, ops
+from brisknn import _core, backend, ops
 
 
 class Loss:
@@ -35,10 +35,12 @@ class Loss:
         if self.label_smoothing:
             y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
         if self.reduction in _MEANS:
-            return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
+            return backend.Scalar(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
         # Keras' reduce_values: 'sum' adds the per-sample losses, None/'none' returns them.
         values = _per_sample(self.kernel, y_true, y_pred, self.from_logits)
-        return float(values.sum(dtype=np.float64)) if self.reduction == "sum" else values
+        if self.reduction == "sum":
+            return backend.Scalar(values.sum(dtype=np.float64))
+        return np.asarray(values).view(backend.Tensor)
 
     def get_config(self):
         config = {"name": self.name, "reduction": self.reduction}

@@ -90,7 +90,7 @@ class Sum(Metric):
         self.total.value += values.sum()
 
     def result(self):
-        return float(self.total.value)
+        return backend.Scalar(self.total.value)
 
 
 class Mean(Metric):
@@ -146,7 +146,7 @@ class Mean(Metric):
         self._count += float(weight.sum()) / per_sample
 
     def result(self):
-        return self._total / self._count if self._count else 0.0
+        return backend.Scalar(self._total / self._count if self._count else 0.0)
 
 
 class MeanMetricWrapper(Mean):
@@ -320,7 +320,7 @@ class RootMeanSquaredError(Mean):
         super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
 
     def result(self):
-        return math.sqrt(super().result())
+        return backend.Scalar(math.sqrt(super().result()))
 
 
 # -- probabilistic (the losses, averaged over samples) ------------------------------------------
@@ -416,7 +416,7 @@ class _ThresholdMetric(Metric):
     def result(self):
         tp, other = self.true_positives.value, self._variables[1].value
         ratio = _divide_no_nan(tp, tp + other)
-        return float(ratio[0]) if len(self.thresholds) == 1 else ratio
+        return backend.Scalar(ratio[0]) if len(self.thresholds) == 1 else ratio
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds,
@@ -525,7 +525,7 @@ class AUC(Metric):
             heights = np.minimum(y[:-1], y[1:])
         else:
             heights = np.maximum(y[:-1], y[1:])
-        return float(np.sum((x[:-1] - x[1:]) * heights))
+        return backend.Scalar(np.sum((x[:-1] - x[1:]) * heights))
 
     @staticmethod
     def _interpolate_pr_auc(tp, fp, fn):
@@ -540,7 +540,7 @@ class AUC(Metric):
         ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
         with np.errstate(divide="ignore"):
             log_ratio = np.log(np.where(ratio > 0, ratio, 1.0))
-        return float(np.sum(_divide_no_nan(slope * (dtp + intercept * log_ratio),
+        return backend.Scalar(np.sum(_divide_no_nan(slope * (dtp + intercept * log_ratio),
                                            np.maximum(tp[1:] + fn[1:], 0))))
 
     def get_config(self):

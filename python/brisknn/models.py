@@ -219,7 +219,7 @@ class Sequential(Layer):
 
     def __call__(self, x, training=False):
         x = self._prepare_x(x, "call")
-        return self.forward(x, training=training)
+        return self.forward(x, training=training).view(backend.Tensor)
 
     # -- training --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,

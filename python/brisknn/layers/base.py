@@ -200,8 +200,8 @@ class Layer:
         self._ensure_built((None,) + x.shape[1:])
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and self.forward_takes_mask:
-            return self.forward(x, training=training, mask=mask)
-        return self.forward(x, training=training)
+            return _tensor(self.forward(x, training=training, mask=mask))
+        return _tensor(self.forward(x, training=training))
 
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):
@@ -221,6 +221,11 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _tensor(y):
+    # The caller's view has `.numpy()` (backend.Tensor); the layer keeps its own arrays.
+    return y.view(backend.Tensor) if isinstance(y, np.ndarray) else y
 
 
 def assign_weights(owner, variables, values):
