@@ -302,8 +302,9 @@ def test_get_accepts_names_dicts_and_instances():
     assert type(opt) is SGD and opt.learning_rate == 0.5 and opt.momentum == 0.9
     assert optimizers.get(opt) is opt
     assert optimizers.get(None) is None
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'"):
-        optimizers.get("adamw")
+    assert type(optimizers.get("adamw")) is optimizers.AdamW
+    with pytest.raises(ValueError, match="Unknown optimizer 'nadam'"):
+        optimizers.get("nadam")
     with pytest.raises(ValueError, match="Could not interpret"):
         optimizers.get(42)
 
@@ -311,8 +312,8 @@ def test_get_accepts_names_dicts_and_instances():
 def test_unsupported_and_invalid_arguments_raise():
     with pytest.raises(NotImplementedError, match="use_ema"):
         Adam(use_ema=True)
-    with pytest.raises(NotImplementedError, match="weight_decay"):
-        SGD(weight_decay=0.01)
+    with pytest.raises(ValueError, match="weight_decay"):
+        SGD(weight_decay="lots")
     with pytest.raises(NotImplementedError, match="gradient_accumulation_steps"):
         RMSprop(gradient_accumulation_steps=4)
     with pytest.raises(NotImplementedError, match="schedule"):
@@ -605,3 +606,42 @@ def test_learning_rate_and_iterations_have_keras_variable_calls_and_stay_numbers
     assert opt.learning_rate == pytest.approx(0.05 * 0.5)  # one plateau in two epochs
     opt.iterations.assign(7)
     assert opt.iterations == 7
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decoupled_weight_decay_matches_keras(name, dtype):
+    # Keras' apply: clip the gradients, then w -= w * weight_decay * lr, then the update step
+    # (with the gradient of the weights before the decay, regularizer included).
+    if name == "adamw":
+        opt = optimizers.AdamW(learning_rate=0.01, weight_decay=0.05)
+    else:
+        cls, kwargs = CASES[name]
+        opt = cls(weight_decay=0.05, **kwargs)
+    variables = make_variables(dtype, [regularizers.L2(0.01), None])
+    opt.exclude_from_weight_decay(var_names=["v1"])  # the second variable keeps its size
+    ref_w = [v.value.copy() for v in variables]
+    ref_slots = [{} for _ in variables]
+    lr = opt.get_config()["learning_rate"]
+    for t, grads in enumerate(gradients(variables, 3)):
+        for v, g in zip(variables, grads):
+            v.grad += g
+        eff = [effective_gradient(w, g, v.regularizer)
+               for w, g, v in zip(ref_w, grads, variables)]
+        decayed = [ref_w[0] - ref_w[0] * 0.05 * lr, ref_w[1]]
+        ref_w = [reference_step(opt, w, g, s, t) for w, g, s in zip(decayed, eff, ref_slots)]
+        opt.apply(variables)
+        for v, w in zip(variables, ref_w):
+            np.testing.assert_allclose(v.value, w, **TOLERANCE[dtype])
+    assert opt.get_config()["weight_decay"] == 0.05
+
+
+def test_adamw_defaults_and_round_trip_as_keras():
+    opt = optimizers.AdamW()
+    config = opt.get_config()
+    assert (config["name"], config["weight_decay"], config["learning_rate"]) == \
+        ("adamw", 0.004, 0.001)
+    clone = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(clone) is optimizers.AdamW and clone.get_config() == config
+    with pytest.raises(ValueError, match="weight_decay"):
+        optimizers.AdamW(weight_decay=None)
