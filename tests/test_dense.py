@@ -240,3 +240,21 @@ def test_initializers_serialize_with_keras_class_names_and_read_older_names():
     assert type(old) is initializers.GlorotUniform and old.seed == 1
     with pytest.raises(ValueError, match="Unknown initializer"):
         initializers.deserialize({"class_name": "os.system", "config": {}})
+
+
+def test_layers_without_weights_called_alone_adapt_to_new_shapes_as_keras():
+    from brisknn import layers
+    drop = layers.Dropout(0.5)
+    drop(np.ones((2, 4)))
+    assert drop(np.ones((2, 3))).shape == (2, 3)
+    flat = layers.Flatten()
+    flat(np.ones((2, 4, 4)))
+    x = np.arange(36, dtype=np.float32).reshape(2, 3, 3, 2)
+    np.testing.assert_array_equal(flat(x), x.reshape(2, -1))
+    pool = layers.MaxPooling2D()
+    pool(np.ones((1, 4, 4, 1)))
+    assert pool(np.ones((1, 6, 6, 1))).shape == (1, 3, 3, 1)
+    dense = layers.Dense(2)  # a layer with weights keeps its input shape
+    dense(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 4\)"):
+        dense(np.ones((2, 3)))

@@ -174,13 +174,16 @@ class Layer:
             self._check_input_shape(input_shape)
         return self.output_shape
 
+    def _accepts(self, input_shape):
+        expected = self.input_shape
+        return expected is None or len(expected) == len(input_shape) and all(
+            e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
+
     def _check_input_shape(self, input_shape):
         expected = self.input_shape
         if expected is None:
             return
-        ok = len(expected) == len(input_shape) and all(
-            e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
-        if not ok:
+        if not self._accepts(input_shape):
             raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects input of shape "
                              f"{_shape_str(expected)}, got {_shape_str(input_shape)}")
 
@@ -197,7 +200,12 @@ class Layer:
     def __call__(self, x, training=False, mask=None):
         """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
         x = np.asarray(x)
-        self._ensure_built((None,) + x.shape[1:])
+        shape = (None,) + x.shape[1:]
+        if self.built and not self._weights and not self._accepts(shape):
+            # A layer without weights has no input shape to keep (Keras gives Dropout or
+            # Activation no input_spec): called alone on new data, it adapts.
+            self.built = False
+        self._ensure_built(shape)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and self.forward_takes_mask:
             return _tensor(self.forward(x, training=training, mask=mask))

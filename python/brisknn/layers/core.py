@@ -306,7 +306,7 @@ class Reshape(Layer):
 
     def forward(self, x, training=False):
         self._in_shape = x.shape
-        return x.reshape((x.shape[0],) + self.output_shape[1:])
+        return x.reshape((x.shape[0],) + self.target_shape)  # NumPy resolves a -1
 
     def backward(self, dy, need_dx=True):
         return dy.reshape(self._in_shape) if need_dx else None
