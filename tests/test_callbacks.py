@@ -324,3 +324,37 @@ def test_lambda_callback_passes_keras_arguments():
     _model().fit(X[:16], Y[:16], epochs=1, batch_size=8, verbose=0, callbacks=[cb],
                  validation_data=(X[16:], Y[16:]))
     assert events == ["begin", ("epoch", 0), ("batch", 0), ("batch", 1), "test", "end"]
+
+
+def test_history_params_are_exactly_keras_3_keys_with_verbose_as_passed(capsys):
+    # Keras 3 fit: CallbackList(..., verbose=verbose, epochs=epochs, steps=num_batches).
+    model = _model()
+    assert model.fit(X, Y, epochs=2, batch_size=8, verbose=0).params == \
+        {"verbose": 0, "epochs": 2, "steps": 3}
+    assert model.fit(X, Y, epochs=1, batch_size=5).params == \
+        {"verbose": "auto", "epochs": 1, "steps": 5}
+    assert model.fit(X, Y, epochs=1, batch_size=24, verbose=2).params["verbose"] == 2
+    capsys.readouterr()
+
+
+def test_early_stopping_keeps_best_across_fits_as_keras_3():
+    # Keras 3 sets `best` to +/-inf once (_set_monitor_op) and on_train_begin does not reset
+    # it: a reused callback stops a later fit that never beats the earlier best.
+    stop = EarlyStopping(patience=1)
+    model, history = _fit([1.0, 0.5, 0.6], stop)
+    assert stop.best == 0.5 and len(history.epoch) == 3
+    _, history = _fit([0.9, 0.8, 0.7, 0.6], stop, model=model)
+    assert stop.best == 0.5 and history.epoch == [0, 1]  # stops at the 2nd epoch (epoch > 0)
+    fresh = EarlyStopping(patience=1)
+    _, history = _fit([0.9, 0.8, 0.7, 0.6], fresh)
+    assert fresh.best == 0.6 and len(history.epoch) == 4
+
+
+def test_early_stopping_auto_mode_knows_the_new_metrics_directions():
+    for name, values, best in [("binary_crossentropy", [0.5, 0.4, 0.45], 0.4),
+                               ("precision", [0.5, 0.7, 0.6], 0.7),
+                               ("root_mean_squared_error", [0.5, 0.4, 0.45], 0.4)]:
+        model = _model(metrics=[name])
+        stop = EarlyStopping(monitor=name, patience=5)
+        _fit(values, stop, key=name, model=model)
+        assert stop.best == best, name

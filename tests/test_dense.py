@@ -152,7 +152,6 @@ def test_dense_backward_applies_the_activation_derivative_from_y(activation):
         _core.dense_backward(dy, x, w, dx, None, None, np.zeros((7, 3)), "relu")
 
 
-
 @pytest.mark.parametrize("name", ["GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
                                   "Orthogonal", "RandomNormal", "RandomUniform"])
 def test_an_initializer_with_a_seed_repeats_itself_and_ignores_the_global_generator(name):
@@ -195,3 +194,89 @@ def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
     np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
     for other in out[1:]:
         np.testing.assert_array_equal(other, out[0])
+
+
+def test_core_layers_take_keras_keyword_arguments_and_config_keys():
+    from brisknn import layers
+    dense = layers.Dense(3, kernel_constraint=None, bias_constraint=None,
+                         activity_regularizer=None)
+    config = dense.get_config()
+    assert config["kernel_constraint"] is None and config["bias_constraint"] is None
+    assert "activity_regularizer" not in config  # Keras 3 writes it only when set
+    assert type(layers.Dense.from_config(config)) is layers.Dense
+    for name in ("kernel_constraint", "bias_constraint", "activity_regularizer"):
+        with pytest.raises(NotImplementedError, match=name):
+            layers.Dense(3, **{name: "max_norm"})
+    drop = layers.Dropout(0.5, noise_shape=None)
+    assert drop.get_config()["noise_shape"] is None
+    with pytest.raises(NotImplementedError, match="noise_shape"):
+        layers.Dropout(0.5, noise_shape=(None, 1))
+    flat = layers.Flatten(data_format="channels_last")
+    assert flat.get_config()["data_format"] == "channels_last"
+    assert layers.Flatten().get_config()["data_format"] == "channels_last"
+    with pytest.raises(ValueError, match="data_format"):
+        layers.Flatten(data_format="channels_middle")
+    conv = layers.Conv2D(2, 3).get_config()
+    lstm = layers.LSTM(2).get_config()
+    assert conv["kernel_constraint"] is None and lstm["recurrent_constraint"] is None
+
+
+def test_flatten_channels_first_flattens_in_channels_last_order_as_keras():
+    from brisknn import layers
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)  # (batch, channels, height, width)
+    flat = layers.Flatten(data_format="channels_first")
+    y = flat(x)
+    np.testing.assert_array_equal(y, np.transpose(x, (0, 2, 3, 1)).reshape(2, -1))
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx = flat.backward(dy)
+    # The adjoint of the forward map: <forward(x), dy> == <x, backward(dy)>.
+    assert np.sum(y * dy, dtype=np.float64) == pytest.approx(np.sum(x * dx, dtype=np.float64))
+    assert dx.shape == x.shape
+
+
+def test_lecun_truncated_normal_and_identity_initializers_follow_keras():
+    from brisknn import initializers
+    w = initializers.get("truncated_normal")((400, 300))
+    assert np.abs(w).max() <= 2 * 0.05 + 1e-7 and abs(w.std() - 0.05 * 0.8796) < 2e-3
+    w = initializers.TruncatedNormal(mean=1.0, stddev=0.1, seed=3)((500, 400))
+    assert abs(w.mean() - 1.0) < 2e-3 and np.abs(w - 1.0).max() <= 0.2 + 1e-6
+    w = initializers.get("lecun_normal")((400, 300))  # stddev sqrt(1 / fan_in)
+    assert abs(w.std() - np.sqrt(1 / 400)) < 2e-3 and np.abs(w).max() <= 2 * np.sqrt(
+        1 / 400) / 0.8796 + 1e-6
+    w = initializers.get("lecun_uniform")((400, 300))  # limit sqrt(3 / fan_in)
+    assert np.abs(w).max() <= np.sqrt(3 / 400) and np.abs(w).max() > 0.95 * np.sqrt(3 / 400)
+    np.testing.assert_array_equal(initializers.Identity(gain=2.0)((2, 3)), 2 * np.eye(2, 3))
+    with pytest.raises(ValueError, match="2D matrices"):
+        initializers.get("identity")((2, 2, 2))
+
+
+def test_initializers_serialize_with_keras_class_names_and_read_older_names():
+    from brisknn import initializers, layers
+    config = layers.Dense(3, kernel_initializer="lecun_normal").get_config()
+    assert config["kernel_initializer"] == {"class_name": "LecunNormal",
+                                            "config": {"seed": None}}
+    assert config["bias_initializer"]["class_name"] == "Zeros"
+    assert type(layers.Dense.from_config(config).kernel_initializer) is initializers.LecunNormal
+    old = initializers.deserialize({"class_name": "glorot_uniform", "config": {"seed": 1}})
+    assert type(old) is initializers.GlorotUniform and old.seed == 1
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        initializers.deserialize({"class_name": "os.system", "config": {}})
+
+
+def test_layers_without_weights_called_alone_adapt_to_new_shapes_as_keras():
+    from brisknn import layers
+    drop = layers.Dropout(0.5)
+    drop(np.ones((2, 4)))
+    assert drop(np.ones((2, 3))).shape == (2, 3)
+    flat = layers.Flatten()
+    flat(np.ones((2, 4, 4)))
+    x = np.arange(36, dtype=np.float32).reshape(2, 3, 3, 2)
+    np.testing.assert_array_equal(flat(x), x.reshape(2, -1))
+    pool = layers.MaxPooling2D()
+    pool(np.ones((1, 4, 4, 1)))
+    assert pool(np.ones((1, 6, 6, 1))).shape == (1, 3, 3, 1)
+    dense = layers.Dense(2)  # a layer with weights keeps its input shape
+    dense(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"expects input of shape \(None, 4\)"):
+        dense(np.ones((2, 3)))

@@ -136,7 +136,7 @@ def test_embedding_config_round_trips_and_input_length_is_accepted_and_ignored()
     config = layer.get_config()
     assert config["input_dim"] == 50 and config["output_dim"] == 4
     assert config["mask_zero"] is False and "input_length" not in config
-    assert config["embeddings_initializer"]["class_name"] == "random_uniform"
+    assert config["embeddings_initializer"]["class_name"] == "RandomUniform"  # as Keras
     clone = Embedding.from_config(config)
     assert (clone.input_dim, clone.output_dim, clone.name) == (50, 4, "emb")
     assert clone.embeddings_regularizer.get_config() == layer.embeddings_regularizer.get_config()

@@ -292,3 +292,71 @@ def test_sparse_labels_that_int64_cannot_hold_are_reported_as_given():
         ops.sparse_categorical_crossentropy(np.array([0, 2**64 - 1], np.uint64), p)
     with pytest.raises(ValueError, match=r"label 1e\+30 is out of range"):
         ops.sparse_categorical_crossentropy(np.array([0.0, 1e30]), p)
+
+
+@pytest.mark.parametrize("cls,ref", [(losses.BinaryCrossentropy, ref_bce),
+                                     (losses.MeanSquaredError, ref_mse),
+                                     (losses.MeanAbsoluteError, ref_mae)])
+def test_loss_objects_squeeze_or_expand_a_trailing_axis_of_one_as_keras(cls, ref):
+    # Keras' LossFunctionWrapper.call: (n,) labels against an (n, 1) output, and the reverse.
+    y = np.array([1.0, 0.0, 1.0])
+    p = np.array([[0.9], [0.2], [0.4]])
+    want = ref(y[:, None], p).mean()
+    assert cls()(y, p) == pytest.approx(want, rel=1e-6)
+    assert cls()(y[:, None], p[:, 0]) == pytest.approx(want, rel=1e-6)
+    # (n, k) against (n, k, 1): the longer one loses its axis.
+    y2, p2 = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.7, 0.4], [0.1, 0.8]])
+    assert cls()(y2, p2[..., None]) == pytest.approx(ref(y2, p2).mean(), rel=1e-6)
+    assert cls()(y2[..., None], p2) == pytest.approx(ref(y2, p2).mean(), rel=1e-6)
+
+
+def test_binary_crossentropy_object_on_column_output_gives_keras_value():
+    got = losses.BinaryCrossentropy()(np.array([1.0, 0.0]), np.array([[0.9], [0.2]]))
+    assert got == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2, rel=1e-6)
+
+
+def test_categorical_crossentropy_object_squeezes_a_trailing_axis_of_one():
+    t, p = np.array([[0.0, 1.0, 0.0]]), np.array([[0.2, 0.5, 0.3]])
+    want = ref_cce(t, p).mean()
+    assert losses.CategoricalCrossentropy()(t[..., None], p) == pytest.approx(want, rel=1e-6)
+    assert losses.CategoricalCrossentropy()(t, p[..., None]) == pytest.approx(want, rel=1e-6)
+
+
+def test_regression_loss_functions_match_ranks_but_cross_entropy_functions_do_not():
+    y, p = np.array([1.0, 0.0]), np.array([[0.9], [0.2]])
+    np.testing.assert_allclose(losses.mean_squared_error(y, p), [0.01, 0.04], rtol=1e-6)
+    np.testing.assert_allclose(losses.mean_absolute_error(y, p), [0.1, 0.2], rtol=1e-6)
+    # Keras' backends raise "must have the same rank" here.
+    with pytest.raises(ValueError):
+        losses.binary_crossentropy(y, p)
+
+
+def test_loss_reductions_follow_keras_reduce_values():
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    p = np.array([[0.9, 0.2], [0.3, 0.6], [0.5, 0.8]])
+    per_sample = ref_bce(t, p)
+    assert losses.BinaryCrossentropy(reduction="sum")(t, p) == pytest.approx(per_sample.sum())
+    for none in (None, "none"):
+        np.testing.assert_allclose(losses.BinaryCrossentropy(reduction=none)(t, p), per_sample,
+                                   rtol=1e-6)
+    for mean in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+        assert losses.BinaryCrossentropy(reduction=mean)(t, p) == pytest.approx(
+            per_sample.mean())
+    assert losses.MeanSquaredError(reduction="sum")(t, p) == pytest.approx(ref_mse(t, p).sum())
+    with pytest.raises(ValueError, match="reduction"):
+        losses.MeanSquaredError(reduction="median")
+    from brisknn import layers, models
+    model = models.Sequential([layers.Input((2,)), layers.Dense(2)])
+    with pytest.raises(NotImplementedError, match="reduction"):
+        model.compile("sgd", losses.MeanSquaredError(reduction="sum"))
+
+
+def test_loss_functions_take_keras_label_smoothing():
+    t = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.2, 0.7, 0.1], [0.5, 0.3, 0.2]])
+    np.testing.assert_allclose(losses.categorical_crossentropy(t, p, label_smoothing=0.1),
+                               ref_cce(t * 0.9 + 0.1 / 3, p), rtol=1e-6)
+    np.testing.assert_allclose(losses.binary_crossentropy(t, p, label_smoothing=0.2),
+                               ref_bce(t * 0.8 + 0.1, p), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="axis"):
+        losses.categorical_crossentropy(t, p, axis=0)

@@ -299,7 +299,7 @@ def test_bad_layer_arguments():
         Dense(0)
     with pytest.raises(ValueError, match="rate must be in"):
         Dropout(1.0)
-    with pytest.raises(TypeError, match="expected a Layer"):
+    with pytest.raises(ValueError, match="Only instances of `keras.Layer`"):  # as Keras 3
         brisknn.Sequential([np.zeros(3)])
 
 
@@ -419,3 +419,184 @@ def test_sequences_of_zero_steps_are_refused_as_empty():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"train_on_batch: x is empty \(shape \(2, 0, 3\)\)"):
         model.train_on_batch(np.ones((2, 0, 3)), np.ones((2, 0, 2)))
+
+
+def _frozen_regularized_model():
+    model = Sequential([Dense(4, input_shape=(3,), kernel_regularizer=regularizers.L2(1.0)),
+                        Dense(1, kernel_regularizer=regularizers.L2(0.5))])
+    model.layers[0].trainable = False
+    model.compile(optimizers.SGD(0.01), "mse")
+    return model
+
+
+def test_frozen_weights_regularizers_count_nowhere_as_keras_3():
+    # Keras 3 Layer._get_regularization_losses walks trainable_weights only.
+    model = _frozen_regularized_model()
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    y = np.zeros((4, 1), np.float32)
+    head = model.layers[1].kernel.numpy().astype(np.float64)
+    head_penalty = 0.5 * np.sum(head ** 2)
+    assert model.losses == [pytest.approx(head_penalty, rel=1e-6)]
+    data = float(np.mean(model.predict(x, verbose=0).astype(np.float64) ** 2))
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(data + head_penalty, rel=1e-5)
+    history = model.fit(x, y, validation_data=(x, y), verbose=0, shuffle=False,
+                        batch_size=4).history
+    assert history["loss"][0] == pytest.approx(data + head_penalty, rel=1e-5)
+    model.trainable = False
+    assert model.losses == []
+    assert model.layers[0].losses == [] and model.layers[1].losses == []
+
+
+def test_frozen_layer_clears_its_variables_trainable_flags_as_keras_3():
+    layer = Dense(2)
+    Sequential([layers.Input((3,)), layer])
+    layer.trainable = False
+    assert [w.trainable for w in layer.weights] == [False, False]
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+    layer.trainable = True
+    assert [w.trainable for w in layer.weights] == [True, True]
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    model.trainable = False
+    assert [w.trainable for w in model.weights] == [False, False]
+
+
+def test_no_gradient_leaks_from_unfreezing_without_recompiling():
+    # The review's F6: freeze, compile, fit; unfreeze and fit without recompiling (the cached
+    # training set leaves the base out, as Keras' traced step); recompile: the first step must
+    # equal a fresh model's from the same weights, with no gradient saved up in between.
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 3)).astype(np.float32)
+    y = rng.random((16, 1)).astype(np.float32)
+    model = Sequential([Dense(4, input_shape=(3,)), Dense(1)])
+    model.layers[0].trainable = False
+    model.compile(optimizers.SGD(0.01), "mse")
+    model.fit(x, y, verbose=0)
+    model.layers[0].trainable = True
+    base = model.layers[0].get_weights()
+    model.fit(x, y, epochs=3, verbose=0)
+    for a, b in zip(base, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert all(not w.grad.any() for w in model.layers[0].weights)
+    weights = model.get_weights()
+    model.compile(optimizers.SGD(0.01), "mse")
+    model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    fresh = Sequential([Dense(4, input_shape=(3,)), Dense(1)])
+    fresh.set_weights(weights)
+    fresh.compile(optimizers.SGD(0.01), "mse")
+    fresh.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_shared_layer_toggled_after_compile_gets_no_gradient_from_the_other_model():
+    # A GAN-style shared discriminator: `gan` cached it frozen; unfreezing it afterwards must not
+    # let gan's backward pass leave gradients that the discriminator's own step then applies.
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 3)).astype(np.float32)
+    y = rng.random((8, 1)).astype(np.float32)
+    disc_layer = Dense(1)
+    disc = Sequential([layers.Input((2,)), disc_layer])
+    disc.compile(optimizers.SGD(0.1), "mse")
+    gen = Dense(2, input_shape=(3,))
+    gan = Sequential([gen, disc])
+    disc.trainable = False
+    gan.compile(optimizers.SGD(0.1), "mse")
+    gan.train_on_batch(x, y)
+    disc.trainable = True  # toggled without recompiling gan
+    gan.train_on_batch(x, y)
+    z = gen(x)
+    before = disc.get_weights()
+    disc.train_on_batch(z, y)
+    # The discriminator's step is its own gradient alone (the MSE gradient, by hand).
+    p = z @ before[0] + before[1]
+    g = 2 * (p - y) / len(y)
+    np.testing.assert_allclose(disc.get_weights()[0], before[0] - 0.1 * z.T @ g, rtol=1e-5)
+    np.testing.assert_allclose(disc.get_weights()[1], before[1] - 0.1 * g.sum(0), rtol=1e-5)
+
+
+def test_unbuilt_model_raises_for_count_params_and_shapes_as_keras_3():
+    model = Sequential([Dense(2)])
+    with pytest.raises(ValueError, match="isn't built"):
+        model.count_params()
+    with pytest.raises(ValueError, match="isn't built"):
+        Dense(2).count_params()
+    with pytest.raises(ValueError, match="has no defined input shape yet"):
+        model.input_shape
+    with pytest.raises(ValueError, match="has no defined output shape yet"):
+        model.output_shape
+    lines = []
+    model.summary(print_fn=lines.append)  # still prints, as Keras, with "0 (unbuilt)"
+    assert "0 (unbuilt)" in lines[0] and "Total params: 0" in lines[0]
+    model.build((None, 3))
+    assert model.count_params() == 8
+    assert model.input_shape == (None, 3) and model.output_shape == (None, 2)
+
+
+def test_sequential_add_and_pop_errors_follow_keras_3():
+    with pytest.raises(ValueError, match="Only instances of `keras.Layer` can be added"):
+        Sequential().add("dense")
+    with pytest.raises(ValueError, match="should have unique names.*'a'"):
+        Sequential([Dense(2, name="a"), Dense(2, name="a")])
+    with pytest.raises(IndexError):
+        Sequential().pop()
+    model = Sequential([layers.Input((3,)), Dense(2, name="a"), Dense(1)])
+    top = model.pop()
+    assert top.name != "a" and model.output_shape == (None, 2)
+    model.add(Dense(4))
+    assert model.output_shape == (None, 4)
+
+
+def test_validation_freq_takes_an_int_or_a_list_of_epochs_as_keras_3():
+    model = Sequential([layers.Input((3,)), Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3), np.float32), np.ones(4, np.float32)
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append("val_loss" in logs))
+    model.fit(x, y, epochs=5, validation_data=(x, y), validation_freq=[2, 5], verbose=0,
+              callbacks=[record])
+    assert seen == [False, True, False, False, True]
+    seen.clear()
+    model.fit(x, y, epochs=4, validation_data=(x, y), validation_freq=2, verbose=0,
+              callbacks=[record])
+    assert seen == [False, True, False, True]
+    with pytest.raises(ValueError, match="validation_freq"):
+        model.fit(x, y, validation_data=(x, y), validation_freq="often", verbose=0)
+
+
+def test_a_model_without_trainable_weights_warns_and_takes_no_step_as_keras_3():
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    model.trainable = False
+    model.compile("adam", "mse")
+    before = model.get_weights()
+    with pytest.warns(UserWarning, match="does not have any trainable weights"):
+        model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2)))
+    assert model.optimizer.iterations == 0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_input_takes_keras_batch_shape():
+    model = Sequential([layers.Input(batch_shape=(None, 3)), Dense(2)])
+    assert model.input_shape == (None, 3) and model.output_shape == (None, 2)
+    assert layers.Input(batch_shape=(8, 5, 2)).shape == (8, 5, 2)
+    with pytest.raises(ValueError, match="both `shape` and `batch_shape`"):
+        layers.Input(shape=(3,), batch_shape=(None, 3))
+
+
+def test_call_results_losses_and_metric_results_answer_numpy_as_keras_tensors_do():
+    from brisknn import losses, metrics
+    model = Sequential([layers.Input((3,)), Dense(2)])
+    x = np.ones((4, 3), np.float32)
+    out = model(x)
+    assert isinstance(out, np.ndarray) and type(out.numpy()) is np.ndarray
+    np.testing.assert_array_equal(out.numpy(), model.predict(x, verbose=0))
+    assert type(model.layers[0](x).numpy()) is np.ndarray
+    loss = losses.MeanSquaredError()(np.zeros((4, 2)), out)
+    assert isinstance(loss, float) and loss.numpy() == np.float32(loss)
+    assert type(losses.MeanSquaredError(reduction=None)(np.zeros((4, 2)), out).numpy()) is \
+        np.ndarray
+    m = metrics.BinaryAccuracy()
+    m.update_state([[1], [0]], [[0.7], [0.6]])
+    assert m.result() == 0.5 and m.result().numpy() == np.float32(0.5)
+    assert metrics.AUC()([0, 1], [0.2, 0.9]).numpy() == np.float32(1.0)

@@ -306,8 +306,9 @@ def test_get_accepts_names_dicts_and_instances():
     assert type(opt) is SGD and opt.learning_rate == 0.5 and opt.momentum == 0.9
     assert optimizers.get(opt) is opt
     assert optimizers.get(None) is None
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'"):
-        optimizers.get("adamw")
+    assert type(optimizers.get("adamw")) is optimizers.AdamW
+    with pytest.raises(ValueError, match="Unknown optimizer 'nadam'"):
+        optimizers.get("nadam")
     with pytest.raises(ValueError, match="Could not interpret"):
         optimizers.get(42)
 
@@ -315,8 +316,8 @@ def test_get_accepts_names_dicts_and_instances():
 def test_unsupported_and_invalid_arguments_raise():
     with pytest.raises(NotImplementedError, match="use_ema"):
         Adam(use_ema=True)
-    with pytest.raises(NotImplementedError, match="weight_decay"):
-        SGD(weight_decay=0.01)
+    with pytest.raises(ValueError, match="weight_decay"):
+        SGD(weight_decay="lots")
     with pytest.raises(NotImplementedError, match="gradient_accumulation_steps"):
         RMSprop(gradient_accumulation_steps=4)
     with pytest.raises(NotImplementedError, match="schedule"):
@@ -580,3 +581,71 @@ def test_core_many_rejects_bad_params():
         _core.rmsprop_update_many([(i, i, i, None, None, 0.0, 0.0, 1.0)], 0.1, 0.9, 0.0, 1e-7,
                                   False)
     assert not w.any() and not m.any()  # nothing ran
+
+
+def test_learning_rate_and_iterations_have_keras_variable_calls_and_stay_numbers():
+    import json
+    from brisknn import callbacks, layers, models
+    opt = Adam(learning_rate=0.01)
+    lr = opt.learning_rate
+    assert lr == 0.01 and isinstance(lr, float) and f"{lr:.3f}" == "0.010"
+    assert lr * 2 == 0.02 and 1 - lr == 0.99 and lr < 0.1 and json.dumps(lr) == "0.01"
+    assert lr.numpy() == np.float32(0.01) and lr.numpy().dtype == np.float32
+    lr.assign(0.002)
+    assert opt.learning_rate == 0.002 and lr.numpy() == np.float32(0.002)
+    opt.learning_rate.assign(np.float32(0.5))
+    assert opt.learning_rate == 0.5 and opt.get_config()["learning_rate"] == 0.5
+    opt.learning_rate.assign(opt.learning_rate * 0.1)
+    assert opt.learning_rate == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        opt.learning_rate.assign("fast")
+    it = opt.iterations
+    assert it == 0 and isinstance(it, int) and it.numpy() == 0 and it.numpy().dtype == np.int64
+    model = models.Sequential([layers.Input((2,)), layers.Dense(1)])
+    model.compile(opt, "mse")
+    model.fit(np.ones((4, 2)), np.ones(4), batch_size=2, epochs=2, verbose=0,
+              callbacks=[callbacks.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5,
+                                                     min_delta=10.0)])
+    assert opt.iterations == 4 and it.numpy() == 4 and range(10)[opt.iterations] == 4
+    assert opt.learning_rate == pytest.approx(0.05 * 0.5)  # one plateau in two epochs
+    opt.iterations.assign(7)
+    assert opt.iterations == 7
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decoupled_weight_decay_matches_keras(name, dtype):
+    # Keras' apply: clip the gradients, then w -= w * weight_decay * lr, then the update step
+    # (with the gradient of the weights before the decay, regularizer included).
+    if name == "adamw":
+        opt = optimizers.AdamW(learning_rate=0.01, weight_decay=0.05)
+    else:
+        cls, kwargs = CASES[name]
+        opt = cls(weight_decay=0.05, **kwargs)
+    variables = make_variables(dtype, [regularizers.L2(0.01), None])
+    opt.exclude_from_weight_decay(var_names=["v1"])  # the second variable keeps its size
+    ref_w = [v.value.copy() for v in variables]
+    ref_slots = [{} for _ in variables]
+    lr = opt.get_config()["learning_rate"]
+    for t, grads in enumerate(gradients(variables, 3)):
+        for v, g in zip(variables, grads):
+            v.grad += g
+        eff = [effective_gradient(w, g, v.regularizer)
+               for w, g, v in zip(ref_w, grads, variables)]
+        decayed = [ref_w[0] - ref_w[0] * 0.05 * lr, ref_w[1]]
+        ref_w = [reference_step(opt, w, g, s, t) for w, g, s in zip(decayed, eff, ref_slots)]
+        opt.apply(variables)
+        for v, w in zip(variables, ref_w):
+            np.testing.assert_allclose(v.value, w, **TOLERANCE[dtype])
+    assert opt.get_config()["weight_decay"] == 0.05
+
+
+def test_adamw_defaults_and_round_trip_as_keras():
+    opt = optimizers.AdamW()
+    config = opt.get_config()
+    assert (config["name"], config["weight_decay"], config["learning_rate"]) == \
+        ("adamw", 0.004, 0.001)
+    clone = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(clone) is optimizers.AdamW and clone.get_config() == config
+    with pytest.raises(ValueError, match="weight_decay"):
+        optimizers.AdamW(weight_decay=None)

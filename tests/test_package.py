@@ -67,3 +67,43 @@ def test_plot_history_saves_a_png(tmp_path):
     fig = brisknn.plot.history(history, path=path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [ax.get_title() for ax in fig.axes] == ["Model Accuracy", "Model Loss"]
+
+
+def test_to_categorical_is_float64_and_infers_classes_as_keras_3():
+    # keras/src/utils/numerical_utils.py: np.zeros((batch, num_classes)), float64.
+    out = brisknn.utils.to_categorical([0, 2])
+    assert out.dtype == np.float64 and out.shape == (2, 3)
+    assert brisknn.utils.to_categorical([1, 0], num_classes=0).shape == (2, 2)
+    column = brisknn.utils.to_categorical(np.array([[2], [0], [1]]), 4)
+    np.testing.assert_array_equal(column, np.eye(4)[[2, 0, 1]])
+    assert column.dtype == np.float64
+    assert brisknn.utils.to_categorical(np.zeros((2, 3), int), 2).shape == (2, 3, 2)
+
+
+def test_float64_one_hot_targets_train_like_float32_ones():
+    from brisknn.layers import Dense
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, 32)
+    results = []
+    for dtype in (np.float64, np.float32):
+        brisknn.utils.set_random_seed(3)
+        model = brisknn.Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+        y = brisknn.utils.to_categorical(labels, 3).astype(dtype)
+        results.append(model.fit(x, y, epochs=2, batch_size=8, verbose=0).history)
+    assert results[0] == results[1]
+
+
+def test_clear_session_resets_automatic_names_as_keras():
+    from brisknn import backend, metrics, utils
+    from brisknn.layers import Dense
+    [Dense(2) for _ in range(3)]
+    assert Dense(2).name.startswith("dense_")
+    backend.clear_session()
+    assert Dense(2).name == "dense"
+    assert Dense(2).name == "dense_1"
+    assert metrics.Precision().name == "precision"
+    utils.clear_session(free_memory=False)
+    assert Dense(2).name == "dense" and metrics.Precision().name == "precision"
+    assert backend.floatx() == "float32"

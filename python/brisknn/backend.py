@@ -1,4 +1,6 @@
-"""Float precision policy and the Variable that layers keep their weights in."""
+"""Float precision policy, clear_session, and the Variable that layers keep their weights in."""
+import gc
+
 import numpy as np
 
 _FLOATX = "float32"
@@ -17,9 +19,50 @@ def set_floatx(value):
     _FLOATX = value
 
 
+def clear_session(free_memory=True):
+    """Resets the global state brisknn keeps, as keras.backend.clear_session: the counters
+    behind automatic layer and metric names, so the next Dense is 'dense' again. As in Keras,
+    floatx and the random generators are left alone. `free_memory` runs the garbage collector."""
+    from brisknn.layers import base
+    base._name_counts.clear()
+    if free_memory:
+        gc.collect()
+
+
 def epsilon():
     """The fuzz factor Keras clips probabilities with."""
     return 1e-7
+
+
+class Tensor(np.ndarray):
+    """What calling a model or layer returns: a NumPy array that also answers `.numpy()`, as
+    the tensors Keras returns on its TensorFlow and PyTorch backends do."""
+
+    def numpy(self):
+        return self.view(np.ndarray)
+
+
+class Scalar(float):
+    """What a loss or a metric's result returns: a float that also answers `.numpy()` (a
+    float32, the dtype Keras computes losses and metrics in)."""
+
+    def numpy(self):
+        return np.float32(self)
+
+
+# Counts changes of any layer's or Variable's `trainable` flag: a model compares it with the
+# count it saw when it cached its trainable weights, so it can tell when a backward pass may
+# write gradients into weights it will not step (see Sequential._train_step).
+_trainable_changes = 0
+
+
+def trainable_changed():
+    global _trainable_changes
+    _trainable_changes += 1
+
+
+def trainable_changes():
+    return _trainable_changes
 
 
 class Variable:
@@ -29,7 +72,7 @@ class Variable:
     gradient is never applied twice.
     """
 
-    __slots__ = ("value", "grad", "name", "path", "trainable", "regularizer")
+    __slots__ = ("value", "grad", "name", "path", "_trainable", "regularizer")
 
     def __init__(self, value, name, trainable=True, regularizer=None, path=None):
         value = np.asarray(value)  # np.ascontiguousarray would turn a scalar into shape (1,)
@@ -38,8 +81,17 @@ class Variable:
         # As Keras 3: name "kernel", path "dense/kernel" (the owning layer's name first).
         self.name = name
         self.path = path or name
-        self.trainable = trainable
+        self._trainable = bool(trainable)
         self.regularizer = regularizer
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        trainable_changed()
 
     @property
     def shape(self):

@@ -274,11 +274,17 @@ class EarlyStopping(_MonitorCallback):
         self.best_epoch = 0
         self.start_from_epoch = start_from_epoch
 
+    def _set_monitor_op(self):
+        super()._set_monitor_op()
+        # As Keras 3, `best` starts at -/+inf once, when the direction is first known, and is
+        # not reset by on_train_begin: a reused callback compares later fits with the best
+        # value of the earlier ones.
+        self.best = math.inf if self.monitor_op is _less else -math.inf
+
     def on_train_begin(self, logs=None):
-        # Allows an instance to be reused across fits.
+        # Allows an instance to be reused across fits (Keras resets these four, not `best`).
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = None
         self.best_weights = None
         self.best_epoch = 0
 

@@ -91,6 +91,36 @@ class RandomUniform(Initializer):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+class TruncatedNormal(Initializer):
+    """Normal draws within two standard deviations of the mean (the rest redrawn), as Keras."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype=None):
+        values = _truncated_normal(self._generator(), shape, self.stddev, "float64")
+        return (values + self.mean).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """gain * the identity matrix (2-D shapes only, as Keras)."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        return (self.gain * np.eye(*shape)).astype(dtype or "float32")
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 class VarianceScaling(Initializer):
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
@@ -144,6 +174,20 @@ class HeNormal(VarianceScaling):
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
 
 
+class LecunUniform(VarianceScaling):
+    get_config = _seed_only_config
+
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+
+class LecunNormal(VarianceScaling):
+    get_config = _seed_only_config
+
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+
 class Orthogonal(Initializer):
     def __init__(self, gain=1.0, seed=None):
         self.gain, self.seed = gain, seed
@@ -167,7 +211,8 @@ _ALIASES = {
     "random_normal": RandomNormal, "random_uniform": RandomUniform,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal, "orthogonal": Orthogonal,
-    "variance_scaling": VarianceScaling,
+    "variance_scaling": VarianceScaling, "truncated_normal": TruncatedNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "identity": Identity,
     # Keras' short names (Embedding's default 'uniform' is RandomUniform(-0.05, 0.05))
     "uniform": RandomUniform, "normal": RandomNormal,
 }
@@ -185,15 +230,23 @@ def get(identifier):
     raise TypeError(f"Could not interpret initializer {identifier!r}")
 
 
+_CLASSES = {cls.__name__: cls for cls in set(_ALIASES.values())}
+
+
 def deserialize(config):
-    """An initializer from serialize()'s {'class_name', 'config'} dict (or a name)."""
+    """An initializer from serialize()'s {'class_name', 'config'} dict (Keras' class name, or
+    the snake_case name older brisknn files hold), or from a name."""
     if isinstance(config, dict):
-        return _ALIASES[config["class_name"]](**config.get("config", {}))
+        name = config["class_name"]
+        cls = _CLASSES.get(name) or _ALIASES.get(str(name).lower())
+        if cls is None:
+            raise ValueError(f"Unknown initializer {name!r}; known: {sorted(_CLASSES)}")
+        return cls(**config.get("config", {}))
     return get(config)
 
 
 def serialize(init):
-    for name, cls in _ALIASES.items():
-        if type(init) is cls:
-            return {"class_name": name, "config": init.get_config()}
+    """{'class_name', 'config'} with Keras' class name ('GlorotUniform', ...)."""
+    if type(init).__name__ in _CLASSES and _CLASSES[type(init).__name__] is type(init):
+        return {"class_name": type(init).__name__, "config": init.get_config()}
     raise ValueError(f"Cannot serialize initializer {init!r}")

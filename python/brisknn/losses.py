@@ -1,7 +1,7 @@
 """Losses with Keras' names, formulas and reduction (the mean over the batch)."""
 import numpy as np
 
-from brisknn import _core, ops
+from brisknn import _core, backend, ops
 
 
 class Loss:
@@ -11,9 +11,9 @@ class Loss:
 
     def __init__(self, name=None, reduction="sum_over_batch_size", from_logits=False,
                  dtype=None):
-        if reduction not in ("sum_over_batch_size", "auto", "mean"):
-            raise NotImplementedError(f"{type(self).__name__}: reduction {reduction!r} "
-                                      "is not supported; brisknn averages over the batch")
+        if reduction not in _REDUCTIONS:
+            raise ValueError("Invalid value for argument `reduction`. Expected one of "
+                             f"{sorted(map(str, _REDUCTIONS))}. Received: reduction={reduction}")
         self.name = name or _snake(type(self).__name__)
         self.reduction = reduction
         self.from_logits = from_logits
@@ -31,9 +31,16 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported yet")
+        y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
         if self.label_smoothing:
             y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
-        return float(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
+        if self.reduction in _MEANS:
+            return backend.Scalar(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
+        # Keras' reduce_values: 'sum' adds the per-sample losses, None/'none' returns them.
+        values = _per_sample(self.kernel, y_true, y_pred, self.from_logits)
+        if self.reduction == "sum":
+            return backend.Scalar(values.sum(dtype=np.float64))
+        return np.asarray(values).view(backend.Tensor)
 
     def get_config(self):
         config = {"name": self.name, "reduction": self.reduction}
@@ -49,6 +56,24 @@ class Loss:
         return cls(**config)
 
 
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+    """Keras' rule (keras/src/losses/loss.py), run by every loss object and by the mse/mae
+    functions: when the ranks differ by one and the longer one ends in an axis of 1, a rank-1
+    array gains that axis, otherwise the longer one loses it. So (batch,) labels meet a
+    (batch, 1) output."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
 def _unsupported(owner, **options):
     # Keras' arguments brisknn accepts at their defaults only; anything else is said, not ignored.
     for name, (value, default) in options.items():
@@ -58,6 +83,9 @@ def _unsupported(owner, **options):
 
 
 _REGRESSION = ("mean_squared_error", "mean_absolute_error")
+# Keras 3's standardize_reduction (plus Keras 2's 'auto', read as the mean).
+_MEANS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "auto")
+_REDUCTIONS = _MEANS + ("sum", "none", None)
 
 
 class MeanSquaredError(Loss):
@@ -111,24 +139,44 @@ def _per_sample(kernel, y_true, y_pred, from_logits=False):
     return out.reshape(y_pred.shape[:-1])
 
 
-# Keras' function forms return the loss of each sample (no batch reduction).
+# Keras' function forms return the loss of each sample (no batch reduction). As in Keras, only
+# the regression ones match the ranks of y_true and y_pred; the cross-entropies refuse a
+# mismatch (Keras' backends raise "must have the same rank"), the loss objects accept it.
 def mean_squared_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return _per_sample("mean_squared_error", y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return _per_sample("mean_absolute_error", y_true, y_pred)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def _smoothed(y_true, y_pred, label_smoothing, classes):
+    # Keras: y_true * (1 - ls) + ls / classes (2 for the binary case), in y_pred's dtype.
+    y_true = ops.as_float(y_true, "y_true", ops.as_float(y_pred, "y_pred").dtype)
+    classes = y_true.shape[-1] if classes is None else classes
+    return y_true * (1.0 - label_smoothing) + label_smoothing / classes
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _unsupported("binary_crossentropy", axis=(axis, -1))
+    if label_smoothing:
+        y_true = _smoothed(y_true, y_pred, label_smoothing, 2.0)
     return _per_sample("binary_crossentropy", y_true, y_pred, from_logits)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _unsupported("categorical_crossentropy", axis=(axis, -1))
+    if label_smoothing:
+        y_true = _smoothed(y_true, y_pred, label_smoothing, None)
     return _per_sample("categorical_crossentropy", y_true, y_pred, from_logits)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    _unsupported("sparse_categorical_crossentropy", ignore_class=(ignore_class, None),
+                 axis=(axis, -1))
     return _per_sample("sparse_categorical_crossentropy", y_true, y_pred, from_logits)
 
 

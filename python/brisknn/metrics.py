@@ -1,24 +1,144 @@
-"""Stateful metrics with Keras' names: update_state per batch, result over all samples seen."""
+"""Stateful metrics with Keras 3's names and semantics (keras/src/metrics): `update_state` per
+batch, `result` over every sample seen, `m(y_true, y_pred)` for both at once, the state in
+`variables` (float64 accumulators), `reset_state` to start again."""
+import math
+import re
+
 import numpy as np
+
+from brisknn import backend, losses
+from brisknn.losses import squeeze_or_expand_to_same_rank
+
+
+def _to_snake_case(name):
+    # Keras' naming.to_snake_case: AUC -> auc, TopKCategoricalAccuracy ->
+    # top_k_categorical_accuracy.
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _auto_name(cls_name):
+    # Keras names unnamed metrics and layers from one counter ('precision', 'precision_1', ...)
+    from brisknn.layers.base import _auto_name as auto_name
+    return auto_name(cls_name)
 
 
 class Metric:
-    def __init__(self, name=None):
-        self.name = name or type(self).__name__.lower()
-        self.reset_state()
+    """Base class: a subclass creates its state with `add_variable` in `__init__` and defines
+    `update_state` and `result`."""
+
+    def __init__(self, dtype=None, name=None):
+        self.name = name or _auto_name(type(self).__name__)
+        self._dtype = dtype or backend.floatx()
+        self._variables = []
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def variables(self):
+        return list(self._variables)
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
+        if initializer not in ("zeros", "Zeros", None):
+            raise NotImplementedError(f"{type(self).__name__}.add_variable: only zeros "
+                                      f"initializers are supported, got {initializer!r}")
+        var = backend.Variable(np.zeros(shape, dtype=dtype or np.float64), name,
+                               trainable=False, path=f"{self.name}/{name}")
+        self._variables.append(var)
+        return var
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        return self.add_variable(shape, initializer, dtype=dtype, name=name)
 
     def reset_state(self):
-        self._total = 0.0
-        self._count = 0
+        for var in self._variables:
+            var.value[...] = 0
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self._values(np.asarray(y_true), np.asarray(y_pred))
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def result(self):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        # Keras' Metric.__call__: accumulate, then return the running result.
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Sum(Metric):
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        self.total = self.add_variable((), name="total")
+
+    def update_state(self, values, sample_weight=None):
+        values = np.asarray(values, dtype=np.float64)
+        if sample_weight is not None:
+            values = values * np.asarray(sample_weight, dtype=np.float64)
+        self.total.value += values.sum()
+
+    def result(self):
+        return backend.Scalar(self.total.value)
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values given, as Keras' Mean: values are reduced to one per
+    sample, and each sample counts its weight. The sums are kept as Python floats (a fit step
+    updates them once per batch; 0-d arrays would cost a few microseconds more), mirrored into
+    the `total` and `count` Variables whenever those are read."""
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        self._total_var = self.add_variable((), name="total")
+        self._count_var = self.add_variable((), name="count")
+        self._total = self._count = 0.0
+
+    @property
+    def total(self):
+        self._sync()
+        return self._total_var
+
+    @property
+    def count(self):
+        self._sync()
+        return self._count_var
+
+    @property
+    def variables(self):
+        self._sync()
+        return super().variables
+
+    def _sync(self):
+        self._total_var.value[...] = self._total
+        self._count_var.value[...] = self._count
+
+    def reset_state(self):
+        super().reset_state()
+        self._total = self._count = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        values = np.asarray(values)
         if sample_weight is None:
+            if values.ndim > 1:
+                values = values.reshape(values.shape[0], -1).mean(axis=1, dtype=np.float64)
             self._total += float(values.sum(dtype=np.float64))
-            self._count += values.size
+            self._count += values.shape[0] if values.ndim else 1
             return
-        # Keras' Mean: values averaged down to the weights' rank, then each sample counts the
-        # mean of its weights (a (batch, steps) mask: its share of unmasked steps).
+        # Keras' reduce_to_samplewise_values: values averaged down to the weights' rank, then
+        # each sample counts the mean of its weights (a (batch, steps) mask: its share of
+        # unmasked steps).
         weight = np.asarray(sample_weight, dtype=np.float64)
         values = values.reshape(weight.shape + (-1,)).mean(axis=-1, dtype=np.float64)
         per_sample = weight[0].size if weight.ndim > 1 else 1
@@ -26,102 +146,466 @@ class Metric:
         self._count += float(weight.sum()) / per_sample
 
     def result(self):
-        return self._total / self._count if self._count else 0.0
-
-    def _values(self, y_true, y_pred):
-        raise NotImplementedError
-
-    def get_config(self):
-        return {"name": self.name}
+        return backend.Scalar(self._total / self._count if self._count else 0.0)
 
 
-def _match_rank(y_true, y_pred):
-    # Keras squeezes or expands a trailing axis of 1 so (batch,) labels meet (batch, 1) outputs.
-    if y_true.ndim == y_pred.ndim - 1:
-        y_true = y_true[..., None]
-    return y_true
+class MeanMetricWrapper(Mean):
+    """The mean of `fn(y_true, y_pred, **kwargs)`, a function giving one value per sample."""
 
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        super().__init__(name=name or _auto_name(type(self).__name__), dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
 
-class BinaryAccuracy(Metric):
-    def __init__(self, name="binary_accuracy", threshold=0.5):
-        self.threshold = threshold
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        y_true = _match_rank(y_true, y_pred)
-        return ((y_pred > self.threshold) == (y_true > 0.5)).mean(axis=-1)
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self._fn(np.asarray(y_true), np.asarray(y_pred), **self._fn_kwargs)
+        super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self):
-        return {"name": self.name, "threshold": self.threshold}
+        config = super().get_config()
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = getattr(self._fn, "__name__", repr(self._fn))
+            config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("fn"), str):
+            name = config["fn"]
+            if name not in _FUNCTIONS:
+                raise ValueError(f"MeanMetricWrapper.from_config: unknown function {name!r}")
+            config["fn"] = _FUNCTIONS[name]
+        return cls(**config)
 
 
-class CategoricalAccuracy(Metric):
-    def __init__(self, name="categorical_accuracy"):
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+# -- per-sample functions (keras.metrics.<name>) -------------------------------------------------
+def accuracy(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return (y_true.astype(y_pred.dtype) == y_pred).mean(axis=-1)
 
 
-class SparseCategoricalAccuracy(Metric):
-    def __init__(self, name="sparse_categorical_accuracy"):
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        if y_true.ndim == y_pred.ndim:
-            y_true = y_true[..., 0]
-        return (y_true == y_pred.argmax(axis=-1)).astype(np.float64)
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    # Keras compares the labels themselves with the thresholded predictions: a soft label such
+    # as 0.9 (label smoothing) never counts as right.
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return (y_true == (y_pred > threshold).astype(y_true.dtype)).mean(axis=-1)
 
 
-class Accuracy(Metric):
+def categorical_accuracy(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,):
+        y_true = y_true[..., 0]
+    return (y_true == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+def _in_top_k(targets, predictions, k):
+    # Keras (numpy backend): the target's score is at least the k-th largest, i.e. fewer than k
+    # classes score strictly higher (ties at the boundary count as in).
+    predictions = predictions.reshape(-1, predictions.shape[-1])
+    targets = np.asarray(targets).reshape(-1).astype(np.int64)
+    scores = predictions[np.arange(targets.size), targets]
+    return ((predictions > scores[:, None]).sum(axis=1) < k).astype(np.float64)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = y_true.argmax(axis=-1)
+    return _in_top_k(labels, y_pred, k).reshape(labels.shape)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return _in_top_k(y_true, y_pred, k).reshape(y_true.shape)
+
+
+def mean_squared_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return np.square(y_true - y_pred).mean(axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return np.abs(y_true - y_pred).mean(axis=-1)
+
+
+_FUNCTIONS = {f.__name__: f for f in (
+    accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+    top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+    mean_absolute_error)}
+
+
+# -- accuracy ----------------------------------------------------------------------------------
+class Accuracy(MeanMetricWrapper):
     """Exact equality of y_true and y_pred (Keras' 'Accuracy' class, not the string 'accuracy')."""
+    _direction = "up"  # for callbacks' mode="auto", as Keras
 
-    def __init__(self, name="accuracy"):
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        return (_match_rank(y_true, y_pred) == y_pred).astype(np.float64)
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
 
 
-class MeanSquaredError(Metric):
-    def __init__(self, name="mean_squared_error"):
-        super().__init__(name)
+class BinaryAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError("Invalid value for argument `threshold`. Expected a value in "
+                             f"interval (0, 1). Received: threshold={threshold}")
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+        self.threshold = threshold
 
-    def _values(self, y_true, y_pred):
-        return np.square(_match_rank(y_true, y_pred) - y_pred).mean(axis=-1)
-
-
-class MeanAbsoluteError(Metric):
-    def __init__(self, name="mean_absolute_error"):
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        return np.abs(_match_rank(y_true, y_pred) - y_pred).mean(axis=-1)
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
 
 
-_CLASSES = {
-    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
-}
+class CategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+# -- regression --------------------------------------------------------------------------------
+class MeanSquaredError(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, name=name, dtype=dtype)
+
+
+class RootMeanSquaredError(Mean):
+    """sqrt of the mean squared error over every sample seen (not the mean of batch RMSEs)."""
+    _direction = "down"  # for callbacks' mode="auto", as Keras
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true, dtype=np.float64),
+                                                        np.asarray(y_pred, dtype=np.float64))
+        super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
+
+    def result(self):
+        return backend.Scalar(math.sqrt(super().result()))
+
+
+# -- probabilistic (the losses, averaged over samples) ------------------------------------------
+class _CrossentropyMetric(MeanMetricWrapper):
+    _direction = "down"  # for callbacks' mode="auto", as Keras
+    _loss = None
+
+    def __init__(self, name, dtype, from_logits, label_smoothing, axis):
+        if axis != -1:
+            raise NotImplementedError(f"{type(self).__name__}: axis={axis!r} is not supported "
+                                      "yet (only -1)")
+        super().__init__(self._per_sample, name=name, dtype=dtype)
+        self.from_logits = from_logits
+        self.label_smoothing = float(label_smoothing)
+
+    def _per_sample(self, y_true, y_pred):
+        loss = self._loss(from_logits=self.from_logits)
+        if self.label_smoothing:
+            loss.label_smoothing = self.label_smoothing
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if loss.label_smoothing:
+            y_true = loss.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
+        return losses._per_sample(loss.kernel, y_true, y_pred, self.from_logits)
+
+    def get_config(self):
+        return {**Metric.get_config(self), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(_CrossentropyMetric):
+    _loss = losses.BinaryCrossentropy
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0, axis=-1):
+        super().__init__(name, dtype, from_logits, label_smoothing, axis)
+
+
+class CategoricalCrossentropy(_CrossentropyMetric):
+    _loss = losses.CategoricalCrossentropy
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0, axis=-1):
+        super().__init__(name, dtype, from_logits, label_smoothing, axis)
+
+
+class SparseCategoricalCrossentropy(_CrossentropyMetric):
+    _loss = losses.SparseCategoricalCrossentropy
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
+                 axis=-1):
+        super().__init__(name, dtype, from_logits, 0.0, axis)
+
+    def _per_sample(self, y_true, y_pred):
+        return losses._per_sample(self._loss.kernel, y_true, y_pred, self.from_logits)
+
+    def get_config(self):
+        return {**Metric.get_config(self), "from_logits": self.from_logits}
+
+
+# -- confusion-matrix metrics ------------------------------------------------------------------
+class _ThresholdMetric(Metric):
+    """Keras' Precision/Recall counting: a prediction is positive when strictly above a
+    threshold, a label when non-zero; `thresholds` a float or a list (one result each)."""
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if top_k is not None:
+            raise NotImplementedError(f"{type(self).__name__}: top_k is not supported yet")
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        listed = thresholds if isinstance(thresholds, (list, tuple)) else [
+            0.5 if thresholds is None else thresholds]
+        for t in listed:
+            if not 0 <= t <= 1:
+                raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
+        self.thresholds = [float(t) for t in listed]
+        self.true_positives = self.add_variable((len(self.thresholds),), name="true_positives")
+        self.add_variable((len(self.thresholds),), name=self._other)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        label = (y_true != 0).reshape(-1)
+        pred = y_pred.reshape(-1)[None, :] > np.array(self.thresholds)[:, None]
+        weight = _element_weights(sample_weight, y_pred)
+        self.true_positives.value += (pred & label) @ weight
+        self._variables[1].value += self._count_other(pred, label) @ weight
+
+    def result(self):
+        tp, other = self.true_positives.value, self._variables[1].value
+        ratio = _divide_no_nan(tp, tp + other)
+        return backend.Scalar(ratio[0]) if len(self.thresholds) == 1 else ratio
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds,
+                "top_k": self.top_k, "class_id": self.class_id}
+
+
+class Precision(_ThresholdMetric):
+    _other = "false_positives"
+
+    @staticmethod
+    def _count_other(pred, label):
+        return pred & ~label
+
+    @property
+    def false_positives(self):
+        return self._variables[1]
+
+
+class Recall(_ThresholdMetric):
+    _other = "false_negatives"
+
+    @staticmethod
+    def _count_other(pred, label):
+        return ~pred & label
+
+    @property
+    def false_negatives(self):
+        return self._variables[1]
+
+
+class AUC(Metric):
+    """Keras' AUC: true/false positive/negative counts at `num_thresholds` thresholds (evenly
+    spaced in (0, 1), plus -1e-7 and 1 + 1e-7 at the ends), then the area under the ROC or PR
+    curve by a Riemann sum ('interpolation', 'minoring' or 'majoring'). A prediction counts as
+    positive above a threshold, a label when non-zero. Single-label (flattened) only."""
+
+    _direction = "up"  # for callbacks' mode="auto", as Keras
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
+                 name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
+                 label_weights=None, from_logits=False):
+        if multi_label or num_labels is not None or label_weights is not None:
+            raise NotImplementedError("AUC: multi_label, num_labels and label_weights are not "
+                                      "supported yet")
+        curve, summation_method = str(curve).upper(), str(summation_method).lower()
+        if curve not in ("ROC", "PR"):
+            raise ValueError(f'Invalid `curve` argument value "{curve}". Expected one of: '
+                             "['ROC', 'PR']")
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f'Invalid `summation_method` argument value "{summation_method}". '
+                             "Expected one of: ['interpolation', 'minoring', 'majoring']")
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            inner = sorted(float(t) for t in thresholds)
+            self.num_thresholds = len(inner) + 2
+        else:
+            if num_thresholds <= 1:
+                raise ValueError("Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = int(num_thresholds)
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        eps = backend.epsilon()
+        self._thresholds = np.array([0.0 - eps] + inner + [1.0 + eps])
+        self.curve, self.summation_method = curve, summation_method
+        self.multi_label, self.num_labels, self.label_weights = False, None, None
+        self._from_logits = bool(from_logits)
+        super().__init__(dtype=dtype, name=name)
+        shape = (self.num_thresholds,)
+        self.true_positives = self.add_variable(shape, name="true_positives")
+        self.false_positives = self.add_variable(shape, name="false_positives")
+        self.true_negatives = self.add_variable(shape, name="true_negatives")
+        self.false_negatives = self.add_variable(shape, name="false_negatives")
+
+    @property
+    def thresholds(self):
+        return list(self._thresholds)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        if self._from_logits:
+            y_pred = 1.0 / (1.0 + np.exp(-y_pred))
+        label = (y_true != 0).reshape(-1)
+        weight = _element_weights(sample_weight, y_pred)
+        above = y_pred.reshape(-1)[None, :] > self._thresholds[:, None]  # (thresholds, n)
+        positive, negative = weight * label, weight * ~label
+        below = ~above
+        self.true_positives.value += above @ positive
+        self.false_positives.value += above @ negative
+        self.false_negatives.value += below @ positive
+        self.true_negatives.value += below @ negative
+
+    def result(self):
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolate_pr_auc(tp, fp, fn)
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return backend.Scalar(np.sum((x[:-1] - x[1:]) * heights))
+
+    @staticmethod
+    def _interpolate_pr_auc(tp, fp, fn):
+        # Keras' interpolate_pr_auc (Davis & Goadrich 2006): TP and TP + FP vary linearly
+        # between thresholds, the area of each interval in closed form.
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        with np.errstate(divide="ignore"):
+            log_ratio = np.log(np.where(ratio > 0, ratio, 1.0))
+        return backend.Scalar(np.sum(_divide_no_nan(slope * (dtp + intercept * log_ratio),
+                                           np.maximum(tp[1:] + fn[1:], 0))))
+
+    def get_config(self):
+        config = {**super().get_config(), "num_thresholds": self.num_thresholds,
+                  "curve": self.curve, "summation_method": self.summation_method,
+                  "multi_label": False, "num_labels": None, "label_weights": None,
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
+def _divide_no_nan(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+def _element_weights(sample_weight, y_pred):
+    """Per-element weights, flattened: sample_weight broadcast over y_pred (ones if None)."""
+    if sample_weight is None:
+        return np.ones(y_pred.size)
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
+    return np.broadcast_to(weight, y_pred.shape).reshape(-1)
+
+
+# -- lookup ------------------------------------------------------------------------------------
+_CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError, Precision,
+            Recall, AUC, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+            Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
+# As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
+_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
+_BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
+_BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+                 "mse": MeanSquaredError, "MSE": MeanSquaredError,
+                 "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
 
 
 def get(identifier, loss_name=None, output_shape=None, y_shape=None):
-    """A metric for a Keras name or instance. 'accuracy'/'acc' resolves as Keras does, from the
-    shapes of the targets and the output (see _accuracy_for)."""
+    """A metric for a Keras name, class, instance, function or {'class_name', 'config'} dict;
+    a name also names the metric (the history key), as Keras' compile does. 'accuracy'/'acc'
+    resolves from the shapes of the targets and the output (see _accuracy_for)."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    if isinstance(identifier, dict):
+        cls = _BY_NAME.get(str(identifier.get("class_name")))
+        if cls is None:
+            raise ValueError(f"Unknown metric {identifier!r}")
+        return cls.from_config(dict(identifier.get("config") or {}))
+    if callable(identifier) and not isinstance(identifier, str):
+        # Keras' get_object_name: a loss object's name, else the function's.
+        name = getattr(identifier, "name", None) or getattr(identifier, "__name__", None)
+        return MeanMetricWrapper(identifier, name=name)
     if not isinstance(identifier, str):
         raise ValueError(f"Unknown metric {identifier!r}")
-    key = identifier.lower()
-    if key in ("accuracy", "acc"):
+    if identifier.lower() in ("accuracy", "acc"):
         return _accuracy_for(loss_name, output_shape, y_shape)(name=identifier)
-    if key in _CLASSES:
-        return _CLASSES[key](name=identifier)
-    raise ValueError(f"Unknown metric {identifier!r}; known: accuracy, {sorted(_CLASSES)}")
+    cls = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
+    if cls is None:
+        raise ValueError(f"Unknown metric {identifier!r}; known: accuracy, "
+                         f"{sorted(k for k in _BY_NAME if k.islower())}")
+    return cls(name=identifier)
 
 
 def _accuracy_for(loss_name, output_shape, y_shape=None):

@@ -41,6 +41,27 @@ class Sequential(Layer):
     def layers(self):
         return list(self._layers)
 
+    # Keras 3 raises rather than answer None for a model that has no input shape yet.
+    @property
+    def input_shape(self):
+        if self._input_shape is None:
+            raise ValueError(f"Sequential model '{self.name}' has no defined input shape yet.")
+        return self._input_shape
+
+    @input_shape.setter
+    def input_shape(self, value):
+        self._input_shape = value
+
+    @property
+    def output_shape(self):
+        if self._output_shape is None:
+            raise ValueError(f"Sequential model '{self.name}' has no defined output shape yet.")
+        return self._output_shape
+
+    @output_shape.setter
+    def output_shape(self, value):
+        self._output_shape = value
+
     @property
     def trainable(self):
         return self._trainable
@@ -59,37 +80,40 @@ class Sequential(Layer):
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
             self._declared_input_shape = layer.shape
         elif not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+            raise ValueError("Only instances of `keras.Layer` can be added to a Sequential "
+                             f"model. Received: {layer!r} (of type {type(layer)})")
         else:
-            if not self._layers and self._declared_input_shape is None:
-                self._declared_input_shape = layer._declared_input_shape
             if any(existing is layer for existing in self._layers):
                 raise ValueError(f"Sequential {self.name!r}: layer {layer.name!r} added twice")
+            if any(existing.name == layer.name for existing in self._layers):
+                raise ValueError("All layers added to a Sequential model should have unique "
+                                 f"names. Name '{layer.name}' is already the name of a layer in "
+                                 "this model. Update the `name` argument to pass a unique name.")
+            if not self._layers and self._declared_input_shape is None:
+                self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
 
-    def pop(self):
-        if not self._layers:
-            raise TypeError("Sequential.pop: there are no layers to remove")
-        layer = self._layers.pop()
+    def pop(self, rebuild=True):
+        layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
         self.built = False
         self._accepted_x_shape = None
-        if self._layers and self.input_shape is not None:
-            self._ensure_built(self.input_shape)
+        if rebuild and self._layers and self._input_shape is not None:
+            self._ensure_built(self._input_shape)
         return layer
 
     def _ensure_built(self, input_shape):
         input_shape = tuple(input_shape)
-        if self.built and self.input_shape is not None:
+        if self.built and self._input_shape is not None:
             self._check_input_shape(input_shape)
         if self.dtype is None:
             self.dtype = np.dtype(backend.floatx())
         shape = input_shape
         for layer in self._layers:
             shape = layer._ensure_built(shape)
-        if self.built and self.input_shape is not None and \
-                len(self.input_shape) == len(input_shape):
+        if self.built and self._input_shape is not None and \
+                len(self._input_shape) == len(input_shape):
             # A dimension declared None (Input((None,)) for sequences of any length) stays
             # None, as in the layers' own shapes.
             input_shape = tuple(None if e is None else a
@@ -133,11 +157,11 @@ class Sequential(Layer):
         assign_weights(f"Sequential {self.name!r}", self.weights, weights)
 
     def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
         return sum(layer.count_params() for layer in self._layers)
-
-    @property
-    def losses(self):
-        return [p for layer in self._layers for p in layer.losses]
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -195,7 +219,7 @@ class Sequential(Layer):
 
     def __call__(self, x, training=False):
         x = self._prepare_x(x, "call")
-        return self.forward(x, training=training)
+        return self.forward(x, training=training).view(backend.Tensor)
 
     # -- training --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -207,6 +231,9 @@ class Sequential(Layer):
             raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
+        if self.loss.reduction not in losses._MEANS:
+            raise NotImplementedError(f"compile: a loss with reduction={self.loss.reduction!r} "
+                                      "can be called, but fit averages over the batch only")
         if isinstance(metrics, (str, metrics_module.Metric)):
             metrics = [metrics]
         self._metric_specs = list(metrics or [])
@@ -227,11 +254,31 @@ class Sequential(Layer):
             self._fused = act if (not self.loss.from_logits and
                                   (self.loss.kernel, act) in _FUSABLE) else None
         if self._train_vars is None:
+            # The weights fit steps, fixed until the next compile (Keras' traced train step
+            # too ignores a `trainable` change made after compile). A frozen weight's
+            # regularizer counts nowhere, as in Keras 3. No gradient survives from before:
+            # one accumulated while a weight was outside the stepped set must not be applied
+            # at its first step.
             self._train_vars = self.trainable_weights
-            training = {id(v) for v in self._train_vars}
-            # Frozen weights still pay their penalty in the loss, as in Keras.
-            self._frozen_regularized = [w for w in self.weights
-                                        if w.regularizer is not None and id(w) not in training]
+            for w in self.weights:
+                w.grad.fill(0)
+            self._find_unstepped()
+
+    def _leaf_layers(self):
+        for layer in self._layers:
+            if isinstance(layer, Sequential):
+                yield from layer._leaf_layers()
+            else:
+                yield layer
+
+    def _find_unstepped(self):
+        """The weights a backward pass writes gradients into (those of trainable layers) that
+        the cached training set leaves out: a layer unfrozen, or a shared one toggled, since.
+        Their gradients are dropped after each step, so none leaks into a later one."""
+        stepped = {id(v) for v in self._train_vars}
+        self._unstepped = [w for layer in self._leaf_layers() if layer.trainable
+                           for w in layer.weights if id(w) not in stepped]
+        self._trainable_seen = backend.trainable_changes()
 
     @property
     def metrics_names(self):
@@ -266,7 +313,7 @@ class Sequential(Layer):
         """Keras 3's rule (Functional._adjust_input_rank): data one axis short of an input shape
         ending in 1 gets that axis, data with one extra trailing axis of 1 loses it; so
         Dense(1, input_shape=[1]) fits x of shape (n,) and Input((28, 28, 1)) takes (n, 28, 28)."""
-        ref = self.input_shape if self.built and self.input_shape is not None else \
+        ref = self._input_shape if self.built and self._input_shape is not None else \
             self._declared_input_shape
         if ref is None or x.ndim == len(ref):
             return x
@@ -352,15 +399,21 @@ class Sequential(Layer):
         _core.activation_forward(out, probs, self._fused)
         return probs
 
-    def _frozen_penalty(self):
-        return sum(float(w.regularizer(w.value)) for w in self._frozen_regularized)
-
     def _train_step(self, x, y):
         logits = self._fused is not None
         out = self.forward(x, training=True, logits=logits)
-        loss, grad = self._loss_and_grad(y, out, with_grad=True)
-        self.backward(grad, need_dx=False)
-        penalty = self.optimizer.apply(self._train_vars) + self._frozen_penalty()
+        train_vars = self._train_vars
+        loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars))
+        if train_vars:
+            self.backward(grad, need_dx=False)
+            penalty = self.optimizer.apply(train_vars)
+        else:  # Keras computes no gradient and takes no optimizer step (iterations unchanged)
+            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+            penalty = 0.0
+        if self._trainable_seen != backend.trainable_changes():
+            self._find_unstepped()
+        for w in self._unstepped:
+            w.grad.fill(0)
         self._update_metrics(y, out)
         return loss + penalty
 
@@ -419,9 +472,10 @@ class Sequential(Layer):
         self._setup_training(y.shape)
         n = x.shape[0]
         steps = -(-n // batch_size)
+        # Keras 3's CallbackList(verbose=verbose, epochs=epochs, steps=num_batches): exactly
+        # these keys, verbose as passed ('auto' by default).
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
         verbose = 1 if verbose == "auto" else int(verbose)
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size,
-                  "samples": n}
         cb = _callback_list(callbacks, self, params, verbose, add_history=True)
         history = cb.history
         self.stop_training = False
@@ -441,7 +495,7 @@ class Sequential(Layer):
                 # uninterrupted one, and fit(epochs=2); fit(epochs=4, initial_epoch=2) equals
                 # fit(epochs=4).
                 epoch_rng = np.random.default_rng(
-                    [self._train_seed, epoch, self.optimizer.iterations])
+                    [self._train_seed, epoch, self.optimizer._iterations])
                 utils._rng = epoch_rng
                 self.reset_metrics()
                 cb.on_epoch_begin(epoch, {})
@@ -467,7 +521,7 @@ class Sequential(Layer):
                 else:
                     n_seen = n
                 logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                if validation_data is not None and _should_eval(epoch, validation_freq):
                     val = self._evaluate_arrays(*validation_data,
                                                 validation_batch_size or batch_size, cb)
                     logs.update({"val_" + k: v for k, v in val.items()})
@@ -520,7 +574,7 @@ class Sequential(Layer):
         cb = None
         if callbacks:
             steps_done = -(-x.shape[0] // batch_size)
-            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                   "steps": steps_done}, 0, add_history=False)
         logs = self._evaluate_arrays(x, y, batch_size, cb)
         if verbose == "auto" or int(verbose) > 0:
@@ -537,7 +591,7 @@ class Sequential(Layer):
         out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
         if callbacks:
-            cb = _callback_list(callbacks, self, {"verbose": 0, "epochs": 1,
+            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                   "steps": -(-x.shape[0] // batch_size)}, 0,
                                 add_history=False)
             cb.on_predict_begin({})
@@ -673,6 +727,18 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     return cb
 
 
+def _should_eval(epoch, validation_freq):
+    """Keras 3's Trainer._should_eval: an int validates every that many epochs, a list on the
+    (1-based) epochs it holds."""
+    epoch += 1
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch in validation_freq
+    raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                     f"validation_freq={validation_freq} of the type {type(validation_freq)}.")
+
+
 def _shape_fits(shape, expected):
     """shape matches expected, where expected may hold None (any size)."""
     return len(shape) == len(expected) and all(e is None or e == d
@@ -717,11 +783,13 @@ def _summary_text(model, width):
     lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"),
              "=" * width]
     for i, layer in enumerate(model.layers):
-        shape = _shape_str(layer.output_shape) if layer.output_shape else "?"
+        built = layer.built
+        shape = _shape_str(layer.output_shape) if built and layer.output_shape else "?"
+        # An unbuilt layer shows Keras' "0 (unbuilt)" (count_params would raise).
         lines.append(row(f"{layer.name} ({type(layer).__name__})", shape,
-                         f"{layer.count_params():,}"))
+                         f"{layer.count_params():,}" if built else "0 (unbuilt)"))
         lines.append(("=" if i == len(model.layers) - 1 else "_") * width)
-    total = model.count_params()
+    total = sum(w.value.size for w in model.weights)
     trainable = sum(w.value.size for w in model.trainable_weights)
     lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}", "_" * width]

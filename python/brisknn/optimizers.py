@@ -1,4 +1,4 @@
-"""Keras 3 optimizers (SGD, RMSprop, Adam) over brisknn Variables.
+"""Keras 3 optimizers (SGD, RMSprop, Adam, AdamW) over brisknn Variables.
 
 A step is one `_core` call for all the weights (one parallel region), a single pass over each that
 adds the regularizer's gradient (Keras counts regularization in the loss, so its gradient is part of
@@ -16,7 +16,7 @@ import numpy as np
 from brisknn import _core
 
 # Keras base-optimizer arguments brisknn does not implement, with the values that mean "off".
-_OFF = {"weight_decay": None, "use_ema": False, "ema_overwrite_frequency": None,
+_OFF = {"use_ema": False, "ema_overwrite_frequency": None,
         "loss_scale_factor": None, "gradient_accumulation_steps": None}
 _STATE_KEY = re.compile(r"(\d+)/(\w+)")
 
@@ -30,6 +30,66 @@ def _learning_rate_value(owner, learning_rate):
             learning_rate, (int, float, np.integer, np.floating)):
         raise ValueError(f"{owner}: learning_rate must be a float, got {learning_rate!r}")
     return float(learning_rate)
+
+
+class LearningRate(float):
+    """What `optimizer.learning_rate` returns: the rate as a float (arithmetic, comparisons,
+    formatting, JSON all work) that also answers Keras' Variable calls, `numpy()` and
+    `assign(value)`. Keras hands out a live variable; a float cannot change, so `numpy()` reads
+    the optimizer's current rate and `assign` sets it (read `optimizer.learning_rate` again to
+    see the new value as a float)."""
+
+    def __new__(cls, optimizer):
+        value = super().__new__(cls, optimizer._learning_rate)
+        value._optimizer = optimizer
+        return value
+
+    name = "learning_rate"
+    dtype = "float32"
+    shape = ()
+
+    def numpy(self):
+        return np.float32(self._optimizer._learning_rate)  # Keras keeps it as float32
+
+    def assign(self, value):
+        self._optimizer.learning_rate = _scalar(value)
+        return self._optimizer.learning_rate
+
+    def assign_add(self, value):
+        return self.assign(self._optimizer._learning_rate + _scalar(value))
+
+
+class Iterations(int):
+    """What `optimizer.iterations` returns: the step count as an int that also has Keras'
+    `numpy()` (the current count, int64) and `assign(value)`."""
+
+    def __new__(cls, optimizer):
+        value = super().__new__(cls, optimizer._iterations)
+        value._optimizer = optimizer
+        return value
+
+    name = "iterations"
+    dtype = "int64"
+    shape = ()
+
+    def numpy(self):
+        return np.int64(self._optimizer._iterations)
+
+    def assign(self, value):
+        value = _scalar(value)
+        if isinstance(value, (bool, np.bool_)) or int(value) != value or value < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {value!r}")
+        self._optimizer._iterations = int(value)
+        return self._optimizer.iterations
+
+    def assign_add(self, value):
+        return self.assign(self._optimizer._iterations + _scalar(value))
+
+
+def _scalar(value):
+    """A Python or NumPy scalar, or a 0-d array, as a Python number."""
+    value = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+    return float(value) if isinstance(value, LearningRate) else value
 
 
 class Optimizer:
@@ -49,7 +109,7 @@ class Optimizer:
             warnings.warn("Argument `decay` is no longer supported and will be ignored.")
         if kwargs:
             raise ValueError(f"{cls}: argument(s) not recognized: {kwargs}")
-        given = {"weight_decay": weight_decay, "use_ema": use_ema,
+        given = {"use_ema": use_ema,
                  "ema_overwrite_frequency": ema_overwrite_frequency,
                  "loss_scale_factor": loss_scale_factor,
                  "gradient_accumulation_steps": gradient_accumulation_steps}
@@ -60,12 +120,15 @@ class Optimizer:
         if sum(v is not None for v in clips.values()) > 1:
             raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` "
                              f"can be set. Received: {clips}")
-        for key, value in clips.items():  # a string from a crafted file would fail mid-fit
+        # A string from a crafted file would otherwise fail in the middle of fit.
+        for key, value in {**clips, "weight_decay": weight_decay}.items():
             if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(
                     value, (int, float, np.integer, np.floating))):
                 raise ValueError(f"{cls}: {key} must be a number, got {value!r}")
         self.name = name if name is not None else cls.lower()
-        self.weight_decay = weight_decay
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        self._exclude_from_weight_decay = []
+        self._exclude_from_weight_decay_names = []
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
@@ -81,16 +144,18 @@ class Optimizer:
     # -- Keras properties --------------------------------------------------------------------
     @property
     def learning_rate(self):
-        return self._learning_rate
+        """The rate as a float that also has Keras' `numpy()` and `assign()`."""
+        return LearningRate(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._learning_rate = _learning_rate_value(type(self).__name__, value)
+        self._learning_rate = _learning_rate_value(type(self).__name__, _scalar(value))
 
     @property
     def iterations(self):
-        """How many steps (apply calls) this optimizer has taken."""
-        return self._iterations
+        """How many steps (apply calls) this optimizer has taken: an int that also has Keras'
+        `numpy()` and `assign()`."""
+        return Iterations(self)
 
     # -- the step ----------------------------------------------------------------------------
     def build(self, variables):
@@ -114,6 +179,7 @@ class Optimizer:
             reg = var.regularizer
             l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
             params.append((var.value, var.grad, *slots, l1, l2, scale))
+        decay = self._weight_decay_terms(variables)
         if len(set(variables)) == len(variables):  # Variables hash by identity
             # All weights in one call: one parallel pass, the same numbers as one call each.
             penalty = self._kernel_many(params, *args, clipvalue)
@@ -122,8 +188,32 @@ class Optimizer:
             for value, grad, *rest in params:
                 *slots, l1, l2, scale = rest
                 penalty += self._kernel(value, grad, *slots, *args, l1, l2, scale, clipvalue)
+        for var, term in decay:
+            var.value -= term
         self._iterations += 1
         return penalty
+
+    # -- decoupled weight decay (Keras' base_optimizer._apply_weight_decay) ----------------------
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keeps these Variables, and those whose name matches one of the `var_names` regular
+        expressions (e.g. ['bias']), out of the weight decay."""
+        self._exclude_from_weight_decay = list(var_list or [])
+        self._exclude_from_weight_decay_names = list(var_names or [])
+
+    def _use_weight_decay(self, var):
+        if any(var is excluded for excluded in self._exclude_from_weight_decay):
+            return False
+        return not any(re.search(name, var.name) for name in self._exclude_from_weight_decay_names)
+
+    def _weight_decay_terms(self, variables):
+        """(variable, lr * weight_decay * w) for each decayed variable, from the weights the step
+        starts from. Keras shrinks w before the update, and its update depends on the gradient
+        and the slots only, never on w: subtracting these after the fused step is the same."""
+        if not self.weight_decay:
+            return []
+        factor = self._learning_rate * self.weight_decay
+        return [(var, var.value * var.value.dtype.type(factor)) for var in variables
+                if self._use_weight_decay(var)]
 
     def apply_gradients(self, grads_and_vars):
         """Keras' entry point: adds each gradient into its variable's `grad`, then steps.
@@ -151,7 +241,7 @@ class Optimizer:
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the "
                           "loss.")
         self.apply(variables)
-        return self._iterations
+        return self.iterations
 
     def _create_slots(self, var):
         slots = tuple(None if name is None else np.zeros_like(var.value)
@@ -356,7 +446,21 @@ class Adam(Optimizer):
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
-_CLASSES = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as Keras 3's AdamW (weight_decay 0.004 by default):
+    each step first shrinks w by lr * weight_decay * w, then takes the Adam step."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, name="adamw", **kwargs):
+        if weight_decay is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: "
+                             "weight_decay=None")
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, name=name, weight_decay=weight_decay,
+                         **kwargs)
+
+
+_CLASSES = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
 
 
 def serialize(optimizer):
@@ -367,7 +471,8 @@ def deserialize(config):
     name = config.get("class_name") if isinstance(config, dict) else None
     cls = _CLASSES.get(name.lower()) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"Unknown optimizer {name!r}: use one of 'sgd', 'rmsprop', 'adam'")
+        raise ValueError(f"Unknown optimizer {name!r}: use one of 'sgd', 'rmsprop', 'adam', "
+                         "'adamw'")
     return cls.from_config(dict(config.get("config") or {}))
 
 

@@ -80,7 +80,7 @@ def _columns(model):
     """(nodes, label) per column: the input, then each layer that has weights or changes the
     shape; a weightless layer that keeps the shape (Dropout, Activation) joins the previous
     column's label. Nested Sequentials are drawn layer by layer."""
-    if model.input_shape is None:
+    if getattr(model, "_input_shape", None) is None:
         raise ValueError(f"plot.model: model {model.name!r} is not built; give its first layer "
                          "an input_shape (or start it with Input(shape)) or call build()")
     shape = tuple(model.input_shape)

@@ -168,8 +168,8 @@ def _metadata(kind):
 def _model_config(model):
     from brisknn import losses, optimizers
     config = {"class_name": type(model).__name__, "config": model.get_config(),
-              "build_config": ({"input_shape": list(model.input_shape)}
-                               if model.built and model.input_shape is not None else None),
+              "build_config": ({"input_shape": list(model._input_shape)}
+                               if model.built and model._input_shape is not None else None),
               "compile_config": None}
     if model.compiled:
         config["compile_config"] = {"optimizer": optimizers.serialize(model.optimizer),
@@ -200,7 +200,7 @@ def _weight_members(model):
         entries.append({"layer": path, "class_name": type(layer).__name__, "name": short,
                         "shape": list(var.shape), "dtype": var.dtype.name, "file": member})
         members.append((member, var.value))
-    shape = list(model.input_shape) if model.built and model.input_shape is not None else None
+    shape = list(model._input_shape) if model.built and model._input_shape is not None else None
     return [("weights.json", _json_bytes({"input_shape": shape, "weights": entries}))] + members
 
 

@@ -3,6 +3,8 @@ import random
 
 import numpy as np
 
+from brisknn.backend import clear_session  # noqa: F401  (keras.utils.clear_session)
+
 _rng = np.random.default_rng()
 
 
@@ -22,9 +24,11 @@ def rng():
     return _rng
 
 
-def to_categorical(x, num_classes=None, dtype="float32"):
-    """One-hot encodes integer class labels (Keras semantics: a trailing axis of size 1 is
-    replaced by the class axis)."""
+def to_categorical(x, num_classes=None, dtype="float64"):
+    """One-hot encodes integer class labels as Keras 3 does (keras/src/utils/numerical_utils.py):
+    float64 (`np.zeros` default; `dtype` is kept for Keras 2 code), a trailing axis of size 1 is
+    replaced by the class axis, and num_classes None or 0 means max(x) + 1. Models cast targets
+    to their own dtype, so a float64 one-hot trains the same."""
     x = np.asarray(x)
     if x.dtype.kind == "f":
         if not np.array_equal(x, np.floor(x)):
@@ -36,7 +40,7 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     if shape and shape[-1] == 1 and len(shape) > 1:
         shape = shape[:-1]
     x = x.reshape(-1)
-    if num_classes is None:
+    if not num_classes:
         num_classes = int(x.max()) + 1 if x.size else 0
     if x.size and (x.min() < 0 or x.max() >= num_classes):
         raise ValueError(f"to_categorical: labels must be in [0, {num_classes}), "

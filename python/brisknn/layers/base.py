@@ -73,10 +73,11 @@ class Layer:
             raise TypeError(f"{type(self).__name__}: argument `trainable` must be a bool, got "
                             f"{trainable!r}")
         self.name = name or _auto_name(type(self).__name__)
+        self._weights = []
+        self._trainable_variables = []  # the weights created trainable (Keras' own list)
         self.trainable = trainable
         self.built = False
         self.dtype = np.dtype(dtype) if dtype is not None else None
-        self._weights = []
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
@@ -96,7 +97,23 @@ class Layer:
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
                                regularizer=regularizers.get(regularizer))
         self._weights.append(var)
+        if trainable:
+            self._trainable_variables.append(var)
         return var
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As Keras 3's setter: the weights created trainable follow the layer's flag, so
+        # `[w.trainable for w in layer.weights]` agrees with `layer.trainable_weights`.
+        self._trainable = bool(value)
+        for var in self._trainable_variables:
+            var.trainable = self._trainable
+        if self._weights:  # a layer without weights writes no gradient either way
+            backend.trainable_changed()
 
     @property
     def weights(self):
@@ -124,12 +141,18 @@ class Layer:
         assign_weights(f"Layer {self.name!r}", self.weights, weights)
 
     def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
         return int(sum(w.value.size for w in self._weights))
 
     @property
     def losses(self):
-        """Regularization penalties of this layer's weights, as floats."""
-        return [float(w.regularizer(w.value)) for w in self._weights if w.regularizer]
+        """Regularization penalties of this layer's trainable weights, as floats: Keras 3's
+        `_get_regularization_losses` walks `trainable_weights` only, so a frozen weight's
+        penalty is neither reported nor trained on."""
+        return [float(w.regularizer(w.value)) for w in self.trainable_weights if w.regularizer]
 
     # -- shapes and building -----------------------------------------------------------------
     def build(self, input_shape):
@@ -151,13 +174,16 @@ class Layer:
             self._check_input_shape(input_shape)
         return self.output_shape
 
+    def _accepts(self, input_shape):
+        expected = self.input_shape
+        return expected is None or len(expected) == len(input_shape) and all(
+            e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
+
     def _check_input_shape(self, input_shape):
         expected = self.input_shape
         if expected is None:
             return
-        ok = len(expected) == len(input_shape) and all(
-            e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
-        if not ok:
+        if not self._accepts(input_shape):
             raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects input of shape "
                              f"{_shape_str(expected)}, got {_shape_str(input_shape)}")
 
@@ -177,11 +203,16 @@ class Layer:
         if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings parse
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}): expected real numeric "
                             f"input, got dtype {x.dtype}")
-        self._ensure_built((None,) + x.shape[1:])
+        shape = (None,) + x.shape[1:]
+        if self.built and not self._weights and not self._accepts(shape):
+            # A layer without weights has no input shape to keep (Keras gives Dropout or
+            # Activation no input_spec): called alone on new data, it adapts.
+            self.built = False
+        self._ensure_built(shape)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and self.forward_takes_mask:
-            return self.forward(x, training=training, mask=mask)
-        return self.forward(x, training=training)
+            return _tensor(self.forward(x, training=training, mask=mask))
+        return _tensor(self.forward(x, training=training))
 
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):
@@ -201,6 +232,11 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _tensor(y):
+    # The caller's view has `.numpy()` (backend.Tensor); the layer keeps its own arrays.
+    return y.view(backend.Tensor) if isinstance(y, np.ndarray) else y
 
 
 def assign_weights(owner, variables, values):

@@ -11,8 +11,15 @@ class InputLayer(Layer):
     """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer."""
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
-                 **kwargs):
+                 batch_shape=None, **kwargs):
         shape = shape if shape is not None else input_shape
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_shape is not None:  # Keras' (batch, *shape) form
+            batch_shape = _as_shape(batch_shape)
+            if not batch_shape:
+                raise ValueError("Input: batch_shape needs a batch axis, got ()")
+            batch_size, shape = batch_shape[0], batch_shape[1:]
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(784,))")
         super().__init__(name=name, dtype=dtype, **kwargs)
@@ -26,9 +33,16 @@ class InputLayer(Layer):
         return dy
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """Keras' `Input(shape)`: put first in a Sequential to fix its input shape."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False, **kwargs):
+    """Keras' `Input(shape)` or `Input(batch_shape=(batch, ...))`: put first in a Sequential
+    to fix its input shape."""
+    for arg, value, default in (("sparse", sparse, None), ("tensor", tensor, None),
+                                ("optional", optional, False)):
+        if value is not default and value is not False:
+            raise NotImplementedError(f"Input: {arg}={value!r} is not supported")
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                      batch_shape=batch_shape, **kwargs)
 
 
 class _ActivationMixin:
@@ -59,10 +73,14 @@ class Dense(_ActivationMixin, Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 **kwargs):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank=None, lora_alpha=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        _refuse("Dense", activity_regularizer=activity_regularizer,
+                kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                lora_rank=lora_rank)
         self.units = int(units)
         self._set_activation(activation)
         self.use_bias = use_bias
@@ -115,8 +133,17 @@ class Dense(_ActivationMixin, Layer):
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
                       bias_initializer=initializers.serialize(self.bias_initializer),
                       kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                      kernel_constraint=None, bias_constraint=None)
         return config
+
+
+def _refuse(where, **options):
+    """Keras arguments brisknn takes at None only: anything else is said, not ignored. (Keras'
+    get_config writes activity_regularizer only when set, so None leaves no key.)"""
+    for name, value in options.items():
+        if value is not None:
+            raise NotImplementedError(f"{where}: {name} is not supported yet (only None)")
 
 
 class Activation(_ActivationMixin, Layer):
@@ -155,9 +182,9 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
-        if noise_shape is not None:
-            raise NotImplementedError("Dropout: noise_shape is not supported")
+        _refuse("Dropout", noise_shape=noise_shape)
         self.rate = float(rate)
+        self.noise_shape = None
         self.seed = seed
         self._seeds = np.random.default_rng(seed) if seed is not None else None
         self._mask = None
@@ -183,7 +210,7 @@ class Dropout(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
+        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
         return config
 
 
@@ -222,17 +249,43 @@ class Masking(Layer):
 
 
 class Flatten(Layer):
+    """(batch, ...) -> (batch, features). With data_format='channels_first' the input is
+    (batch, channels, ...) and, as in Keras, is put channels-last before flattening, so the
+    features come in the same order either way."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError("The `data_format` argument must be one of {'channels_first', "
+                             f"'channels_last'}}. Received: data_format={data_format!r}")
+        self.data_format = data_format or "channels_last"
+
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
         size = None if any(d is None for d in rest) else math.prod(rest)
         return (input_shape[0], size)
 
+    def _channels_first(self, x):
+        return self.data_format == "channels_first" and x.ndim > 2
+
     def forward(self, x, training=False):
+        if self._channels_first(x):
+            x = np.moveaxis(x, 1, -1)
         self._in_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
     def backward(self, dy, need_dx=True):
-        return dy.reshape(self._in_shape) if need_dx else None
+        if not need_dx:
+            return None
+        dx = dy.reshape(self._in_shape)
+        if len(self._in_shape) > 2 and self.data_format == "channels_first":
+            dx = np.ascontiguousarray(np.moveaxis(dx, -1, 1))
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
 
 
 class Reshape(Layer):
@@ -262,9 +315,8 @@ class Reshape(Layer):
 
     def forward(self, x, training=False):
         self._in_shape = x.shape
-        target = tuple(-1 if d is None else d for d in self.output_shape[1:])
         try:
-            return x.reshape((x.shape[0],) + target)
+            return x.reshape((x.shape[0],) + self.target_shape)  # NumPy resolves a -1
         except ValueError:
             raise ValueError(f"Layer {self.name!r} (Reshape): cannot reshape input of shape "
                              f"{x.shape} to {self.target_shape}") from None
