@@ -15,6 +15,13 @@ REFERENCE = {
     "softplus": lambda x: np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0),
     "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True)) /
     np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
+    # Keras 3 (keras/src/activations/activations.py and the TF backend's nn.py)
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "softsign": lambda x: x / (np.abs(x) + 1),
+    "hard_sigmoid": lambda x: np.clip(x + 3, 0, 6) / 6,
+    "exponential": np.exp,
+    "selu": lambda x: 1.0507009873554804934193349852946 * np.where(
+        x > 0, x, 1.6732632423543772848170429916717 * np.expm1(np.minimum(x, 0))),
 }
 
 
@@ -112,3 +119,18 @@ def test_ops_activations_keep_a_scalar_scalar():
     assert float(ops.sigmoid(0.0)) == 0.5
     assert ops.activation_backward(1.0, 0.5, "sigmoid").shape == ()
     assert float(ops.activation_backward(1.0, 0.5, "sigmoid")) == 0.25
+
+
+@pytest.mark.parametrize("name", ["relu6", "softsign", "hard_sigmoid", "exponential", "selu"])
+def test_more_keras_activations_work_in_layers_by_name_and_function(name):
+    import brisknn
+    from brisknn import activations, layers
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    w = np.random.default_rng(3).normal(size=(3, 2))
+    for spec in (name, getattr(activations, name)):
+        dense = layers.Dense(2, activation=spec, use_bias=False, dtype="float64")
+        dense.build((None, 3))
+        dense.set_weights([w])
+        np.testing.assert_allclose(dense(x), REFERENCE[name](x @ w), rtol=1e-12)
+        assert dense.get_config()["activation"] == name
+    assert brisknn.layers.Activation(name)(x).shape == x.shape

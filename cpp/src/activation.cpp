@@ -10,6 +10,11 @@ namespace brisknn {
 namespace {
 
 constexpr Index kElementGrain = 1 << 15;  // elements per thread before threading pays
+// SELU's constants, as Keras (and Klambauer et al.) give them.
+template <class T>
+constexpr T kSeluAlpha = T(1.6732632423543772848170429916717);
+template <class T>
+constexpr T kSeluScale = T(1.0507009873554804934193349852946);
 
 template <class T>
 void softmax_rows(T* y, const T* x, Index begin, Index end, Index cols) {
@@ -71,6 +76,17 @@ void elementwise_forward(T* yp, const T* xp, Index n, Activation act, T alpha) {
                      [](const auto& v) { return v.max(T(0)) + (-v.abs()).exp().log1p(); });
       break;
     case Activation::Softmax: break;  // row-wise, handled by the caller
+    case Activation::Relu6: y = x.max(T(0)).min(T(6)); break;
+    case Activation::Softsign: y = x / (x.abs() + T(1)); break;
+    case Activation::HardSigmoid: y = (x + T(3)).max(T(0)).min(T(6)) / T(6); break;  // Keras 3
+    case Activation::Exponential:
+      transcendental(yp, xp, n, [](const auto& v) { return v.exp(); });
+      break;
+    case Activation::Selu:
+      transcendental(yp, xp, n, [](const auto& v) {
+        return kSeluScale<T> * (v.max(T(0)) + kSeluAlpha<T> * (v.min(T(0)).exp() - T(1)));
+      });
+      break;
   }
 }
 
@@ -93,6 +109,14 @@ void elementwise_backward(T* dxp, const T* dyp, const T* yp, Index n, Activation
                  });
       break;
     case Activation::Softmax: break;
+    // The rest from the output too: each is monotonic, so y tells where x was.
+    case Activation::Relu6: dx = (y > T(0) && y < T(6)).select(dy, T(0)); break;
+    case Activation::Softsign: dx = dy * (T(1) - y.abs()).square(); break;  // 1 / (1 + |x|)^2
+    case Activation::HardSigmoid: dx = (y > T(0) && y < T(1)).select(dy / T(6), T(0)); break;
+    case Activation::Exponential: dx = dy * y; break;
+    case Activation::Selu:
+      dx = (y > T(0)).select(dy * kSeluScale<T>, dy * (y + kSeluScale<T> * kSeluAlpha<T>));
+      break;
   }
 }
 
@@ -103,7 +127,10 @@ bool parse_activation(const std::string& name, Activation* out) {
       {"linear", Activation::Linear},   {"relu", Activation::Relu},
       {"leaky_relu", Activation::LeakyRelu}, {"elu", Activation::Elu},
       {"sigmoid", Activation::Sigmoid}, {"tanh", Activation::Tanh},
-      {"softplus", Activation::Softplus}, {"softmax", Activation::Softmax}};
+      {"softplus", Activation::Softplus}, {"softmax", Activation::Softmax},
+      {"relu6", Activation::Relu6}, {"softsign", Activation::Softsign},
+      {"hard_sigmoid", Activation::HardSigmoid}, {"exponential", Activation::Exponential},
+      {"selu", Activation::Selu}};
   for (const auto& e : table) {
     if (name == e.name) {
       *out = e.act;

@@ -3,7 +3,8 @@ from brisknn import ops
 
 # Keras' defaults for the parameterised ones, when named by string.
 _ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
-NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax")
+NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
+         "relu6", "softsign", "hard_sigmoid", "exponential", "selu")
 
 
 def get(identifier):
@@ -53,3 +54,24 @@ def softmax(x, axis=-1):
     if axis not in (-1, getattr(x, "ndim", 0) - 1):
         raise ValueError("softmax: brisknn computes softmax over the last axis only")
     return ops.softmax(x)
+
+
+def relu6(x):
+    return ops.relu6(x)
+
+
+def softsign(x):
+    return ops.softsign(x)
+
+
+def hard_sigmoid(x):
+    """Keras 3's: relu6(x + 3) / 6 (Keras 2 used 0.2 x + 0.5, clipped)."""
+    return ops.hard_sigmoid(x)
+
+
+def exponential(x):
+    return ops.exponential(x)
+
+
+def selu(x):
+    return ops.selu(x)

@@ -7,7 +7,8 @@
 
 namespace brisknn {
 
-enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softmax };
+enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softmax, Relu6,
+                        Softsign, HardSigmoid, Exponential, Selu };
 
 // Parses a Keras activation name; returns false for an unknown one.
 bool parse_activation(const std::string& name, Activation* out);

@@ -8,6 +8,8 @@ __all__ = [
     "linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
     "linear_backward", "relu_backward", "leaky_relu_backward", "elu_backward",
     "sigmoid_backward", "tanh_backward", "softplus_backward", "softmax_backward",
+    "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "relu6_backward",
+    "softsign_backward", "hard_sigmoid_backward", "exponential_backward", "selu_backward",
     "loss", "loss_backward",
     "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy",
@@ -103,6 +105,11 @@ sigmoid, sigmoid_backward = _activation_pair("sigmoid")
 tanh, tanh_backward = _activation_pair("tanh")
 softplus, softplus_backward = _activation_pair("softplus")
 softmax, softmax_backward = _activation_pair("softmax")
+relu6, relu6_backward = _activation_pair("relu6")
+softsign, softsign_backward = _activation_pair("softsign")
+hard_sigmoid, hard_sigmoid_backward = _activation_pair("hard_sigmoid")
+exponential, exponential_backward = _activation_pair("exponential")
+selu, selu_backward = _activation_pair("selu")
 
 
 def _targets(name, y_true, y_pred):
