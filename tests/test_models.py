@@ -600,3 +600,30 @@ def test_call_results_losses_and_metric_results_answer_numpy_as_keras_tensors_do
     m.update_state([[1], [0]], [[0.7], [0.6]])
     assert m.result() == 0.5 and m.result().numpy() == np.float32(0.5)
     assert metrics.AUC()([0, 1], [0.2, 0.9]).numpy() == np.float32(1.0)
+
+
+def test_build_called_directly_leaves_the_layer_built_as_in_keras():
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    w = np.random.default_rng(1).normal(size=(3, 2))
+    dense = brisknn.layers.Dense(2, use_bias=False, dtype="float64")
+    dense.build((None, 3))
+    assert dense.built and dense.output_shape == (None, 2)
+    dense.set_weights([w])
+    np.testing.assert_allclose(dense(x), x @ w, rtol=1e-12)  # not rebuilt with new weights
+    dense.build((None, 3))  # again: nothing changes
+    np.testing.assert_allclose(dense.kernel.value, w)
+
+    class Scale(brisknn.layers.Layer):  # a user's layer, Keras-style
+        def build(self, input_shape):
+            self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+        def forward(self, x, training=False):
+            return x * self.scale.value
+
+    layer = Scale(dtype="float64")
+    layer.build((None, 3))
+    layer.set_weights([np.array([1.0, 2.0, 3.0])])
+    np.testing.assert_allclose(layer(x), x * [1.0, 2.0, 3.0])
+    embedding = brisknn.layers.Embedding(10, 4)
+    embedding.build()
+    assert embedding.built and embedding(np.array([[1, 2]])).shape == (1, 2, 4)

@@ -121,12 +121,14 @@ class Sequential(Layer):
         self.input_shape, self.output_shape, self.built = input_shape, shape, True
         return shape
 
-    def build(self, input_shape=None):
+    def build(self, input_shape=None):  # already Keras' public build: it marks the model built
         if input_shape is None:
             input_shape = self._declared_input_shape
         if input_shape is None:
             raise ValueError(f"Sequential {self.name!r}: build needs an input shape")
         self._ensure_built(tuple(input_shape))
+
+    build.marks_built = True
 
     def compute_output_shape(self, input_shape):
         return self._ensure_built(input_shape)

@@ -1,5 +1,6 @@
 """The Layer base class: weights as Variables, lazy build, forward/backward on NumPy arrays."""
 import contextlib
+import functools
 import math
 import re
 
@@ -161,17 +162,28 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "marks_built", False):
+            cls.build = _marking_built(build)
+
     def _ensure_built(self, input_shape):
         input_shape = tuple(input_shape)
-        if not self.built:
-            if self.dtype is None:
-                self.dtype = np.dtype(backend.floatx())
-            self.input_shape = input_shape
-            self.build(input_shape)
-            self.built = True
-            self.output_shape = tuple(self.compute_output_shape(input_shape))
-        else:
+        if self.built and self.output_shape is not None:
             self._check_input_shape(input_shape)
+            return self.output_shape
+        if self.dtype is None:
+            self.dtype = np.dtype(backend.floatx())
+        self.input_shape = input_shape
+        if not self.built:  # (built with no shape: an Embedding's build() needs none)
+            self._building = True
+            try:
+                self.build(input_shape)
+            finally:
+                self._building = False
+            self.built = True
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
         return self.output_shape
 
     def _accepts(self, input_shape):
@@ -232,6 +244,32 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _marking_built(build):
+    """Keras 3's build wrapper: `layer.build(shape)` called directly leaves the layer built, its
+    shapes recorded, so a later call on data keeps the weights (set_weights after build, say)
+    instead of building new ones. Calls from _ensure_built, and a subclass's super().build(),
+    go straight through."""
+    @functools.wraps(build)
+    def wrapper(self, input_shape=None, *args, **kwargs):
+        if getattr(self, "_building", False):
+            return build(self, input_shape, *args, **kwargs)
+        if self.built:
+            return None
+        if input_shape is None:  # shapes are recorded at the first call on data
+            self._building = True
+            try:
+                build(self, None, *args, **kwargs)
+            finally:
+                self._building = False
+            self.built = True
+            return None
+        self._ensure_built(_as_shape(input_shape))
+        return None
+
+    wrapper.marks_built = True
+    return wrapper
 
 
 def _tensor(y):
