@@ -233,12 +233,6 @@ template <class T>
 constexpr Index kLanes = 64 / sizeof(T);
 constexpr Index kMaxLaneDim = 32;
 
-template <class T>
-bool runs_in_lanes(Loss loss, bool from_logits, Index dim) {
-  return from_logits && dim <= kMaxLaneDim &&
-         (loss == Loss::CategoricalCrossentropy || loss == Loss::SparseCategoricalCrossentropy);
-}
-
 // Rows [r0, r0 + rows) of z (rows <= kLanes): per_sample and/or grad (either may be null).
 template <class T>
 void logit_ce_lanes(T* per_sample, T* grad, const T* y_true, const int64_t* labels, const T* z,
@@ -293,6 +287,23 @@ Index logit_ce(T* per_sample, T* grad, const T* y_true, const int64_t* labels, c
   return -1;
 }
 
+// The cross-entropies (a loss per row, not per element): per_sample and/or grad, either may be
+// null. Same label check and return value as loss_forward.
+template <class T>
+Index rowwise(T* per_sample, T* grad, const T* y_true, const int64_t* labels, const T* y_pred,
+              Index batch, Index dim, Loss loss, bool from_logits, T scale) {
+  if (from_logits && dim <= kMaxLaneDim) {
+    const bool sparse = loss == Loss::SparseCategoricalCrossentropy;
+    return logit_ce<T>(per_sample, grad, sparse ? nullptr : y_true, sparse ? labels : nullptr,
+                       y_pred, batch, dim, scale);
+  }
+  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
+    const T* p = y_pred + r * dim;
+    if (per_sample) per_sample[r] = row_loss(t, label, p, dim, loss, from_logits);
+    if (grad) row_grad(grad + r * dim, t, label, p, dim, loss, from_logits, scale);
+  });
+}
+
 }  // namespace
 
 template <class T>
@@ -317,13 +328,8 @@ Index loss_forward(T* per_sample, const T* y_true, const int64_t* labels, const 
                  });
     return -1;
   }
-  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
-  if (runs_in_lanes<T>(loss, from_logits, dim)) {
-    return logit_ce<T>(per_sample, nullptr, ids ? nullptr : y_true, ids, y_pred, batch, dim, T(1));
-  }
-  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
-    per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
-  });
+  return rowwise<T>(per_sample, nullptr, y_true, labels, y_pred, batch, dim, loss, from_logits,
+                    T(1));
 }
 
 template <class T>
@@ -337,13 +343,8 @@ Index loss_backward(T* grad, const T* y_true, const int64_t* labels, const T* y_
     });
     return -1;
   }
-  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
-  if (runs_in_lanes<T>(loss, from_logits, dim)) {
-    return logit_ce<T>(nullptr, grad, ids ? nullptr : y_true, ids, y_pred, batch, dim, scale);
-  }
-  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
-    row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
-  });
+  return rowwise(static_cast<T*>(nullptr), grad, y_true, labels, y_pred, batch, dim, loss,
+                 from_logits, scale);
 }
 
 template <class T>
@@ -354,14 +355,7 @@ Index loss_forward_backward(T* per_sample, T* grad, const T* y_true, const int64
     loss_forward(per_sample, y_true, labels, y_pred, batch, dim, loss, from_logits);
     return loss_backward(grad, y_true, labels, y_pred, batch, dim, loss, from_logits, scale);
   }
-  const int64_t* ids = loss == Loss::SparseCategoricalCrossentropy ? labels : nullptr;
-  if (runs_in_lanes<T>(loss, from_logits, dim)) {
-    return logit_ce<T>(per_sample, grad, ids ? nullptr : y_true, ids, y_pred, batch, dim, scale);
-  }
-  return for_each_row(y_true, labels, batch, dim, loss, [&](Index r, const T* t, int64_t label) {
-    per_sample[r] = row_loss(t, label, y_pred + r * dim, dim, loss, from_logits);
-    row_grad(grad + r * dim, t, label, y_pred + r * dim, dim, loss, from_logits, scale);
-  });
+  return rowwise(per_sample, grad, y_true, labels, y_pred, batch, dim, loss, from_logits, scale);
 }
 
 #define BRISKNN_INSTANTIATE(T)                                                                 \
