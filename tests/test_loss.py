@@ -360,3 +360,17 @@ def test_loss_functions_take_keras_label_smoothing():
                                ref_bce(t * 0.8 + 0.1, p), rtol=1e-6)
     with pytest.raises(NotImplementedError, match="axis"):
         losses.categorical_crossentropy(t, p, axis=0)
+
+
+def test_a_loss_of_an_array_against_itself_is_allowed_but_outputs_stay_private():
+    a = np.eye(4, dtype=np.float32)
+    assert losses.CategoricalCrossentropy()(a, a) == pytest.approx(0.0, abs=2e-7)  # log(1 - 1e-7)
+    assert ops.mean_squared_error(a, a) == 0.0
+    with pytest.raises(ValueError, match="grad and y_true share memory"):
+        _core.loss_backward(a, a, a, "mean_squared_error", False, 1.0)
+    with pytest.raises(ValueError, match="per_sample and y_pred share memory"):
+        _core.loss_forward(np.zeros((4, 4), np.float32), a, a.reshape(-1)[:4],
+                           "mean_squared_error", False)
+    per_sample = np.empty(4, np.float32)
+    _core.loss_forward(a, a, per_sample, "mean_squared_error", False)
+    assert not per_sample.any()

@@ -80,8 +80,8 @@ void bind_loss(py::module_& m) {
                  [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* op = out<T>("loss_forward", "per_sample", per_sample, {rows});
-                   expect_disjoint("loss_forward", {{"y_true", y_true}, {"y_pred", y_pred},
-                                                    {"per_sample", per_sample}});
+                   expect_outputs_disjoint("loss_forward", {{"y_true", y_true}, {"y_pred", y_pred}},
+                                           {{"per_sample", per_sample}});
                    return [=] {
                      return loss_forward<T>(op, t, labels, p, rows, cols, loss, from_logits);
                    };
@@ -98,8 +98,8 @@ void bind_loss(py::module_& m) {
                  [&](Loss loss, auto* t, const int64_t* labels, auto* p, Index rows, Index cols) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* gp = out_like<T>("loss_backward", "grad", grad, y_pred);
-                   expect_disjoint("loss_backward",
-                                   {{"y_true", y_true}, {"y_pred", y_pred}, {"grad", grad}});
+                   expect_outputs_disjoint("loss_backward", {{"y_true", y_true}, {"y_pred", y_pred}},
+                                           {{"grad", grad}});
                    return [=] {
                      return loss_backward<T>(gp, t, labels, p, rows, cols, loss, from_logits,
                                              static_cast<T>(scale));
@@ -119,8 +119,8 @@ void bind_loss(py::module_& m) {
                    using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
                    T* op = out<T>(fn, "per_sample", per_sample, {rows});
                    T* gp = out_like<T>(fn, "grad", grad, y_pred);
-                   expect_disjoint(fn, {{"y_true", y_true}, {"y_pred", y_pred},
-                                        {"per_sample", per_sample}, {"grad", grad}});
+                   expect_outputs_disjoint(fn, {{"y_true", y_true}, {"y_pred", y_pred}},
+                                           {{"per_sample", per_sample}, {"grad", grad}});
                    return [=] {
                      return loss_forward_backward<T>(op, gp, t, labels, p, rows, cols, loss,
                                                      from_logits, static_cast<T>(scale));

@@ -162,6 +162,31 @@ inline void expect_disjoint(const char* fn,
   expect_disjoint(fn, std::move(named));
 }
 
+// The same for kernels that only read some buffers: the outputs must not share memory with
+// anything, but the inputs may share it with each other (a loss of y against y itself).
+inline void expect_outputs_disjoint(
+    const char* fn, std::initializer_list<std::pair<const char*, py::handle>> inputs,
+    std::initializer_list<std::pair<const char*, py::handle>> outputs) {
+  const auto bytes = [](py::handle h) {
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    const char* begin = static_cast<const char*>(a.data());
+    return std::make_pair(begin, begin + a.nbytes());
+  };
+  for (const auto& [name, out] : outputs) {
+    const auto [begin, end] = bytes(out);
+    for (const auto* list : {&inputs, &outputs}) {
+      for (const auto& [other_name, other] : *list) {
+        if (other.ptr() == out.ptr() && list == &outputs) continue;  // itself
+        const auto [b, e] = bytes(other);
+        if (begin < end && b < e && begin < e && b < end) {
+          fail_value(std::string(fn) + ": " + name + " and " + other_name +
+                     " share memory; each needs its own buffer");
+        }
+      }
+    }
+  }
+}
+
 // A private copy of n indices (ids, labels), taken with the GIL held: the kernels then read only
 // what was checked, whatever another Python thread does to the caller's array meanwhile.
 template <class I>
