@@ -627,3 +627,11 @@ def test_build_called_directly_leaves_the_layer_built_as_in_keras():
     embedding = brisknn.layers.Embedding(10, 4)
     embedding.build()
     assert embedding.built and embedding(np.array([[1, 2]])).shape == (1, 2, 4)
+
+
+def test_reductions_of_a_model_call_are_numpy_scalars():
+    model = brisknn.Sequential([brisknn.layers.Dense(3, input_shape=(4,), activation="softmax")])
+    out = model(np.random.default_rng(0).random((5, 4)))
+    accuracy = (np.argmax(out, 1) == np.array([0, 1, 2, 0, 1])).mean()
+    assert type(accuracy) is np.float64 and isinstance(out.sum(), np.floating)
+    assert type(out.numpy()) is np.ndarray and hasattr(out + 1, "numpy")

@@ -649,3 +649,15 @@ def test_adamw_defaults_and_round_trip_as_keras():
     assert type(clone) is optimizers.AdamW and clone.get_config() == config
     with pytest.raises(ValueError, match="weight_decay"):
         optimizers.AdamW(weight_decay=None)
+
+
+def test_apply_gradients_applies_exactly_the_given_gradients_and_lr_copies():
+    import copy
+    import pickle
+    from brisknn import regularizers
+    var = Variable(np.ones(3), "w", regularizer=regularizers.L2(0.5))
+    opt = SGD(0.1)
+    opt.apply_gradients([(np.full(3, 2.0), var)])
+    np.testing.assert_allclose(var.value, 1 - 0.1 * 2.0)  # Keras: no penalty gradient added
+    assert copy.deepcopy(opt.learning_rate) == 0.1
+    assert pickle.loads(pickle.dumps(opt.iterations)) == 1

@@ -41,6 +41,13 @@ class Tensor(np.ndarray):
     def numpy(self):
         return self.view(np.ndarray)
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # Reductions give NumPy scalars, as on a plain array ((argmax(p, 1) == y).mean() is a
+        # float64, hashable and JSON-able); arrays stay Tensors.
+        if return_scalar or array.ndim == 0:
+            return array[()]
+        return array.view(type(self)) if type(array) is np.ndarray else array
+
 
 class Scalar(float):
     """What a loss or a metric's result returns: a float that also answers `.numpy()` (a

@@ -48,6 +48,9 @@ class LearningRate(float):
     dtype = "float32"
     shape = ()
 
+    def __reduce__(self):  # copies and pickles are the plain float
+        return float, (float(self),)
+
     def numpy(self):
         return np.float32(self._optimizer._learning_rate)  # Keras keeps it as float32
 
@@ -71,6 +74,9 @@ class Iterations(int):
     name = "iterations"
     dtype = "int64"
     shape = ()
+
+    def __reduce__(self):
+        return int, (int(self),)
 
     def numpy(self):
         return np.int64(self._optimizer._iterations)
@@ -164,10 +170,12 @@ class Optimizer:
             if var not in self._slots:
                 self._create_slots(var)
 
-    def apply(self, variables):
+    def apply(self, variables, regularize=True):
         """One step on each Variable from its accumulated `grad`, which is then zeroed.
 
-        Returns the regularization penalty of the variables before the step (a float).
+        With `regularize` (a model's training step), each Variable's regularizer gradient is
+        added in the same pass. Returns the regularization penalty of the variables before the
+        step (a float; 0 without `regularize`).
         """
         if not isinstance(variables, (list, tuple)):
             variables = list(variables)
@@ -177,7 +185,7 @@ class Optimizer:
         for var, scale in zip(variables, self._gradient_scales(variables)):
             slots = self._slots.get(var) or self._create_slots(var)
             reg = var.regularizer
-            l1, l2 = (reg.l1, reg.l2) if reg is not None else (0.0, 0.0)
+            l1, l2 = (reg.l1, reg.l2) if regularize and reg is not None else (0.0, 0.0)
             params.append((var.value, var.grad, *slots, l1, l2, scale))
         decay = self._weight_decay_terms(variables)
         if len(set(variables)) == len(variables):  # Variables hash by identity
@@ -218,8 +226,8 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars):
         """Keras' entry point: adds each gradient into its variable's `grad`, then steps.
 
-        The regularizers' gradients are added by the step itself, so the given gradients should
-        be of the data loss alone. Returns `iterations`, as Keras does.
+        As in Keras, exactly the given gradients are applied: no regularizer gradient is added
+        (a custom loop adds `sum(model.losses)` to its loss). Returns `iterations`, as Keras does.
         """
         pairs, missing = [], []
         for grad, var in grads_and_vars:  # all checked before any is added: a bad one changes nothing
@@ -240,7 +248,7 @@ class Optimizer:
         if missing:
             warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the "
                           "loss.")
-        self.apply(variables)
+        self.apply(variables, regularize=False)
         return self.iterations
 
     def _create_slots(self, var):
