@@ -635,3 +635,17 @@ def test_reductions_of_a_model_call_are_numpy_scalars():
     accuracy = (np.argmax(out, 1) == np.array([0, 1, 2, 0, 1])).mean()
     assert type(accuracy) is np.float64 and isinstance(out.sum(), np.floating)
     assert type(out.numpy()) is np.ndarray and hasattr(out + 1, "numpy")
+
+
+def test_a_layer_frozen_after_compile_stays_put():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    first = brisknn.layers.Dense(4, kernel_regularizer=brisknn.regularizers.L2(0.1))
+    model = brisknn.Sequential([brisknn.layers.Input((3,)), first, brisknn.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    first.trainable = False  # no recompile: momentum and the penalty must not move it either
+    before = [w.copy() for w in first.get_weights()]
+    model.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(before, first.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -274,10 +274,14 @@ class Sequential(Layer):
                 yield layer
 
     def _find_unstepped(self):
-        """The weights a backward pass writes gradients into (those of trainable layers) that
-        the cached training set leaves out: a layer unfrozen, or a shared one toggled, since.
-        Their gradients are dropped after each step, so none leaks into a later one."""
-        stepped = {id(v) for v in self._train_vars}
+        """After a `trainable` change since compile: the cached set's weights that are still
+        trainable are stepped (one frozen since stays put, as on Keras' torch and JAX
+        backends, rather than drift with momentum and its regularizer), and the weights a
+        backward pass writes gradients into that the set leaves out (a layer unfrozen since)
+        have them dropped after each step, so none leaks into a later one."""
+        live = {id(w) for w in self.trainable_weights}
+        self._stepped = [v for v in self._train_vars if id(v) in live]
+        stepped = {id(v) for v in self._stepped}
         self._unstepped = [w for layer in self._leaf_layers() if layer.trainable
                            for w in layer.weights if id(w) not in stepped]
         self._trainable_seen = backend.trainable_changes()
@@ -404,7 +408,9 @@ class Sequential(Layer):
     def _train_step(self, x, y):
         logits = self._fused is not None
         out = self.forward(x, training=True, logits=logits)
-        train_vars = self._train_vars
+        if self._trainable_seen != backend.trainable_changes():
+            self._find_unstepped()
+        train_vars = self._stepped
         loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars))
         if train_vars:
             self.backward(grad, need_dx=False)
@@ -412,8 +418,6 @@ class Sequential(Layer):
         else:  # Keras computes no gradient and takes no optimizer step (iterations unchanged)
             warnings.warn("The model does not have any trainable weights.", stacklevel=3)
             penalty = 0.0
-        if self._trainable_seen != backend.trainable_changes():
-            self._find_unstepped()
         for w in self._unstepped:
             w.grad.fill(0)
         self._update_metrics(y, out)
