@@ -589,3 +589,28 @@ def test_a_crafted_generator_state_is_refused(tmp_path):
     _edit_json(path, "training.json", negative)
     with pytest.raises(ValueError, match="cannot restore the random generator state"):
         models.load_model(path)
+
+
+@pytest.mark.parametrize("metric", [
+    lambda: brisknn.metrics.mean_squared_error, lambda: brisknn.losses.BinaryCrossentropy(),
+    lambda: brisknn.losses.binary_crossentropy,
+    lambda: brisknn.metrics.MeanMetricWrapper(brisknn.metrics.mean_absolute_error, name="mae2")])
+def test_functions_and_loss_objects_compiled_as_metrics_round_trip(metric, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 4)).astype(np.float32)
+    y = (rng.random((16, 1)) > 0.5).astype(np.float32)
+    model = models.Sequential([layers.Input((4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[metric()])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = models.load_model(tmp_path / "m.keras")
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+
+
+def test_precision_with_several_thresholds_logs_an_array():
+    x = np.random.default_rng(0).random((8, 2)).astype(np.float32)
+    model = models.Sequential([layers.Input((2,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy",
+                  metrics=[brisknn.metrics.Precision(thresholds=[0.3, 0.7])])
+    history = model.fit(x, np.ones(8), epochs=1, verbose=0)
+    assert np.shape(history.history["precision"][0]) == (2,)

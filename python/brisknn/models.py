@@ -440,7 +440,7 @@ class Sequential(Layer):
             m.update_state(y, probs)
 
     def _metric_logs(self, prefix=""):
-        return {prefix + m.name: float(m.result()) for m in self._metrics}
+        return {prefix + m.name: _log_value(m.result()) for m in self._metrics}
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
@@ -763,6 +763,13 @@ def _output_mask(layer, x, mask):
                       f"masking and will therefore destroy the mask information. Downstream "
                       f"layers will not see the mask.", stacklevel=3)
     return out
+
+
+def _log_value(value):
+    """A float, as Keras' pythonify_logs makes a scalar; an array result (Precision with
+    several thresholds) stays an array."""
+    value = np.asarray(value)
+    return float(value) if value.size == 1 else value
 
 
 def _check_finite(a, name, method):

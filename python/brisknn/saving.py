@@ -241,13 +241,22 @@ def _all_layers(model, prefix=""):
 
 
 def _serialize_metric(spec):
-    from brisknn import metrics
+    from brisknn import losses, metrics
     if isinstance(spec, str):
         return spec
     if isinstance(spec, type) and issubclass(spec, metrics.Metric):
         return {"class_name": spec.__name__, "config": {}}
     if isinstance(spec, metrics.Metric):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
+    # A function or loss object compiled as a metric (Keras wraps it in MeanMetricWrapper):
+    # saved as what names it, for compile to wrap again.
+    if metrics._FUNCTIONS.get(getattr(spec, "__name__", None)) is spec:
+        return {"class_name": "MeanMetricWrapper", "config": {"name": spec.__name__,
+                                                               "fn": spec.__name__}}
+    if isinstance(spec, losses.Loss):
+        return {"loss_metric": losses.serialize(spec)}
+    if callable(spec) and getattr(losses, str(getattr(spec, "__name__", "")), None) is spec:
+        return {"loss_metric": spec.__name__}
     raise ValueError(f"save: cannot serialize metric {spec!r}")
 
 
@@ -268,13 +277,15 @@ def _deserialize_metric(spec, where, custom_objects=None):
     from brisknn import metrics
     if isinstance(spec, str):
         return spec
+    if isinstance(spec, dict) and "loss_metric" in spec:
+        return _deserialize_loss(spec["loss_metric"], where, custom_objects)
     classes = {name: obj for name, obj in vars(metrics).items()
                if isinstance(obj, type) and issubclass(obj, metrics.Metric)
                and obj is not metrics.Metric}
     classes.update(_custom(custom_objects, metrics.Metric))
     if isinstance(spec, dict) and spec.get("class_name") in classes and \
             isinstance(spec.get("config", {}), dict):
-        return classes[spec["class_name"]](**spec.get("config", {}))
+        return classes[spec["class_name"]].from_config(spec.get("config", {}))
     raise ValueError(f"{where}: unknown metric {_short(spec)} (known: {sorted(classes)})")
 
 
