@@ -611,6 +611,6 @@ def test_precision_with_several_thresholds_logs_an_array():
     x = np.random.default_rng(0).random((8, 2)).astype(np.float32)
     model = models.Sequential([layers.Input((2,)), layers.Dense(1, activation="sigmoid")])
     model.compile("sgd", "binary_crossentropy",
-                  metrics=[brisknn.metrics.Precision(thresholds=[0.3, 0.7])])
+                  metrics=[brisknn.metrics.Precision(thresholds=[0.3, 0.7], name="p")])
     history = model.fit(x, np.ones(8), epochs=1, verbose=0)
-    assert np.shape(history.history["precision"][0]) == (2,)
+    assert np.shape(history.history["p"][0]) == (2,)
