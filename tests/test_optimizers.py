@@ -661,3 +661,15 @@ def test_apply_gradients_applies_exactly_the_given_gradients_and_lr_copies():
     np.testing.assert_allclose(var.value, 1 - 0.1 * 2.0)  # Keras: no penalty gradient added
     assert copy.deepcopy(opt.learning_rate) == 0.1
     assert pickle.loads(pickle.dumps(opt.iterations)) == 1
+
+
+def test_variables_take_part_in_numpy_arithmetic_and_indexing():
+    var = Variable(np.array([1.0, -2.0, 3.0]), "w")
+    np.testing.assert_array_equal(var * 2, [2.0, -4.0, 6.0])
+    np.testing.assert_array_equal(-var, [-1.0, 2.0, -3.0])
+    np.testing.assert_array_equal(abs(var), [1.0, 2.0, 3.0])
+    assert var[1] == -2.0 and len(var) == 3 and float(np.sum(var)) == 2.0
+    copy = var[:]
+    copy[0] = 9.0  # indexing gives a copy: the weight changes only through assign()
+    assert var.value[0] == 1.0
+    assert var == var and var != Variable(np.zeros(3), "v") and {var: 1}[var] == 1

@@ -72,11 +72,13 @@ def trainable_changes():
     return _trainable_changes
 
 
-class Variable:
+class Variable(np.lib.mixins.NDArrayOperatorsMixin):
     """A weight: its value as a C-contiguous NumPy array and the gradient accumulated for it.
 
     Backward passes add into `grad`; the optimizer applies it and sets it back to zero, so a
-    gradient is never applied twice.
+    gradient is never applied twice. Arithmetic, comparisons and indexing read the value and
+    give NumPy arrays (`layer.kernel * 2`, `layer.bias[0]`), as Keras variables allow; `==`
+    is identity.
     """
 
     __slots__ = ("value", "grad", "name", "path", "_trainable", "regularizer")
@@ -121,6 +123,24 @@ class Variable:
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(isinstance(a, Variable) for a in kwargs.get("out", ())):
+            return NotImplemented  # writing goes through assign()
+        inputs = tuple(a.value if isinstance(a, Variable) else a for a in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    # Equality and hashing stay by identity: variables key the optimizer's slots and are
+    # looked up in lists.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+    def __getitem__(self, key):
+        return self.value[key].copy()
+
+    def __len__(self):
+        return len(self.value)
 
     def __repr__(self):
         return f"<Variable {self.path} shape={self.shape} dtype={self.dtype}>"
