@@ -358,3 +358,14 @@ def test_early_stopping_auto_mode_knows_the_new_metrics_directions():
         stop = EarlyStopping(monitor=name, patience=5)
         _fit(values, stop, key=name, model=model)
         assert stop.best == best, name
+
+
+def test_keras_early_stopping_docstring_example_runs_four_epochs():
+    # keras/src/callbacks/early_stopping.py: Dense(10) fitted to one target per sample, which
+    # Keras' loss broadcasts; the loss stops improving and training stops after 4 epochs.
+    callback = EarlyStopping(monitor="loss", patience=3)
+    model = models.Sequential([layers.Dense(10)])
+    model.compile(optimizers.SGD(), "mse")
+    history = model.fit(np.arange(100).reshape(5, 20), np.zeros(5), epochs=10, batch_size=1,
+                        callbacks=[callback], verbose=0)
+    assert len(history.history["loss"]) == 4

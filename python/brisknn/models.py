@@ -359,6 +359,13 @@ class Sequential(Layer):
             return labels
         if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
             y = y[..., None]  # (batch,) targets for a (batch, 1) output, as Keras accepts
+        elif self.loss.kernel in _ELEMENTWISE and out_shape[-1] is not None and (
+                y.ndim == len(out_shape) - 1 or (y.ndim == len(out_shape) and y.shape[-1] == 1)):
+            # One target per sample against several outputs: Keras' losses give y_true the
+            # trailing axis of 1 and broadcast it (EarlyStopping's docstring fits Dense(10) to
+            # np.zeros(5)).
+            y = np.broadcast_to(y.reshape(y.shape[:len(out_shape) - 1] + (1,)),
+                                y.shape[:len(out_shape) - 1] + (out_shape[-1],))
         if not _shape_fits(y.shape[1:], out_shape[1:]):
             raise ValueError(f"{method}: y has shape {y.shape}, the model's output has shape "
                              f"{_shape_str(out_shape)}")
@@ -763,6 +770,10 @@ def _output_mask(layer, x, mask):
                       f"masking and will therefore destroy the mask information. Downstream "
                       f"layers will not see the mask.", stacklevel=3)
     return out
+
+
+# Losses averaged element by element, whose targets broadcast against the output.
+_ELEMENTWISE = ("mean_squared_error", "mean_absolute_error", "binary_crossentropy")
 
 
 def _log_value(value):
