@@ -374,3 +374,10 @@ def test_a_loss_of_an_array_against_itself_is_allowed_but_outputs_stay_private()
     per_sample = np.empty(4, np.float32)
     _core.loss_forward(a, a, per_sample, "mean_squared_error", False)
     assert not per_sample.any()
+
+
+def test_function_form_losses_give_per_sample_values_with_numpy():
+    y, p = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.2, 0.8], [0.7, 0.3]])
+    np.testing.assert_allclose(losses.categorical_crossentropy(y, p).numpy(),
+                               -np.log([0.8, 0.7]), rtol=1e-12)
+    np.testing.assert_allclose(losses.mse(y, p).numpy(), [0.04, 0.09], rtol=1e-12)

@@ -136,7 +136,7 @@ def _per_sample(kernel, y_true, y_pred, from_logits=False):
     y_true = ops.core._targets(kernel, y_true, y_pred)
     out = np.empty(int(np.prod(y_pred.shape[:-1])), dtype=y_pred.dtype)
     _core.loss_forward(y_true, y_pred, out, kernel, from_logits)
-    return out.reshape(y_pred.shape[:-1])
+    return out.reshape(y_pred.shape[:-1]).view(backend.Tensor)  # with Keras' .numpy()
 
 
 # Keras' function forms return the loss of each sample (no batch reduction). As in Keras, only
