@@ -649,3 +649,17 @@ def test_a_layer_frozen_after_compile_stays_put():
     model.fit(x, y, epochs=2, verbose=0)
     for a, b in zip(before, first.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compile_without_a_loss_predicts_and_refuses_to_train(tmp_path):
+    model = brisknn.Sequential([brisknn.layers.Input((3,)), brisknn.layers.Dense(2)])
+    model.compile(optimizer="adam")  # Keras allows it; the first fit or evaluate refuses
+    assert model.predict(np.ones((4, 3)), verbose=0).shape == (4, 2)
+    for call in (lambda: model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0),
+                 lambda: model.evaluate(np.ones((4, 3)), np.ones((4, 2)), verbose=0),
+                 lambda: model.train_on_batch(np.ones((4, 3)), np.ones((4, 2)))):
+        with pytest.raises(ValueError, match="No loss to compute. Provide a `loss` argument"):
+            call()
+    model.save(tmp_path / "m.keras")
+    loaded = brisknn.models.load_model(tmp_path / "m.keras")
+    assert loaded.compiled and loaded.loss is None

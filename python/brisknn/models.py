@@ -227,13 +227,12 @@ class Sequential(Layer):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
                 jit_compile=None, auto_scale_loss=None):
-        if loss is None:
-            raise ValueError(f"compile: model {self.name!r} needs a loss, e.g. loss='mse'")
         if loss_weights is not None or weighted_metrics is not None:
             raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        if self.loss.reduction not in losses._MEANS:
+        # None is allowed, as in Keras: predict works, fit and evaluate refuse.
+        self.loss = None if loss is None else losses.get(loss)
+        if self.loss is not None and self.loss.reduction not in losses._MEANS:
             raise NotImplementedError(f"compile: a loss with reduction={self.loss.reduction!r} "
                                       "can be called, but fit averages over the batch only")
         if isinstance(metrics, (str, metrics_module.Metric)):
@@ -246,6 +245,9 @@ class Sequential(Layer):
     def _assert_compiled(self, method):
         if not self.compiled:
             raise ValueError(f"You must call `compile()` before using the model ({method}).")
+        if self.loss is None:  # Keras' message, raised where Keras raises it: on the first step
+            raise ValueError(f"{method}: No loss to compute. Provide a `loss` argument in "
+                             "`compile()`.")
 
     def _setup_training(self, y_shape=None):
         """What compile could not know before the model was built and saw its targets."""

@@ -173,7 +173,8 @@ def _model_config(model):
               "compile_config": None}
     if model.compiled:
         config["compile_config"] = {"optimizer": optimizers.serialize(model.optimizer),
-                                    "loss": losses.serialize(model.loss),
+                                    "loss": (None if model.loss is None
+                                             else losses.serialize(model.loss)),
                                     "metrics": [_serialize_metric(m)
                                                 for m in model._metric_specs]}
     return config
@@ -386,7 +387,8 @@ def _restore_training(model, training, compile_config, archive, path, custom_obj
         return
     try:
         optimizer = optimizers.deserialize(compile_config["optimizer"])
-        loss = _deserialize_loss(compile_config["loss"], where, custom_objects)
+        loss = compile_config["loss"]
+        loss = None if loss is None else _deserialize_loss(loss, where, custom_objects)
         metrics = [_deserialize_metric(m, where, custom_objects)
                    for m in compile_config.get("metrics") or []]
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
