@@ -414,7 +414,7 @@ def _edit_json(path, name, edit):
                           lambda c: c["config"]["layers"][0].update(class_name="os.system")),
      r"Unknown layer class 'os.system'"),
     (lambda p: _edit_json(p, "config.json",
-                          lambda c: c["config"]["layers"][0]["config"].update(units="x")),
+                          lambda c: c["config"]["layers"][-1]["config"].update(units="x")),
      r"units must be a positive integer"),
     (lambda p: _edit_json(p, "weights.json",
                           lambda w: w["weights"][0].update(file="../../etc/passwd")),
@@ -614,3 +614,26 @@ def test_precision_with_several_thresholds_logs_an_array():
                   metrics=[brisknn.metrics.Precision(thresholds=[0.3, 0.7], name="p")])
     history = model.fit(x, np.ones(8), epochs=1, verbose=0)
     assert np.shape(history.history["p"][0]) == (2,)
+
+
+def test_sequential_config_has_keras_input_layer_entry_and_reads_keras_json():
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
+    config = model.get_config()
+    assert [e["class_name"] for e in config["layers"]] == ["InputLayer", "Dense"]
+    assert config["layers"][0]["config"]["batch_shape"] == [None, 3]
+    assert config["build_input_shape"] == [None, 3] and "batch_input_shape" not in config
+    assert [type(l).__name__ for l in model.layers] == ["Dense"]
+    # What Keras 3 writes for the same model (keras.Sequential.to_json), trimmed of nothing.
+    keras_json = {"module": "keras", "class_name": "Sequential", "config": {
+        "name": "sequential", "trainable": True, "dtype": "float32", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer", "config": {
+                "batch_shape": [None, 3], "dtype": "float32", "sparse": False,
+                "name": "input_layer"}, "registered_name": None},
+            {"module": "keras.layers", "class_name": "Dense", "config": {
+                "name": "dense", "trainable": True, "dtype": "float32", "units": 2,
+                "activation": "relu", "use_bias": True}, "registered_name": None,
+             "build_config": {"input_shape": [None, 3]}}],
+        "build_input_shape": [None, 3]}, "registered_name": None}
+    rebuilt = models.model_from_json(json.dumps(keras_json))
+    assert rebuilt.input_shape == (None, 3) and rebuilt.output_shape == (None, 2)
+    assert rebuilt.layers[0].activation_name == "relu"

@@ -656,9 +656,17 @@ class Sequential(Layer):
         print_fn(_summary_text(self, line_length or 65))
 
     def get_config(self):
+        # Keras 3's layout: an InputLayer entry first when the input shape is declared, and
+        # the shape the model was built for.
         config = super().get_config()
-        config["layers"] = [{"class_name": type(l).__name__, "config": l.get_config()}
-                            for l in self._layers]
+        declared = config.pop("batch_input_shape", None)
+        inputs = [] if declared is None else [{"class_name": "InputLayer", "config": {
+            "batch_shape": declared, "dtype": config["dtype"], "sparse": False,
+            "name": f"input_layer_{self.name}"}}]
+        config["layers"] = inputs + [{"class_name": type(l).__name__, "config": l.get_config()}
+                                     for l in self._layers]
+        if self.built and self._input_shape is not None:
+            config["build_input_shape"] = list(self._input_shape)
         return config
 
     @classmethod
@@ -671,9 +679,12 @@ class Sequential(Layer):
         if not isinstance(layer_entries, list):
             raise ValueError(f"Sequential.from_config: 'layers' must be a list, got "
                              f"{type(layer_entries).__name__}")
+        build_shape = config.pop("build_input_shape", None)
         model = cls(**config)
         for entry in layer_entries:
             model.add(saving.deserialize_layer(entry, custom_objects))
+        if build_shape is not None and not model.built and model._layers:
+            model.build(tuple(build_shape))
         return model
 
     # -- files -----------------------------------------------------------------------------

@@ -11,7 +11,10 @@ class InputLayer(Layer):
     """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer."""
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
-                 batch_shape=None, **kwargs):
+                 batch_shape=None, sparse=None, ragged=None, optional=False, **kwargs):
+        for arg, value in (("sparse", sparse), ("ragged", ragged), ("optional", optional)):
+            if value:  # Keras' configs carry them as False
+                raise NotImplementedError(f"InputLayer: {arg}={value!r} is not supported")
         shape = shape if shape is not None else input_shape
         if shape is not None and batch_shape is not None:
             raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
@@ -31,6 +34,10 @@ class InputLayer(Layer):
 
     def backward(self, dy, need_dx=True):
         return dy
+
+    def get_config(self):  # Keras 3's InputLayer config
+        return {"batch_shape": list(self._declared_input_shape), "dtype": super().get_config()[
+            "dtype"], "sparse": False, "name": self.name}
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
