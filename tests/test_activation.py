@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,10 @@ REFERENCE = {
     "exponential": np.exp,
     "selu": lambda x: 1.0507009873554804934193349852946 * np.where(
         x > 0, x, 1.6732632423543772848170429916717 * np.expm1(np.minimum(x, 0))),
+    "gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2))),  # exact, Keras'
+    "silu": lambda x: x / (1 + np.exp(-x)),
 }
+FROM_INPUT = ("gelu", "silu")  # their backward takes the forward's input
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -41,7 +46,7 @@ def test_activation_backward_matches_finite_differences(name):
     x[np.abs(x) < 1e-3] = 0.5  # keep away from relu's kink
     dy = rng.normal(size=x.shape)
     y = getattr(ops, name)(x)
-    dx = getattr(ops, name + "_backward")(dy, y)
+    dx = getattr(ops, name + "_backward")(dy, x if name in FROM_INPUT else y)
     expected = numeric_grad(lambda: float((getattr(ops, name)(x) * dy).sum()), x)
     np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
 
@@ -121,7 +126,8 @@ def test_ops_activations_keep_a_scalar_scalar():
     assert float(ops.activation_backward(1.0, 0.5, "sigmoid")) == 0.25
 
 
-@pytest.mark.parametrize("name", ["relu6", "softsign", "hard_sigmoid", "exponential", "selu"])
+@pytest.mark.parametrize("name", ["relu6", "softsign", "hard_sigmoid", "exponential", "selu",
+                                  "gelu", "silu"])
 def test_more_keras_activations_work_in_layers_by_name_and_function(name):
     import brisknn
     from brisknn import activations, layers
@@ -134,3 +140,34 @@ def test_more_keras_activations_work_in_layers_by_name_and_function(name):
         np.testing.assert_allclose(dense(x), REFERENCE[name](x @ w), rtol=1e-12)
         assert dense.get_config()["activation"] == name
     assert brisknn.layers.Activation(name)(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "swish"])
+def test_gelu_and_silu_layers_train_with_exact_gradients(name):
+    # Their derivative needs the pre-activation, which Dense and Conv2D keep for them: the
+    # weight gradients must still match central differences of the loss.
+    import brisknn
+    from brisknn import layers, models
+    brisknn.backend.set_floatx("float64")  # conftest puts float32 back
+    rng = np.random.default_rng(4)
+    for model, x in (
+            (models.Sequential([layers.Input((5,)), layers.Dense(4, activation=name),
+                                layers.Activation(name), layers.Dense(1)]),
+             rng.normal(size=(6, 5))),
+            (models.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(3, 3, activation=name),
+                                layers.Flatten(), layers.Dense(1)]),
+             rng.normal(size=(3, 6, 6, 2)))):
+        y = rng.normal(size=(len(x), 1))
+        model.compile(brisknn.optimizers.SGD(1.0), "mse")
+        model.predict(x, verbose=0)  # builds it
+        assert model.dtype == np.float64
+        first = model.layers[0].kernel
+        before = first.value.copy()
+
+        def loss():
+            return float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+        expected = numeric_grad(loss, first.value)
+        model.train_on_batch(x, y)
+        step = before - first.value  # SGD(1.0): the gradient itself
+        np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-7)
+        assert model.layers[0].get_config()["activation"] == "silu" if name == "swish" else name

@@ -280,3 +280,12 @@ def test_layers_without_weights_called_alone_adapt_to_new_shapes_as_keras():
     dense(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"expects input of shape \(None, 4\)"):
         dense(np.ones((2, 3)))
+
+
+def test_fused_backward_kernels_refuse_activations_whose_derivative_needs_the_input():
+    x, w = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    y, dz = np.zeros((2, 4), np.float32), np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match="derivative of 'gelu' needs the pre-activation"):
+        _core.dense_backward(dz, x, w, None, np.zeros_like(w), None, y, "gelu")
+    _core.dense_forward(x, w, None, y, "gelu")  # forward alone is fine
+    np.testing.assert_allclose(y, ops.gelu(x @ w), rtol=1e-6)

@@ -12,6 +12,15 @@ Activation activation_arg(const char* fn, const std::string& name) {
   return act;
 }
 
+Activation fused_backward_activation_arg(const char* fn, const std::string& name) {
+  const Activation act = activation_arg(fn, name);
+  if (derivative_needs_input(act)) {
+    fail_value(std::string(fn) + ": the derivative of '" + name + "' needs the pre-activation, "
+               "which a fused layer kernel does not keep: apply it with activation_forward");
+  }
+  return act;
+}
+
 void bind_activation(py::module_& m) {
   m.def(
       "activation_forward",

@@ -10,6 +10,7 @@
 namespace brisknn::bind {
 
 Activation activation_arg(const char* fn, const std::string& name);  // bind_activation.cpp
+Activation fused_backward_activation_arg(const char* fn, const std::string& name);
 
 namespace {
 
@@ -104,7 +105,7 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
               const std::string& padding, const std::optional<py::array>& y,
               const std::string& activation, double alpha) {
   const char* fn = "conv2d_backward";
-  const Activation act = activation_arg(fn, activation);
+  const Activation act = fused_backward_activation_arg(fn, activation);
   const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
   if (act != Activation::Linear && !y) {
     fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");

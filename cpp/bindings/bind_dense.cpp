@@ -5,6 +5,7 @@
 namespace brisknn::bind {
 
 Activation activation_arg(const char* fn, const std::string& name);  // bind_activation.cpp
+Activation fused_backward_activation_arg(const char* fn, const std::string& name);
 
 namespace {
 
@@ -70,7 +71,7 @@ void bind_dense(py::module_& m) {
          const py::object& dw, const py::object& dbias, const py::object& y,
          const std::string& activation, double alpha) {
         const char* fn = "dense_backward";
-        const Activation act = activation_arg(fn, activation);
+        const Activation act = fused_backward_activation_arg(fn, activation);
         dispatch_float(fn, x, [&](auto tag) {
           using T = decltype(tag);
           const Index batch = dim(fn, "x", x, 2, 0), in_dim = x.shape(1);

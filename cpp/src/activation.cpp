@@ -15,6 +15,13 @@ template <class T>
 constexpr T kSeluAlpha = T(1.6732632423543772848170429916717);
 template <class T>
 constexpr T kSeluScale = T(1.0507009873554804934193349852946);
+template <class T>
+constexpr T kInvSqrt2Pi = T(0.39894228040143267793994605993438);
+
+template <class T>
+T normal_cdf(T x) {
+  return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440084436210485)));
+}
 
 template <class T>
 void softmax_rows(T* y, const T* x, Index begin, Index end, Index cols) {
@@ -87,6 +94,16 @@ void elementwise_forward(T* yp, const T* xp, Index n, Activation act, T alpha) {
         return kSeluScale<T> * (v.max(T(0)) + kSeluAlpha<T> * (v.min(T(0)).exp() - T(1)));
       });
       break;
+    // Keras' gelu (approximate=False): x Phi(x). A scalar loop: std::erf, same on any alignment.
+    case Activation::Gelu:
+      for (Index i = 0; i < n; ++i) yp[i] = xp[i] * normal_cdf(xp[i]);
+      break;
+    case Activation::Silu:  // x sigmoid(x)
+      map_blocks(xp, n, [](const auto& v) { return v.logistic(); },
+                 [xp, yp](Index i, const T* s, Index m) {
+                   for (Index k = 0; k < m; ++k) yp[i + k] = xp[i + k] * s[k];
+                 });
+      break;
   }
 }
 
@@ -117,6 +134,21 @@ void elementwise_backward(T* dxp, const T* dyp, const T* yp, Index n, Activation
     case Activation::Selu:
       dx = (y > T(0)).select(dy * kSeluScale<T>, dy * (y + kSeluScale<T> * kSeluAlpha<T>));
       break;
+    // From the input (here in yp): Phi(x) + x phi(x), and s (1 + x (1 - s)) with s = sigmoid(x).
+    case Activation::Gelu:
+      for (Index i = 0; i < n; ++i) {
+        const T x = yp[i];
+        dxp[i] = dyp[i] * (normal_cdf(x) + x * std::exp(T(-0.5) * x * x) * kInvSqrt2Pi<T>);
+      }
+      break;
+    case Activation::Silu:
+      map_blocks(yp, n, [](const auto& v) { return v.logistic(); },
+                 [yp, dxp, dyp](Index i, const T* s, Index m) {
+                   for (Index k = 0; k < m; ++k) {
+                     dxp[i + k] = dyp[i + k] * s[k] * (T(1) + yp[i + k] * (T(1) - s[k]));
+                   }
+                 });
+      break;
   }
 }
 
@@ -130,7 +162,8 @@ bool parse_activation(const std::string& name, Activation* out) {
       {"softplus", Activation::Softplus}, {"softmax", Activation::Softmax},
       {"relu6", Activation::Relu6}, {"softsign", Activation::Softsign},
       {"hard_sigmoid", Activation::HardSigmoid}, {"exponential", Activation::Exponential},
-      {"selu", Activation::Selu}};
+      {"selu", Activation::Selu}, {"gelu", Activation::Gelu}, {"silu", Activation::Silu},
+      {"swish", Activation::Silu}};
   for (const auto& e : table) {
     if (name == e.name) {
       *out = e.act;

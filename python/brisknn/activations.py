@@ -4,7 +4,10 @@ from brisknn import ops
 # Keras' defaults for the parameterised ones, when named by string.
 _ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
-         "relu6", "softsign", "hard_sigmoid", "exponential", "selu")
+         "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "gelu", "silu")
+_ALIASES = {"swish": "silu"}  # Keras 3 registers swish as silu
+# Those whose derivative the kernels compute from the input, not the output (see core.py).
+INPUT_DERIVATIVE = ("gelu", "silu")
 
 
 def get(identifier):
@@ -15,6 +18,8 @@ def get(identifier):
         return identifier.__name__
     if isinstance(identifier, str) and identifier.lower() in NAMES:
         return identifier.lower()
+    if isinstance(identifier, str) and identifier.lower() in _ALIASES:
+        return _ALIASES[identifier.lower()]
     raise ValueError(f"Unknown activation {identifier!r}; brisknn supports {list(NAMES)}")
 
 
@@ -75,3 +80,17 @@ def exponential(x):
 
 def selu(x):
     return ops.selu(x)
+
+
+def gelu(x, approximate=False):
+    """Keras' default, the exact x Phi(x); the tanh approximation is not implemented."""
+    if approximate:
+        raise NotImplementedError("gelu: approximate=True is not supported")
+    return ops.gelu(x)
+
+
+def silu(x):
+    return ops.silu(x)
+
+
+swish = silu

@@ -8,7 +8,13 @@
 namespace brisknn {
 
 enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus, Softmax, Relu6,
-                        Softsign, HardSigmoid, Exponential, Selu };
+                        Softsign, HardSigmoid, Exponential, Selu, Gelu, Silu };
+
+// gelu and silu are not monotonic, so their output does not tell their input: their derivative
+// is computed from the input x, and a fused layer kernel (which keeps only y) cannot take them.
+inline bool derivative_needs_input(Activation act) {
+  return act == Activation::Gelu || act == Activation::Silu;
+}
 
 // Parses a Keras activation name; returns false for an unknown one.
 bool parse_activation(const std::string& name, Activation* out);
@@ -17,7 +23,8 @@ bool parse_activation(const std::string& name, Activation* out);
 template <class T>
 void activation_forward(T* y, const T* x, Index rows, Index cols, Activation act, T alpha);
 
-// dx (rows, cols) = dy * f'(x), computed from y = f(x); dx may alias dy.
+// dx (rows, cols) = dy * f'(x), computed from y = f(x), or for gelu and silu from x itself
+// (passed as y); dx may alias dy.
 template <class T>
 void activation_backward(T* dx, const T* dy, const T* y, Index rows, Index cols, Activation act,
                          T alpha);

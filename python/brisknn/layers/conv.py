@@ -73,13 +73,13 @@ class Conv2D(_ActivationMixin, Layer):
         return self._workspace
 
     def forward(self, x, training=False, logits=False):
-        self._emitted_logits = logits
+        act = self._kernel_activation(logits)
         y = np.empty(self.compute_output_shape(x.shape), dtype=x.dtype)
-        act = "linear" if logits else self.activation_name
         # Training sizes the workspace for backward too, so backward finds it ready.
         ws = self._workspace_for(x, backward=training)
         _core.conv2d_forward(x, self.kernel.value, self.bias.value if self.use_bias else None, y,
                              ws, self.strides, self.padding, act, self.activation_alpha)
+        y = self._activate_separately(y)
         self._x, self._y = x, y
         return y
 
@@ -87,8 +87,9 @@ class Conv2D(_ActivationMixin, Layer):
         train = self.trainable
         dx = np.empty_like(self._x) if need_dx else None
         # The kernel applies the activation's derivative block by block (from y), fused.
-        act = "linear" if self._emitted_logits else self.activation_name
-        _core.conv2d_backward(np.ascontiguousarray(dy, dtype=self._y.dtype), self._x,
+        dy, act = self._kernel_backward_activation(
+            np.ascontiguousarray(dy, dtype=self._y.dtype))
+        _core.conv2d_backward(dy, self._x,
                               self.kernel.value, dx, self.kernel.grad if train else None,
                               self.bias.grad if train and self.use_bias else None,
                               self._workspace_for(self._x, backward=True), self.strides,

@@ -68,9 +68,34 @@ class _ActivationMixin:
     def _activation_backward(self, dy):
         if self._emitted_logits or self.activation_name == "linear":
             return dy
+        # gelu's and silu's derivative is computed from their input, the others' from the output
+        source = self._z if self.activation_name in activations.INPUT_DERIVATIVE else self._y
         dz = np.empty_like(dy)
-        _core.activation_backward(dy, self._y, dz, self.activation_name, self.activation_alpha)
+        _core.activation_backward(dy, source, dz, self.activation_name, self.activation_alpha)
         return dz
+
+    # A layer kernel applies its activation itself (and its derivative from y, fused in the
+    # backward kernel), except for gelu and silu: their derivative needs the pre-activation,
+    # so the layer keeps it (_z) and applies them in a separate call.
+    def _kernel_activation(self, logits):
+        self._emitted_logits = logits
+        separate = not logits and self.activation_name in activations.INPUT_DERIVATIVE
+        self._z = None
+        return "linear" if logits or separate else self.activation_name
+
+    def _activate_separately(self, z):
+        if self._emitted_logits or self.activation_name not in activations.INPUT_DERIVATIVE:
+            return z
+        self._z = z
+        y = np.empty_like(z)
+        _core.activation_forward(z, y, self.activation_name, self.activation_alpha)
+        return y
+
+    def _kernel_backward_activation(self, dy):
+        """(dy for the kernel, the activation its backward applies)."""
+        if self._z is not None:
+            return self._activation_backward(dy), "linear"
+        return dy, "linear" if self._emitted_logits else self.activation_name
 
 
 class Dense(_ActivationMixin, Layer):
@@ -111,25 +136,25 @@ class Dense(_ActivationMixin, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False, logits=False):
-        self._emitted_logits = logits
+        act = self._kernel_activation(logits)
         self._in_shape = x.shape
         flat = x.ndim != 2  # (batch, steps, features) runs as (batch * steps, features)
         x2 = x.reshape(-1, x.shape[-1]) if flat else x
         y = np.empty((x2.shape[0], self.units), dtype=x.dtype)
-        act = "linear" if logits else self.activation_name
         _core.dense_forward(x2, self.kernel.value, self.bias.value if self.use_bias else None, y,
                             act, self.activation_alpha)
+        y = self._activate_separately(y)
         self._x, self._y = x2, y
         return y.reshape(x.shape[:-1] + (self.units,)) if flat else y
 
     def backward(self, dy, need_dx=True):
-        act = "linear" if self._emitted_logits else self.activation_name
         train = self.trainable
         dx = np.empty_like(self._x) if need_dx else None
         flat = len(self._in_shape) != 2
+        dy, act = self._kernel_backward_activation(dy.reshape(self._y.shape) if flat else dy)
         # The activation's derivative is applied inside the kernel, on the way to the GEMMs.
-        _core.dense_backward(dy.reshape(self._y.shape) if flat else dy, self._x,
-                             self.kernel.value, dx, self.kernel.grad if train else None,
+        _core.dense_backward(dy, self._x, self.kernel.value, dx,
+                             self.kernel.grad if train else None,
                              self.bias.grad if train and self.use_bias else None,
                              self._y, act, self.activation_alpha)
         return dx.reshape(self._in_shape) if need_dx and flat else dx
@@ -167,7 +192,7 @@ class Activation(_ActivationMixin, Layer):
             return x
         y = np.empty_like(x)
         _core.activation_forward(x, y, self.activation_name, self.activation_alpha)
-        self._y = y
+        self._z, self._y = x, y
         return y
 
     def backward(self, dy, need_dx=True):

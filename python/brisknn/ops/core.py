@@ -10,6 +10,7 @@ __all__ = [
     "sigmoid_backward", "tanh_backward", "softplus_backward", "softmax_backward",
     "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "relu6_backward",
     "softsign_backward", "hard_sigmoid_backward", "exponential_backward", "selu_backward",
+    "gelu", "silu", "gelu_backward", "silu_backward",
     "loss", "loss_backward",
     "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy",
@@ -110,6 +111,9 @@ softsign, softsign_backward = _activation_pair("softsign")
 hard_sigmoid, hard_sigmoid_backward = _activation_pair("hard_sigmoid")
 exponential, exponential_backward = _activation_pair("exponential")
 selu, selu_backward = _activation_pair("selu")
+# For these two the backward takes the forward's input x, not its output.
+gelu, gelu_backward = _activation_pair("gelu")
+silu, silu_backward = _activation_pair("silu")
 
 
 def _targets(name, y_true, y_pred):
