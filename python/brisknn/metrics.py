@@ -25,7 +25,8 @@ def _auto_name(cls_name):
 
 class Metric:
     """Base class: a subclass creates its state with `add_variable` in `__init__` and defines
-    `update_state` and `result`."""
+    `update_state` and `result`. `_direction` ("up" or "down", as Keras) tells callbacks with
+    mode="auto" which way is better."""
 
     def __init__(self, dtype=None, name=None):
         self.name = name or _auto_name(type(self).__name__)
@@ -243,14 +244,15 @@ _FUNCTIONS = {f.__name__: f for f in (
 # -- accuracy ----------------------------------------------------------------------------------
 class Accuracy(MeanMetricWrapper):
     """Exact equality of y_true and y_pred (Keras' 'Accuracy' class, not the string 'accuracy')."""
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
+
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         if threshold is not None and not 0 < threshold < 1:
             raise ValueError("Invalid value for argument `threshold`. Expected a value in "
@@ -263,19 +265,22 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
+
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
+
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
         self.k = k
@@ -285,7 +290,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
+
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
         self.k = k
@@ -296,20 +302,22 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 
 # -- regression --------------------------------------------------------------------------------
 class MeanSquaredError(MeanMetricWrapper):
-    _direction = "down"  # for callbacks' mode="auto", as Keras
+    _direction = "down"
+
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, dtype=dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
-    _direction = "down"  # for callbacks' mode="auto", as Keras
+    _direction = "down"
+
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name=name, dtype=dtype)
 
 
 class RootMeanSquaredError(Mean):
     """sqrt of the mean squared error over every sample seen (not the mean of batch RMSEs)."""
-    _direction = "down"  # for callbacks' mode="auto", as Keras
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -325,7 +333,7 @@ class RootMeanSquaredError(Mean):
 
 # -- probabilistic (the losses, averaged over samples) ------------------------------------------
 class _CrossentropyMetric(MeanMetricWrapper):
-    _direction = "down"  # for callbacks' mode="auto", as Keras
+    _direction = "down"
     _loss = None
 
     def __init__(self, name, dtype, from_logits, label_smoothing, axis):
@@ -384,7 +392,7 @@ class SparseCategoricalCrossentropy(_CrossentropyMetric):
 class _ThresholdMetric(Metric):
     """Keras' Precision/Recall counting: a prediction is positive when strictly above a
     threshold, a label when non-zero; `thresholds` a float or a list (one result each)."""
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(dtype=dtype, name=name)
@@ -453,7 +461,7 @@ class AUC(Metric):
     curve by a Riemann sum ('interpolation', 'minoring' or 'majoring'). A prediction counts as
     positive above a threshold, a label when non-zero. Single-label (flattened) only."""
 
-    _direction = "up"  # for callbacks' mode="auto", as Keras
+    _direction = "up"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
