@@ -32,54 +32,49 @@ def _learning_rate_value(owner, learning_rate):
     return float(learning_rate)
 
 
-class LearningRate(float):
-    """What `optimizer.learning_rate` returns: the rate as a float (arithmetic, comparisons,
-    formatting, JSON all work) that also answers Keras' Variable calls, `numpy()` and
-    `assign(value)`. Keras hands out a live variable; a float cannot change, so `numpy()` reads
-    the optimizer's current rate and `assign` sets it (read `optimizer.learning_rate` again to
-    see the new value as a float)."""
+class _LiveScalar:
+    """A number with Keras' Variable calls, `numpy()`, `assign(value)` and `assign_add`. Keras
+    hands out a live variable; a number cannot change, so it holds the optimizer's value when
+    read, `numpy()` reads the current one and `assign` sets it (read the attribute again to see
+    the new value as a number). Copies and pickles are the plain number."""
+
+    _attr = _base = _numpy = None  # the optimizer attribute, the number type, the NumPy type
+    shape = ()
 
     def __new__(cls, optimizer):
-        value = super().__new__(cls, optimizer._learning_rate)
+        value = cls._base.__new__(cls, getattr(optimizer, cls._attr))
         value._optimizer = optimizer
         return value
 
-    name = "learning_rate"
-    dtype = "float32"
-    shape = ()
-
-    def __reduce__(self):  # copies and pickles are the plain float
-        return float, (float(self),)
+    def __reduce__(self):
+        return self._base, (self._base(self),)
 
     def numpy(self):
-        return np.float32(self._optimizer._learning_rate)  # Keras keeps it as float32
+        return self._numpy(getattr(self._optimizer, self._attr))
+
+    def assign_add(self, value):
+        return self.assign(getattr(self._optimizer, self._attr) + _scalar(value))
+
+
+class LearningRate(_LiveScalar, float):
+    """What `optimizer.learning_rate` returns: the rate as a float (arithmetic, comparisons,
+    formatting, JSON all work), float32 through `numpy()` as Keras keeps it."""
+
+    _attr, _base, _numpy = "_learning_rate", float, np.float32
+    name = "learning_rate"
+    dtype = "float32"
 
     def assign(self, value):
         self._optimizer.learning_rate = _scalar(value)
         return self._optimizer.learning_rate
 
-    def assign_add(self, value):
-        return self.assign(self._optimizer._learning_rate + _scalar(value))
 
+class Iterations(_LiveScalar, int):
+    """What `optimizer.iterations` returns: the step count as an int (int64 through `numpy()`)."""
 
-class Iterations(int):
-    """What `optimizer.iterations` returns: the step count as an int that also has Keras'
-    `numpy()` (the current count, int64) and `assign(value)`."""
-
-    def __new__(cls, optimizer):
-        value = super().__new__(cls, optimizer._iterations)
-        value._optimizer = optimizer
-        return value
-
+    _attr, _base, _numpy = "_iterations", int, np.int64
     name = "iterations"
     dtype = "int64"
-    shape = ()
-
-    def __reduce__(self):
-        return int, (int(self),)
-
-    def numpy(self):
-        return np.int64(self._optimizer._iterations)
 
     def assign(self, value):
         value = _scalar(value)
@@ -87,9 +82,6 @@ class Iterations(int):
             raise ValueError(f"iterations must be a non-negative integer, got {value!r}")
         self._optimizer._iterations = int(value)
         return self._optimizer.iterations
-
-    def assign_add(self, value):
-        return self.assign(self._optimizer._iterations + _scalar(value))
 
 
 def _scalar(value):
