@@ -117,6 +117,24 @@ def test_dense_results_do_not_depend_on_thread_count():
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5, 4), (200, 784, 128), (128, 20, 300)])  # row/depth/col splits
+def test_dense_forward_reports_a_nonfinite_input(dtype, shape):
+    batch, units_in, units = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, units_in)).astype(dtype)
+    w = np.zeros((units_in, units), dtype)  # inf * 0 is NaN: even a zero kernel passes it on
+    y = np.empty((batch, units), dtype)
+    assert _core.dense_forward(x, w, None, y, "relu") is True
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (batch - 1, units_in - 1), (batch // 2, units_in // 3)):
+            x2 = x.copy()
+            x2[where] = bad
+            assert _core.dense_forward(x2, w, np.zeros(units, dtype), y, "relu") is False
+    # A non-finite bias is reported too; the model then scans x and finds it finite.
+    assert _core.dense_forward(x, w, np.full(units, np.inf, dtype), y, "linear") is False
+
+
 def test_dense_kernel_checks_every_argument():
     x, w = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32)
     y = np.zeros((2, 4), np.float32)

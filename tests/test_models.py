@@ -316,6 +316,33 @@ def test_nonfinite_values_are_located():
         model.train_on_batch(np.zeros((4, 3)), y)
 
 
+@pytest.mark.parametrize("first", ["dense", "dense_inf_bias", "dropout"])
+def test_train_on_batch_refuses_nonfinite_x_before_any_step(first):
+    # A first Dense tells from its product whether x was finite (no separate scan); whatever
+    # the first layer, a bad x is located and the weights, slots and step count stay as they were.
+    layers = [Dense(4, activation="relu", input_shape=(3,)), Dense(2, activation="softmax")]
+    if first == "dropout":
+        layers.insert(0, Dropout(0.5, input_shape=(3,)))
+    model = brisknn.Sequential(layers)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    y = np.array([0, 1, 0, 1, 1])
+    model.train_on_batch(np.ones((5, 3)), y)
+    if first == "dense_inf_bias":
+        model.layers[0].bias.assign(np.full(4, np.inf))
+    before = [w.copy() for w in model.get_weights()]
+    for bad in (np.nan, np.inf):
+        x = np.ones((5, 3), np.float32)
+        x[3, 2] = bad
+        with pytest.raises(ValueError, match=r"train_on_batch: x contains NaN or inf \(first at "
+                                             r"index \(3, 2\)\)"):
+            model.train_on_batch(x, y)
+    assert model.optimizer.iterations.numpy() == 1
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    if first == "dense_inf_bias":  # x finite: trained on, as Keras would (to a NaN loss)
+        assert np.isnan(model.train_on_batch(np.ones((5, 3)), y))
+
+
 def test_binary_accuracy_config_keeps_its_threshold():
     from brisknn import metrics
     assert metrics.BinaryAccuracy(threshold=0.7).get_config()["threshold"] == 0.7

@@ -49,7 +49,7 @@ void bind_dense(py::module_& m) {
          const std::string& activation, double alpha) {
         const char* fn = "dense_forward";
         const Activation act = activation_arg(fn, activation);
-        dispatch_float(fn, x, [&](auto tag) {
+        return dispatch_float(fn, x, [&](auto tag) {
           using T = decltype(tag);
           const Index batch = dim(fn, "x", x, 2, 0), in_dim = x.shape(1);
           const Index out_dim = dim(fn, "kernel", w, 2, 1);
@@ -59,12 +59,14 @@ void bind_dense(py::module_& m) {
                                        : in<T>(fn, "bias", py::cast<py::array>(bias), {out_dim});
           T* yp = out<T>(fn, "y", y, {batch, out_dim});
           py::gil_scoped_release release;
-          dense_forward<T>(yp, xp, wp, bp, batch, in_dim, out_dim, act, static_cast<T>(alpha));
+          return dense_forward<T>(yp, xp, wp, bp, batch, in_dim, out_dim, act,
+                                  static_cast<T>(alpha));
         });
       },
       py::arg("x"), py::arg("kernel"), py::arg("bias"), py::arg("y"),
       py::arg("activation") = "linear", py::arg("alpha") = 0.0,
-      "y = activation(x @ kernel + bias), written into y (batch, units).");
+      "y = activation(x @ kernel + bias), written into y (batch, units). Returns whether every "
+      "x @ kernel + bias was finite (it is not when x holds a NaN or an inf).");
   m.def(
       "dense_backward",
       [](const py::array& dz, const py::array& x, const py::array& w, const py::object& dx,

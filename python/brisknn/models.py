@@ -9,7 +9,7 @@ import numpy as np
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, utils
 from brisknn.layers.base import Layer, _shape_str, assign_weights
-from brisknn.layers.core import InputLayer, _ActivationMixin
+from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
 # for logits and uses the stable from-logits formulas (what Keras' TF backend does as well).
@@ -187,13 +187,17 @@ class Sequential(Layer):
     forward_takes_mask = True
     _output_mask = None
 
-    def forward(self, x, training=False, logits=False, mask=None):
+    def forward(self, x, training=False, logits=False, mask=None, check_x=None):
+        """With check_x (the method's name), x comes unscanned from _prepare_x(scan=False) and
+        is scanned only if the first layer (a Dense) found its product not finite."""
         last = len(self._layers) - 1
         for i, layer in enumerate(self._layers):
             kwargs = {"logits": True} if logits and i == last else {}
             if mask is not None and layer.forward_takes_mask:
                 kwargs["mask"] = mask
             y = layer.forward(x, training, **kwargs)
+            if check_x and i == 0 and not layer.input_finite:
+                _check_finite(x, "x", check_x)
             mask = _output_mask(layer, x, mask)
             x = y
         self._output_mask = mask
@@ -296,7 +300,7 @@ class Sequential(Layer):
         for m in self._metrics or []:
             m.reset_state()
 
-    def _prepare_x(self, x, method):
+    def _prepare_x(self, x, method, scan=True):
         if x is None:
             raise ValueError(f"{method}: x is required")
         x = np.asarray(x)
@@ -314,8 +318,14 @@ class Sequential(Layer):
         if getattr(first, "input_dtype_kind", "float") == "int":
             return first.as_ids(x, method)  # token ids stay integers, checked by their layer
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        _check_finite(x, "x", method)
+        if scan:
+            _check_finite(x, "x", method)
         return x
+
+    def _first_layer_tests_finite(self):
+        # A Dense (exactly: a subclass may override forward) tells from its product whether x
+        # was finite, sparing a single batch a pass over x: 5% of an MLP's training step.
+        return bool(self._layers) and type(self._layers[0]) is Dense
 
     def _adjust_input_rank(self, x):
         """Keras 3's rule (Functional._adjust_input_rank): data one axis short of an input shape
@@ -414,9 +424,9 @@ class Sequential(Layer):
         _core.activation_forward(out, probs, self._fused)
         return probs
 
-    def _train_step(self, x, y):
+    def _train_step(self, x, y, check_x=None):
         logits = self._fused is not None
-        out = self.forward(x, training=True, logits=logits)
+        out = self.forward(x, training=True, logits=logits, check_x=check_x)
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
         train_vars = self._stepped
@@ -630,11 +640,13 @@ class Sequential(Layer):
         self._assert_compiled("train_on_batch")
         if sample_weight is not None or class_weight is not None:
             raise NotImplementedError("train_on_batch: sample_weight/class_weight not supported")
-        x = self._prepare_x(x, "train_on_batch")
+        defer = self._first_layer_tests_finite()
+        x = self._prepare_x(x, "train_on_batch", scan=not defer)
         y = self._prepare_y(y, x.shape[0], "train_on_batch")
         self._setup_training(y.shape)
         self.reset_metrics()
-        logs = {"loss": self._train_step(x, y), **self._metric_logs()}
+        loss = self._train_step(x, y, check_x="train_on_batch" if defer else None)
+        logs = {"loss": loss, **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):

@@ -18,9 +18,10 @@ template <class T>
 void gemm(T* c, Index ldc, const T* a, Index lda, bool trans_a, const T* b, Index ldb,
           bool trans_b, Index m, Index k, Index n, bool accumulate);
 
-// y (batch, out) = act(x (batch, in) w (in, out) + bias (out)); bias may be null.
+// y (batch, out) = act(x (batch, in) w (in, out) + bias (out)); bias may be null. Returns whether
+// every x w + bias was finite: false whenever x holds a NaN or an inf.
 template <class T>
-void dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Index in, Index out,
+bool dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Index in, Index out,
                    Activation act, T alpha);
 
 // From dz = dL/d(xw + b) (batch, out): dx = dz w^T (overwritten), dw += x^T dz, dbias += sum_rows dz.

@@ -141,8 +141,11 @@ class Dense(_ActivationMixin, Layer):
         flat = x.ndim != 2  # (batch, steps, features) runs as (batch * steps, features)
         x2 = x.reshape(-1, x.shape[-1]) if flat else x
         y = np.empty((x2.shape[0], self.units), dtype=x.dtype)
-        _core.dense_forward(x2, self.kernel.value, self.bias.value if self.use_bias else None, y,
-                            act, self.activation_alpha)
+        # Whether x @ kernel + bias was finite: false whenever x held NaN or inf, so a model
+        # whose first layer this is can skip its own scan of x (Sequential.forward's check_x).
+        self.input_finite = _core.dense_forward(x2, self.kernel.value,
+                                                self.bias.value if self.use_bias else None, y,
+                                                act, self.activation_alpha)
         y = self._activate_separately(y)
         self._x, self._y = x2, y
         return y.reshape(x.shape[:-1] + (self.units,)) if flat else y
