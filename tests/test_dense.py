@@ -56,6 +56,37 @@ def test_deep_matmul_matches_numpy_and_not_the_thread_count(m, k, n, trans_a):
         np.testing.assert_array_equal(other, results[0])
 
 
+# Products whose c fits one 64-byte register row (n <= 16 float32, 8 float64: a classifier's
+# output layer and its kernel gradient) take a register-tile kernel instead of Eigen's.
+@pytest.mark.parametrize("dtype,n", [(np.float32, 1), (np.float32, 10), (np.float32, 16),
+                                     (np.float32, 17), (np.float64, 3), (np.float64, 8),
+                                     (np.float64, 9)])
+@pytest.mark.parametrize("m,k", [(1, 1), (13, 5), (8, 300), (301, 129), (20, 3000)])
+def test_narrow_matmul_matches_numpy_and_not_the_thread_count(dtype, n, m, k):
+    import brisknn
+    rng = np.random.default_rng(m * k + n)
+    tol = 2e-5 * np.sqrt(k) if dtype == np.float32 else 1e-12 * np.sqrt(k)
+    before = brisknn.get_num_threads()
+    try:
+        for trans_a in (False, True):
+            for trans_b in (False, True):
+                a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(dtype)
+                b = rng.normal(size=(n, k) if trans_b else (k, n)).astype(dtype)
+                start = rng.normal(size=(m, n)).astype(dtype)
+                expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+                results = []
+                for threads in (1, 2, 3):
+                    brisknn.set_num_threads(threads)
+                    c = start.copy()
+                    _core.matmul(a, b, c, trans_a, trans_b, True)
+                    results.append(c)
+                np.testing.assert_allclose(results[0], expected + start, rtol=tol, atol=tol)
+                for other in results[1:]:
+                    np.testing.assert_array_equal(other, results[0])
+    finally:
+        brisknn.set_num_threads(before)
+
+
 def test_matmul_shape_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"cannot multiply shapes \(2, 3\) and \(4, 5\)"):
         ops.matmul(np.zeros((2, 3)), np.zeros((4, 5)))

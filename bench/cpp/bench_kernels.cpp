@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "brisknn/activation.h"
@@ -66,22 +67,29 @@ void bench_matmul() {
   }
 }
 
+// The two layers of the 784-128-10 MLP: the hidden layer, and the 10-unit output layer (whose
+// products are narrow: c fits one register row).
 void bench_dense() {
-  const Index batch = 128, in = 784, out = 128;
-  auto x = random_vector(batch * in), w = random_vector(in * out), b = random_vector(out);
-  auto y = random_vector(batch * out), dw = random_vector(in * out), db = random_vector(out);
-  report("dense_forward relu 128x784->128",
-         median_seconds([&] {
-           dense_forward(y.data(), x.data(), w.data(), b.data(), batch, in, out,
-                         Activation::Relu, 0.f);
-         }),
-         2.0 * batch * in * out);
-  report("dense_backward (dW, db) 128x784->128",
-         median_seconds([&] {
-           dense_backward<float>(nullptr, dw.data(), db.data(), y.data(), x.data(), w.data(),
-                                 batch, in, out);
-         }),
-         2.0 * batch * in * out);
+  const Index batch = 128;
+  for (const auto [in, out, with_dx] : {std::tuple{784L, 128L, false}, {128L, 10L, true}}) {
+    auto x = random_vector(batch * in), w = random_vector(in * out), b = random_vector(out);
+    auto y = random_vector(batch * out), dw = random_vector(in * out), db = random_vector(out);
+    auto dx = random_vector(batch * in);
+    const std::string shape = "128x" + std::to_string(in) + "->" + std::to_string(out);
+    report("dense_forward relu " + shape,
+           median_seconds([&] {
+             dense_forward(y.data(), x.data(), w.data(), b.data(), batch, in, out,
+                           Activation::Relu, 0.f);
+           }),
+           2.0 * batch * in * out);
+    report(std::string(with_dx ? "dense_backward (dx, dW, db) " : "dense_backward (dW, db) ") +
+               shape,
+           median_seconds([&] {
+             dense_backward<float>(with_dx ? dx.data() : nullptr, dw.data(), db.data(), y.data(),
+                                   x.data(), w.data(), batch, in, out);
+           }),
+           (with_dx ? 4.0 : 2.0) * batch * in * out);
+  }
 }
 
 void bench_activations() {
