@@ -148,12 +148,12 @@ void gemm_block(T* out, Index ldo, const Operands<T>& o, bool accumulate, bool n
   if (narrow) {
     thread_local std::vector<T> packed;  // reused: grows once
     packed.resize(static_cast<size_t>(depth * kLanes<T>));
-    for (Index p = 0; p < depth; ++p) {
-      for (Index j = 0; j < kLanes<T>; ++j) {
-        packed[p * kLanes<T> + j] = j >= cols                      ? T(0)
-                                    : BOrder == Eigen::RowMajor ? b0[p * o.ldb + j]
-                                                                : b0[j * o.ldb + p];
-      }
+    std::fill(packed.begin(), packed.end(), T(0));
+    for (Index p = 0; BOrder == Eigen::RowMajor && p < depth; ++p) {
+      std::memcpy(&packed[p * kLanes<T>], b0 + p * o.ldb, sizeof(T) * cols);
+    }
+    for (Index j = 0; BOrder == Eigen::ColMajor && j < cols; ++j) {  // b's rows are c's columns
+      for (Index p = 0; p < depth; ++p) packed[p * kLanes<T> + j] = b0[j * o.ldb + p];
     }
     narrow_product<T, AOrder == Eigen::ColMajor>(c0, ldo, a0, o.lda, packed.data(), rows, depth,
                                                  cols);
