@@ -3,8 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from brisknn import _core, ops
+from brisknn import _core, activations, ops
 from conftest import numeric_grad
+
+
+def _softplus(x):
+    return np.logaddexp(x, 0.0)  # Keras' NumPy backend
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 # The seed's formulas (slide 2) and Keras' definitions, in plain NumPy.
 REFERENCE = {
@@ -26,15 +34,42 @@ REFERENCE = {
         x > 0, x, 1.6732632423543772848170429916717 * np.expm1(np.minimum(x, 0))),
     "gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2))),  # exact, Keras'
     "silu": lambda x: x / (1 + np.exp(-x)),
+    # Keras 3's further ones (keras/src/activations/activations.py, backend nn.py)
+    "gelu_approximate": _gelu_tanh,  # activations.gelu(x, approximate=True)
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+    "hard_silu": lambda x: x * (np.clip(x + 3, 0, 6) / 6),
+    "log_softmax": lambda x: x - x.max(-1, keepdims=True) - np.log(
+        np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)),
+    "celu": lambda x: np.maximum(x, 0) + 1.0 * np.expm1(np.minimum(x, 0) / 1.0),
+    "hard_tanh": lambda x: np.clip(x, -1, 1),
+    "log_sigmoid": lambda x: -_softplus(-x),
+    "tanh_shrink": lambda x: x - np.tanh(x),
+    "squareplus": lambda x: (x + np.sqrt(np.square(x) + 4)) / 2,
+    "sparse_plus": lambda x: np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x)),
 }
-FROM_INPUT = ("gelu", "silu")  # their backward takes the forward's input
+# Their backward takes the forward's input.
+FROM_INPUT = activations.INPUT_DERIVATIVE + ("gelu_approximate",)
+NEW = ("mish", "hard_silu", "log_softmax", "celu", "hard_tanh", "log_sigmoid", "tanh_shrink",
+       "squareplus", "sparse_plus")
+
+
+def _forward(name, x):
+    if name == "gelu_approximate":
+        return ops.gelu(x, approximate=True)
+    return getattr(ops, name)(x)
+
+
+def _backward(name, dy, source):
+    if name == "gelu_approximate":
+        return ops.gelu_backward(dy, source, approximate=True)
+    return getattr(ops, name + "_backward")(dy, source)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-12)])
 def test_activation_forward_matches_numpy(name, dtype, tol):
     x = np.random.default_rng(0).normal(0, 3, (37, 11)).astype(dtype)
-    y = getattr(ops, name)(x)
+    y = _forward(name, x)
     assert y.dtype == dtype
     np.testing.assert_allclose(y, REFERENCE[name](x.astype(np.float64)), rtol=tol * 10, atol=tol)
 
@@ -45,9 +80,9 @@ def test_activation_backward_matches_finite_differences(name):
     x = rng.normal(0, 2, (5, 7))
     x[np.abs(x) < 1e-3] = 0.5  # keep away from relu's kink
     dy = rng.normal(size=x.shape)
-    y = getattr(ops, name)(x)
-    dx = getattr(ops, name + "_backward")(dy, x if name in FROM_INPUT else y)
-    expected = numeric_grad(lambda: float((getattr(ops, name)(x) * dy).sum()), x)
+    y = _forward(name, x)
+    dx = _backward(name, dy, x if name in FROM_INPUT else y)
+    expected = numeric_grad(lambda: float((_forward(name, x) * dy).sum()), x)
     np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -106,7 +141,7 @@ def test_activation_bits_do_not_depend_on_memory_alignment(name):
     # backward (Eigen's scalar head/tail code rounds exp/log differently from its vector code).
     rng = np.random.default_rng(5)
     x, dy = rng.normal(0, 3, (2, 37 * 11)).astype(np.float32)
-    alpha = 1.0 if name == "elu" else 0.2 if name == "leaky_relu" else 0.0
+    alpha = _core.activation_default_alpha(name)
     results = set()
     for offset in range(16):  # inputs and outputs at every offset from a 64-byte boundary
         xs, ys, dys, dxs = (np.empty(x.size + 16, np.float32)[offset:offset + x.size]

@@ -160,7 +160,8 @@ def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     expected_dx, dw, db = np.empty_like(x), np.ones((5, 4)), np.ones(4)
     _core.dense_backward(dz, x, w, expected_dx, dw, db)
     dx, dw2, db2 = np.empty_like(x), np.ones((5, 4)), np.ones(4)
-    _core.dense_backward(dy, x, w, dx, dw2, db2, y, activation)
+    _core.dense_backward(dy, x, w, dx, dw2, db2, y, activation, _core.activation_default_alpha(
+        activation))  # ops take Keras' parameter (elu's alpha 1) by default, _core takes it given
     np.testing.assert_array_equal(dx, expected_dx)  # the same kernels, fused into one call
     np.testing.assert_array_equal(dw2, dw)
     np.testing.assert_array_equal(db2, db)
