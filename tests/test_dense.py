@@ -65,7 +65,8 @@ def test_matmul_shape_errors_name_the_shapes():
         _core.matmul(np.zeros(3), np.zeros((3, 5)), np.zeros((1, 5)))
 
 
-@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax",
+                                        "log_softmax", "celu", "squareplus", "mish", "hard_silu"])
 def test_dense_forward_matches_the_seed_formula(activation):
     # Slide 3: Z = X W (+ b), A = f(Z).
     rng = np.random.default_rng(2)
@@ -150,7 +151,9 @@ def test_dense_kernel_checks_every_argument():
         _core.set_num_threads(0)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu", "log_softmax",
+                                        "celu", "hard_tanh", "log_sigmoid", "squareplus",
+                                        "sparse_plus"])
 def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     rng = np.random.default_rng(6)
     x, w = rng.normal(size=(7, 5)), rng.normal(size=(5, 4))
@@ -193,9 +196,10 @@ def test_layer_activation_is_the_function_as_in_keras():
     np.testing.assert_array_equal(dense.activation(np.array([-1.0, 2.0])), [0.0, 2.0])
 
 
-def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax"])
+def test_wide_softmax_dense_matches_numpy_on_any_thread_count(activation):
     # Split by columns, the product's rows are finished only when every block is: the softmax
-    # must still see whole rows.
+    # (and log_softmax) must still see whole rows.
     import brisknn
     rng = np.random.default_rng(9)
     x, w = rng.normal(size=(32, 64)), rng.normal(size=(64, 1000)) * 0.1
@@ -205,12 +209,16 @@ def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
         out = []
         for threads in (1, 2, 3):
             brisknn.set_num_threads(threads)
-            out.append(ops.dense(x, w, b, "softmax"))
+            out.append(ops.dense(x, w, b, activation))
     finally:
         brisknn.set_num_threads(before)
     z = x @ w + b
     e = np.exp(z - z.max(1, keepdims=True))
-    np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
+    if activation == "softmax":
+        np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
+    else:
+        np.testing.assert_allclose(out[0], z - z.max(1, keepdims=True) - np.log(
+            e.sum(1, keepdims=True)), rtol=1e-12, atol=1e-12)
     for other in out[1:]:
         np.testing.assert_array_equal(other, out[0])
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "brisknn/views.h"
 
@@ -127,33 +128,40 @@ void times_transcendental(T* dx, const T* dy, const T* y, Index n, F g) {
   });
 }
 
-// expm1(v) for v <= 0 from t = tanh(v / 2): 2t / (1 - t), where 1 - t cannot cancel. As accurate
-// as expm1 (a few ulp) for the price of one vectorised tanh: Eigen's expm1 costs three exps.
-template <class T>
-inline T expm1_from_half_tanh(T t) {
-  return T(2) * t / (T(1) - t);
+// store(i, e, m) with e = expm1(arg(x)) block by block, for arg(x) <= 0. In float through
+// t = tanh(arg / 2): expm1 = 2t / (1 - t), where 1 - t cannot cancel, as accurate as expm1 (a few
+// ulp) for one vectorised tanh, where Eigen's expm1 costs three exps. In double Eigen's tanh is
+// scalar, so expm1 itself.
+template <class T, class Arg, class Store>
+void map_expm1(const T* x, Index n, Arg arg, Store store) {
+  if constexpr (std::is_same_v<T, float>) {
+    map_blocks(x, n, [arg](const auto& v) { return (T(0.5) * arg(v)).tanh(); },
+               [&store](Index i, const T* t, Index m) {
+                 alignas(64) T e[kMapBlock];
+                 for (Index k = 0; k < m; ++k) e[k] = T(2) * t[k] / (T(1) - t[k]);
+                 store(i, static_cast<const T*>(e), m);
+               });
+  } else {
+    map_blocks(x, n, [arg](const auto& v) { return arg(v).expm1(); }, store);
+  }
 }
 
-// dx = dy * scale * expm1(sign * y), for sign * y <= 0.
+// dx = -dy expm1(sign y), for sign y <= 0: softplus' (sign -1) and log_sigmoid' (sign 1).
 template <class T>
-void times_expm1(T* dx, const T* dy, const T* y, Index n, T sign, T scale) {
-  map_blocks(y, n, [sign](const auto& v) { return (T(0.5) * sign * v).tanh(); },
-             [dx, dy, scale](Index i, const T* t, Index m) {
-               for (Index k = 0; k < m; ++k) {
-                 dx[i + k] = dy[i + k] * scale * expm1_from_half_tanh(t[k]);
-               }
-             });
+void times_minus_expm1(T* dx, const T* dy, const T* y, Index n, T sign) {
+  map_expm1(y, n, [sign](const auto& v) { return sign * v; },
+            [dx, dy](Index i, const T* e, Index m) {
+              for (Index k = 0; k < m; ++k) dx[i + k] = -dy[i + k] * e[k];
+            });
 }
 
 // celu(x) = max(x, 0) + alpha expm1(min(x, 0) / alpha), Keras' formula.
 template <class T>
 void celu_forward(T* y, const T* x, Index n, T alpha) {
-  map_blocks(x, n, [alpha](const auto& v) { return (v.min(T(0)) / (T(2) * alpha)).tanh(); },
-             [x, y, alpha](Index i, const T* t, Index m) {
-               for (Index k = 0; k < m; ++k) {
-                 y[i + k] = std::max(x[i + k], T(0)) + alpha * expm1_from_half_tanh(t[k]);
-               }
-             });
+  map_expm1(x, n, [alpha](const auto& v) { return v.min(T(0)) / alpha; },
+            [x, y, alpha](Index i, const T* e, Index m) {
+              for (Index k = 0; k < m; ++k) y[i + k] = std::max(x[i + k], T(0)) + alpha * e[k];
+            });
 }
 
 // mish(x) = x tanh(softplus(x)). With e = exp(x) and n = e (e + 2), tanh(log(1 + e)) = n / (n + 2):
@@ -227,18 +235,22 @@ void gelu_tanh_backward(T* dx, const T* dy, const T* x, Index n) {
              });
 }
 
-// squareplus(x) = (x + sqrt(x^2 + b)) / 2 (Keras), computed as max(x, 0) + b / (2 (s + |x|)),
-// s = sqrt(x^2 + b): the same function without the cancellation of x + s for negative x, and
-// with the right limits when x^2 overflows. b = 0 makes it relu. Through map_blocks: Eigen's
-// vectorised float sqrt is not the correctly rounded scalar one.
+// squareplus(x) = (x + sqrt(x^2 + b)) / 2 (Keras), computed as max(x, 0) + b / (2 (s + |x|)):
+// the same function without the cancellation of x + s for negative x. s = sqrt(x^2 + b) as
+// hypot(|x|, sqrt(b)) = a sqrt(1 + (m / a)^2), a and m the larger and smaller, so that x^2 never
+// overflows (Eigen's fast float sqrt would turn an inf into NaN). b = 0 makes it relu. Through
+// map_blocks: that sqrt is also not the correctly rounded scalar one.
 template <class T>
 void squareplus_forward(T* y, const T* x, Index n, T b) {
   if (b == T(0)) {
     ArrayMap<T>(y, n) = ConstArrayMap<T>(x, n).max(T(0));
     return;
   }
-  transcendental(y, x, n, [b](const auto& v) {
-    return v.max(T(0)) + b / (T(2) * ((v.square() + b).sqrt() + v.abs()));
+  const T root_b = std::sqrt(b);
+  transcendental(y, x, n, [b, root_b](const auto& v) {
+    const auto a = v.abs().max(root_b);
+    const auto s = a * (T(1) + (v.abs().min(root_b) / a).square()).sqrt();
+    return v.max(T(0)) + b / (T(2) * (s + v.abs()));
   });
 }
 
@@ -342,7 +354,7 @@ void elementwise_activation_backward(T* dxp, const T* dyp, const T* yp, Index n,
     case Activation::Sigmoid: dx = dy * y * (T(1) - y); break;
     case Activation::Tanh: dx = dy * (T(1) - y.square()); break;
     // softplus'(x) = sigmoid(x) = 1 - exp(-y); -expm1 keeps precision when y is tiny.
-    case Activation::Softplus: times_expm1(dxp, dyp, yp, n, T(-1), T(-1)); break;
+    case Activation::Softplus: times_minus_expm1(dxp, dyp, yp, n, T(-1)); break;
     case Activation::Softmax: case Activation::LogSoftmax: break;
     // The rest from the output too: each is monotonic, so y tells where x was.
     case Activation::Relu6: dx = (y > T(0) && y < T(6)).select(dy, T(0)); break;
@@ -355,7 +367,7 @@ void elementwise_activation_backward(T* dxp, const T* dyp, const T* yp, Index n,
     case Activation::Celu: dx = (y > T(0)).select(dy, dy * (y / alpha + T(1))); break;
     case Activation::HardTanh: dx = (y > T(-1) && y < T(1)).select(dy, T(0)); break;
     // log_sigmoid'(x) = sigmoid(-x) = 1 - exp(y) = -expm1(y).
-    case Activation::LogSigmoid: times_expm1(dxp, dyp, yp, n, T(1), T(-1)); break;
+    case Activation::LogSigmoid: times_minus_expm1(dxp, dyp, yp, n, T(1)); break;
     case Activation::Squareplus: squareplus_backward(dxp, dyp, yp, n, alpha); break;
     // (x + 1) / 2 = sqrt(y) on the quadratic, 0 below it, 1 above.
     case Activation::SparsePlus:
