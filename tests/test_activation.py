@@ -230,6 +230,14 @@ def test_log_softmax_is_row_wise_and_stable():
         activations.log_softmax(x3, axis=0)
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "mish"])
+def test_empty_inputs_give_empty_outputs(name):
+    for shape in ((3, 0), (0, 4)):
+        x = np.zeros(shape, np.float32)
+        assert _forward(name, x).shape == shape
+        assert _backward(name, x, x).shape == shape
+
+
 def test_parameters_pass_through_and_default_as_keras():
     x = np.random.default_rng(4).normal(0, 3, size=(6, 7))
     np.testing.assert_allclose(activations.celu(x, alpha=2.0),

@@ -59,7 +59,7 @@ void softmax_backward_rows(T* dx, const T* dy, const T* y, Index begin, Index en
 template <class T>
 class LaneSum {
  public:
-  // Adds x[0, n), the elements at row offsets offset.. offset + n - 1 (offset a multiple of 16).
+  // Adds x[0, n); x must sit at a row offset that is a multiple of 16 (map_blocks' blocks do).
   void add(const T* x, Index n) {
     Index k = 0;
     for (; k + kLanes <= n; k += kLanes) {
@@ -436,6 +436,7 @@ bool parse_activation(const std::string& name, Activation* out) {
 
 template <class T>
 void activation_forward(T* y, const T* x, Index rows, Index cols, Activation act, T alpha) {
+  if (rows * cols == 0) return;  // (a row-wise one would read the max of an empty row)
   if (is_row_wise(act)) {
     parallel_for(rows, std::max<Index>(1, kElementGrain / std::max<Index>(cols, 1)),
                  [&](Index b, Index e) {
@@ -455,6 +456,7 @@ void activation_forward(T* y, const T* x, Index rows, Index cols, Activation act
 template <class T>
 void activation_backward(T* dx, const T* dy, const T* y, Index rows, Index cols, Activation act,
                          T alpha) {
+  if (rows * cols == 0) return;
   if (is_row_wise(act)) {
     parallel_for(rows, std::max<Index>(1, kElementGrain / std::max<Index>(cols, 1)),
                  [&](Index b, Index e) {
