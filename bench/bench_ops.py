@@ -1,7 +1,7 @@
 """brisknn.ops against the same math in NumPy (the seed's baseline): matmul, activations and
 losses forward and backward, and one Adam training step of a 784-128-10 MLP.
 
-    python bench/bench_ops.py [--threads N] [--repeats R]
+    python bench/bench_ops.py [--threads N] [--repeats R] [--activations mish,celu,...]
 
 Prints Markdown tables of medians; 'speedup' is NumPy time / brisknn time (> 1: brisknn faster).
 """
