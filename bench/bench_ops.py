@@ -47,9 +47,9 @@ NUMPY_ACT = {
     "sparse_plus": (lambda x: np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x)),
                     lambda dy, y: dy * np.sqrt(np.minimum(y, 1))),
     "gelu_approximate": (
-        lambda x: 0.5 * x * (1 + np.tanh(0.7978846 * (x + 0.044715 * x ** 3))),
+        lambda x: 0.5 * x * (1 + np.tanh(0.7978846 * (x + 0.044715 * x * x * x))),
         lambda dy, x: (lambda t: dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978846 * (
-            1 + 0.134145 * x * x)))(np.tanh(0.7978846 * (x + 0.044715 * x ** 3)))),
+            1 + 0.134145 * x * x)))(np.tanh(0.7978846 * (x + 0.044715 * x * x * x)))),
 }
 # Their backward takes the forward's input x rather than its output.
 FROM_INPUT = ("mish", "hard_silu", "tanh_shrink", "gelu_approximate")
