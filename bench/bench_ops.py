@@ -1,7 +1,7 @@
 """brisknn.ops against the same math in NumPy (the seed's baseline): matmul, activations and
 losses forward and backward, and one Adam training step of a 784-128-10 MLP.
 
-    python bench/bench_ops.py [--threads N] [--repeats R]
+    python bench/bench_ops.py [--threads N] [--repeats R] [--activations mish,celu,...]
 
 Prints Markdown tables of medians; 'speedup' is NumPy time / brisknn time (> 1: brisknn faster).
 """
@@ -29,7 +29,30 @@ NUMPY_ACT = {
     "softplus": (lambda x: np.logaddexp(x, 0), lambda dy, y: -dy * np.expm1(-y)),
     "softmax": (lambda x: (lambda e: e / e.sum(-1, keepdims=True))(np.exp(x - x.max(-1, keepdims=True))),
                 lambda dy, y: y * (dy - (dy * y).sum(-1, keepdims=True))),
+    # Keras 3's further activations, by their Keras formulas.
+    "mish": (lambda x: x * np.tanh(np.logaddexp(x, 0)),
+             lambda dy, x: (lambda t: dy * (t + x * (1 - t * t) / (1 + np.exp(-x))))(
+                 np.tanh(np.logaddexp(x, 0)))),
+    "hard_silu": (lambda x: x * (np.clip(x + 3, 0, 6) / 6),
+                  lambda dy, x: dy * np.where(x < -3, 0, np.where(x > 3, 1, (2 * x + 3) / 6))),
+    "log_softmax": (lambda x: (lambda z: z - np.log(np.exp(z).sum(-1, keepdims=True)))(
+                        x - x.max(-1, keepdims=True)),
+                    lambda dy, y: dy - np.exp(y) * dy.sum(-1, keepdims=True)),
+    "celu": (lambda x: np.maximum(x, 0) + np.expm1(np.minimum(x, 0)),
+             lambda dy, y: np.where(y > 0, dy, dy * (y + 1))),
+    "hard_tanh": (lambda x: np.clip(x, -1, 1), lambda dy, y: np.where(np.abs(y) < 1, dy, 0)),
+    "log_sigmoid": (lambda x: -np.logaddexp(-x, 0), lambda dy, y: -dy * np.expm1(y)),
+    "tanh_shrink": (lambda x: x - np.tanh(x), lambda dy, x: dy * np.tanh(x) ** 2),
+    "squareplus": (lambda x: (x + np.sqrt(x * x + 4)) / 2, lambda dy, y: dy / (1 + 1 / (y * y))),
+    "sparse_plus": (lambda x: np.where(x <= -1, 0, np.where(x < 1, 0.25 * (x + 1) ** 2, x)),
+                    lambda dy, y: dy * np.sqrt(np.minimum(y, 1))),
+    "gelu_approximate": (
+        lambda x: 0.5 * x * (1 + np.tanh(0.7978846 * (x + 0.044715 * x * x * x))),
+        lambda dy, x: (lambda t: dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978846 * (
+            1 + 0.134145 * x * x)))(np.tanh(0.7978846 * (x + 0.044715 * x * x * x)))),
 }
+# Their backward takes the forward's input x rather than its output.
+FROM_INPUT = ("mish", "hard_silu", "tanh_shrink", "gelu_approximate")
 
 
 def np_loss(name, t, p):
@@ -67,16 +90,17 @@ def bench_matmul(repeats):
     print_table("matmul float32", rows, ["n", "numpy", "brisknn", "brisknn / numpy time"])
 
 
-def bench_activations(repeats, shape=(1024, 1024)):
+def bench_activations(repeats, shape=(1024, 1024), names=None):
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     dy = np.random.default_rng(1).normal(size=shape).astype(np.float32)
     rows = []
-    for name, (np_fwd, np_bwd) in NUMPY_ACT.items():
-        y = np_fwd(x)
-        fwd = compare({"numpy": lambda: np_fwd(x), "brisknn": lambda: getattr(ops, name)(x)},
-                      repeats=repeats)
+    for name in names or NUMPY_ACT:
+        np_fwd, np_bwd = NUMPY_ACT[name]
+        y = x if name in FROM_INPUT else np_fwd(x)
+        fwd = compare({"numpy": lambda: np_fwd(x),
+                       "brisknn": lambda: ops.activation(x, name)}, repeats=repeats)
         bwd = compare({"numpy": lambda: np_bwd(dy, y),
-                       "brisknn": lambda: getattr(ops, name + "_backward")(dy, y)}, repeats=repeats)
+                       "brisknn": lambda: ops.activation_backward(dy, y, name)}, repeats=repeats)
         rows.append({"activation": name, "numpy fwd": fmt_time(fwd["numpy"]),
                      "brisknn fwd": fmt_time(fwd["brisknn"]),
                      "fwd speedup": f"{fwd['numpy'] / fwd['brisknn']:.1f}x",
@@ -194,12 +218,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--activations", default=None,
+                        help="comma-separated names: time only these activations")
     args = parser.parse_args()
     if args.threads:
         brisknn.set_num_threads(args.threads)
     info = brisknn.build_info()
     print(f"brisknn {info['version']} ({info['compiler']}, SIMD {','.join(info['simd'][:3])}, "
           f"{info['num_threads']} threads); numpy {np.__version__}")
+    if args.activations:
+        bench_activations(args.repeats, names=args.activations.split(","))
+        return
     bench_matmul(args.repeats)
     bench_activations(args.repeats)
     bench_losses(args.repeats)

@@ -96,7 +96,8 @@ def test_matmul_shape_errors_name_the_shapes():
         _core.matmul(np.zeros(3), np.zeros((3, 5)), np.zeros((1, 5)))
 
 
-@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax",
+                                        "log_softmax", "celu", "squareplus", "mish", "hard_silu"])
 def test_dense_forward_matches_the_seed_formula(activation):
     # Slide 3: Z = X W (+ b), A = f(Z).
     rng = np.random.default_rng(2)
@@ -181,7 +182,9 @@ def test_dense_kernel_checks_every_argument():
         _core.set_num_threads(0)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu", "log_softmax",
+                                        "celu", "hard_tanh", "log_sigmoid", "squareplus",
+                                        "sparse_plus"])
 def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     rng = np.random.default_rng(6)
     x, w = rng.normal(size=(7, 5)), rng.normal(size=(5, 4))
@@ -191,7 +194,8 @@ def test_dense_backward_applies_the_activation_derivative_from_y(activation):
     expected_dx, dw, db = np.empty_like(x), np.ones((5, 4)), np.ones(4)
     _core.dense_backward(dz, x, w, expected_dx, dw, db)
     dx, dw2, db2 = np.empty_like(x), np.ones((5, 4)), np.ones(4)
-    _core.dense_backward(dy, x, w, dx, dw2, db2, y, activation)
+    _core.dense_backward(dy, x, w, dx, dw2, db2, y, activation, _core.activation_default_alpha(
+        activation))  # ops take Keras' parameter (elu's alpha 1) by default, _core takes it given
     np.testing.assert_array_equal(dx, expected_dx)  # the same kernels, fused into one call
     np.testing.assert_array_equal(dw2, dw)
     np.testing.assert_array_equal(db2, db)
@@ -223,9 +227,10 @@ def test_layer_activation_is_the_function_as_in_keras():
     np.testing.assert_array_equal(dense.activation(np.array([-1.0, 2.0])), [0.0, 2.0])
 
 
-def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax"])
+def test_wide_softmax_dense_matches_numpy_on_any_thread_count(activation):
     # Split by columns, the product's rows are finished only when every block is: the softmax
-    # must still see whole rows.
+    # (and log_softmax) must still see whole rows.
     import brisknn
     rng = np.random.default_rng(9)
     x, w = rng.normal(size=(32, 64)), rng.normal(size=(64, 1000)) * 0.1
@@ -235,12 +240,16 @@ def test_wide_softmax_dense_matches_numpy_on_any_thread_count():
         out = []
         for threads in (1, 2, 3):
             brisknn.set_num_threads(threads)
-            out.append(ops.dense(x, w, b, "softmax"))
+            out.append(ops.dense(x, w, b, activation))
     finally:
         brisknn.set_num_threads(before)
     z = x @ w + b
     e = np.exp(z - z.max(1, keepdims=True))
-    np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
+    if activation == "softmax":
+        np.testing.assert_allclose(out[0], e / e.sum(1, keepdims=True), rtol=1e-10, atol=1e-15)
+    else:
+        np.testing.assert_allclose(out[0], z - z.max(1, keepdims=True) - np.log(
+            e.sum(1, keepdims=True)), rtol=1e-12, atol=1e-12)
     for other in out[1:]:
         np.testing.assert_array_equal(other, out[0])
 

@@ -16,7 +16,8 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None):
+def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None, act=np.tanh,
+              rec_act=_sigmoid):
     """Keras 3's cell formulas step by step in NumPy (float64): every hidden state. Masks are
     (count, batch, width) with count 1 (shared by the gates) or one per gate."""
     batch, steps, _ = x.shape
@@ -35,19 +36,19 @@ def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None):
         px = np.concatenate([gate_product(xt, input_mask, kernel, j) for j in range(g)], 1)
         ph = np.concatenate([gate_product(h, rec_mask, rkernel, j) for j in range(g)], 1)
         if cell == "simple_rnn":
-            h = np.tanh(px + ph + (0 if bias is None else bias))
+            h = act(px + ph + (0 if bias is None else bias))
         elif cell == "lstm":
             z = px + ph + (0 if bias is None else bias)
-            i, f = _sigmoid(z[:, :u]), _sigmoid(z[:, u:2 * u])
-            cc, o = np.tanh(z[:, 2 * u:3 * u]), _sigmoid(z[:, 3 * u:])
+            i, f = rec_act(z[:, :u]), rec_act(z[:, u:2 * u])
+            cc, o = act(z[:, 2 * u:3 * u]), rec_act(z[:, 3 * u:])
             c = f * c + i * cc
-            h = o * np.tanh(c)
+            h = o * act(c)
         else:
             px = px + (0 if bias is None else bias[0])
             ph = ph + (0 if bias is None else bias[1])
-            z = _sigmoid(px[:, :u] + ph[:, :u])
-            r = _sigmoid(px[:, u:2 * u] + ph[:, u:2 * u])
-            hh = np.tanh(px[:, 2 * u:] + r * ph[:, 2 * u:])
+            z = rec_act(px[:, :u] + ph[:, :u])
+            r = rec_act(px[:, u:2 * u] + ph[:, u:2 * u])
+            hh = act(px[:, 2 * u:] + r * ph[:, 2 * u:])
             h = z * h + (1 - z) * hh
         out.append(h)
     return np.stack(out, 1)
@@ -111,6 +112,75 @@ def test_simple_rnn_other_activations_match_reference(activation):
         out.append(h)
     got = ops.simple_rnn(x, kernel, rkernel, bias, activation=activation)
     np.testing.assert_allclose(got, np.stack(out, 1), rtol=1e-12, atol=1e-12)
+
+
+# Accepted since the kernels reuse the activation family's code: every element-wise activation
+# whose derivative follows from its output (hard_sigmoid was Keras 2's LSTM recurrent_activation).
+NEWLY_ACCEPTED = ["hard_sigmoid", "elu", "selu", "softsign", "softplus", "relu6", "leaky_relu",
+                  "exponential", "celu", "hard_tanh", "log_sigmoid", "squareplus", "sparse_plus"]
+
+
+@pytest.mark.parametrize("name", NEWLY_ACCEPTED)
+@pytest.mark.parametrize("cell", CELLS)
+def test_newly_accepted_activations_match_keras_formulas_and_finite_differences(cell, name):
+    from test_activation import REFERENCE  # Keras' formulas in NumPy (Keras' default parameters)
+    rng = np.random.default_rng(11)
+    batch, steps, in_dim, units = 2, 3, 2, 3
+    x = rng.normal(size=(batch, steps, in_dim))
+    kernel, rkernel, bias = _weights(cell, in_dim, units, rng,
+                                     scale=0.1 if name == "exponential" else 0.5)
+    # As both activations of a gated cell, so each is checked in every role; but exp gates would
+    # grow c by e^z a step and h = o exp(c) past any float, so exponential keeps sigmoid gates.
+    rec_name = "sigmoid" if name == "exponential" else name
+    kwargs = {"activation": name}
+    if cell != "simple_rnn":
+        kwargs["recurrent_activation"] = rec_name
+    expected = reference(cell, x, kernel, rkernel, bias, act=REFERENCE[name],
+                         rec_act=REFERENCE[rec_name])
+    assert np.isfinite(expected).all()
+    forward, backward = getattr(ops, cell), getattr(ops, cell + "_backward")
+    np.testing.assert_allclose(forward(x, kernel, rkernel, bias, **kwargs), expected,
+                               rtol=1e-12, atol=1e-12)
+    cast = [a.astype(np.float32) for a in (x, kernel, rkernel, bias)]
+    np.testing.assert_allclose(forward(*cast, **kwargs), expected, rtol=2e-5, atol=2e-5)
+    dy = rng.normal(size=(batch, steps, units))
+
+    def loss():
+        return float((forward(x, kernel, rkernel, bias, **kwargs) * dy).sum())
+
+    grads = backward(dy, x, kernel, rkernel, bias, **kwargs)
+    for what, value, grad in zip(["x", "kernel", "recurrent_kernel", "bias"],
+                                 [x, kernel, rkernel, bias], grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, value), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{cell} {name} d{what}")
+
+
+def test_keras2_lstm_with_hard_sigmoid_gates_builds_trains_and_round_trips():
+    from brisknn import models
+    lstm = layers.LSTM(4, recurrent_activation="hard_sigmoid", activation="softsign")
+    model = models.Sequential([layers.Input((5, 3)), lstm, layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(3).normal(size=(6, 5, 3)).astype(np.float32)
+    history = model.fit(x, np.ones((6, 1), np.float32), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    config = lstm.get_config()
+    assert (config["activation"], config["recurrent_activation"]) == ("softsign", "hard_sigmoid")
+    again = layers.LSTM.from_config(config)
+    assert (again.activation, again.recurrent_activation) == ("softsign", "hard_sigmoid")
+    rnn = layers.SimpleRNN(2, activation=brisknn.activations.leaky_relu)
+    assert rnn.get_config()["activation"] == "leaky_relu"
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "gelu", "silu", "mish",
+                                  "hard_silu", "tanh_shrink"])
+def test_activations_needing_the_input_or_a_row_are_refused_clearly(name):
+    with pytest.raises(ValueError, match="activation must be one of"):
+        layers.GRU(3, activation=name)
+    with pytest.raises(ValueError, match="recurrent_activation must be one of"):
+        layers.LSTM(3, recurrent_activation=name)
+    x = np.zeros((1, 2, 2))
+    with pytest.raises(ValueError, match=f"element-wise activation .* got '{name}'"):
+        ops.simple_rnn(x, np.zeros((2, 3)), np.zeros((3, 3)), activation=name)
 
 
 # -- backpropagation through time against finite differences ---------------------------------------

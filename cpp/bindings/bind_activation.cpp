@@ -23,6 +23,14 @@ Activation fused_backward_activation_arg(const char* fn, const std::string& name
 
 void bind_activation(py::module_& m) {
   m.def(
+      "activation_default_alpha",
+      [](const std::string& name) {
+        return keras_default_alpha(activation_arg("activation_default_alpha", name));
+      },
+      py::arg("activation"),
+      "Keras' parameter for an activation named by string (leaky_relu 0.2, elu and celu 1, "
+      "squareplus 4; 0 if it has none): what layers and recurrent kernels use.");
+  m.def(
       "activation_forward",
       [](const py::array& x, const py::array& y, const std::string& name, double alpha) {
         const char* fn = "activation_forward";
@@ -37,7 +45,8 @@ void bind_activation(py::module_& m) {
         });
       },
       py::arg("x"), py::arg("y"), py::arg("activation"), py::arg("alpha") = 0.0,
-      "y = activation(x), written into y (which may be x). Softmax is over the last axis.");
+      "y = activation(x), written into y (which may be x). softmax and log_softmax are over the "
+      "last axis.");
   m.def(
       "activation_backward",
       [](const py::array& dy, const py::array& y, const py::array& dx, const std::string& name,
@@ -55,7 +64,8 @@ void bind_activation(py::module_& m) {
         });
       },
       py::arg("dy"), py::arg("y"), py::arg("dx"), py::arg("activation"), py::arg("alpha") = 0.0,
-      "dx = dy * activation'(x), from the forward output y; dx may be dy.");
+      "dx = dy * activation'(x), from the forward output y (from the input x for gelu, "
+      "gelu_approximate, silu, mish, hard_silu, tanh_shrink); dx may be dy.");
 }
 
 }  // namespace brisknn::bind

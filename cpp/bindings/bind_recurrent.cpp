@@ -21,14 +21,14 @@ RecurrentCell cell_arg(const char* fn, const std::string& name) {
   return cell;
 }
 
-// The recurrent kernels evaluate these four element-wise, with derivatives from the outputs.
+// The recurrent kernels apply activations element by element inside their step loop and keep
+// only outputs, so an activation must be element-wise with its derivative known from its output.
 Activation recurrent_activation_arg(const char* fn, const char* what, const std::string& name) {
   Activation act;
-  if (!parse_activation(name, &act) ||
-      !(act == Activation::Linear || act == Activation::Relu || act == Activation::Sigmoid ||
-        act == Activation::Tanh)) {
-    fail_value(std::string(fn) + ": " + what + " must be one of 'tanh', 'sigmoid', 'relu', " +
-               "'linear' in a recurrent layer, got '" + name + "'");
+  if (!parse_activation(name, &act) || !is_elementwise_from_output(act)) {
+    fail_value(std::string(fn) + ": " + what + " must be an element-wise activation whose " +
+               "derivative follows from its output in a recurrent layer (not softmax, " +
+               "log_softmax, gelu, silu, mish, hard_silu or tanh_shrink), got '" + name + "'");
   }
   return act;
 }

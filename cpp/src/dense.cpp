@@ -309,7 +309,7 @@ bool dense_forward(T* y, const T* x, const T* w, const T* bias, Index batch, Ind
     if (act == Activation::Linear) return;
     // Nested in the product's parallel region (or the caller's), this runs on the calling
     // thread: it is that thread's share.
-    if (act == Activation::Softmax) {
+    if (is_row_wise(act)) {  // softmax, log_softmax
       activation_forward(rows, rows, end - begin, out, act, alpha);
     } else {
       activation_forward(rows, rows, Index{1}, (end - begin) * out, act, alpha);

@@ -98,31 +98,18 @@ void add_column_sums(T* out, const T* z, Index rows, Index n, Index ldz) {
 }
 
 // ---- element-wise helpers on one row's span --------------------------------------------------
-// sigmoid and tanh through map_blocks (views.h): the bits must not depend on where a row sits.
+// The activation family's own code (activation.cpp), with Keras' parameter for a named
+// activation (leaky_relu's slope 0.2, ...): the bindings admit only element-wise activations
+// whose derivative follows from the output. In place: y = f(y).
 template <class T>
 inline void activate(T* y, Index n, Activation act) {
-  auto back = [y](Index i, const T* v, Index m) { std::copy(v, v + m, y + i); };
-  switch (act) {
-    case Activation::Relu: ArrayMap<T>(y, n) = ArrayMap<T>(y, n).max(T(0)); break;
-    case Activation::Sigmoid:  // stable for any x
-      map_blocks(y, n, [](const auto& v) { return v.logistic(); }, back);
-      break;
-    case Activation::Tanh: map_blocks(y, n, [](const auto& v) { return v.tanh(); }, back); break;
-    default: break;  // linear; the bindings admit no other
-  }
+  elementwise_activation_forward(y, y, n, act, static_cast<T>(keras_default_alpha(act)));
 }
 
 // d *= f'(x), written with y = f(x).
 template <class T>
 inline void times_derivative(T* d, const T* y, Index n, Activation act) {
-  ArrayMap<T> dv(d, n);
-  ConstArrayMap<T> yv(y, n);
-  switch (act) {
-    case Activation::Relu: dv = (yv > T(0)).select(dv, T(0)); break;
-    case Activation::Sigmoid: dv *= yv * (T(1) - yv); break;
-    case Activation::Tanh: dv *= T(1) - yv.square(); break;
-    default: break;
-  }
+  elementwise_activation_backward(d, d, y, n, act, static_cast<T>(keras_default_alpha(act)));
 }
 
 // Rows of `batch` samples, each `steps` rows of `width` (the batch-major layout), scaled by the

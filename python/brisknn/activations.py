@@ -1,13 +1,14 @@
 """Activation functions by Keras name, evaluated by the C++ kernels."""
-from brisknn import ops
+from brisknn import _core, ops
 
-# Keras' defaults for the parameterised ones, when named by string.
-_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
-         "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "gelu", "silu")
-_ALIASES = {"swish": "silu"}  # Keras 3 registers swish as silu
+         "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "gelu", "silu", "mish",
+         "hard_silu", "log_softmax", "celu", "hard_tanh", "log_sigmoid", "tanh_shrink",
+         "squareplus", "sparse_plus")
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}  # as Keras 3 registers them
 # Those whose derivative the kernels compute from the input, not the output (see core.py).
-INPUT_DERIVATIVE = ("gelu", "silu")
+INPUT_DERIVATIVE = ("gelu", "silu", "mish", "hard_silu", "tanh_shrink")
+ROW_WISE = ("softmax", "log_softmax")  # over the last axis
 
 
 def get(identifier):
@@ -24,7 +25,14 @@ def get(identifier):
 
 
 def alpha(name):
-    return _ALPHA.get(name, 0.0)
+    """Keras' parameter of an activation named by string (leaky_relu 0.2, elu and celu 1,
+    squareplus' b 4; 0 for the others): the kernels' one table."""
+    return _core.activation_default_alpha(name)
+
+
+def _last_axis(name, x, axis):
+    if axis not in (-1, getattr(x, "ndim", 0) - 1):
+        raise ValueError(f"{name}: brisknn computes {name} over the last axis only")
 
 
 def linear(x):
@@ -56,8 +64,7 @@ def softplus(x):
 
 
 def softmax(x, axis=-1):
-    if axis not in (-1, getattr(x, "ndim", 0) - 1):
-        raise ValueError("softmax: brisknn computes softmax over the last axis only")
+    _last_axis("softmax", x, axis)
     return ops.softmax(x)
 
 
@@ -83,10 +90,9 @@ def selu(x):
 
 
 def gelu(x, approximate=False):
-    """Keras' default, the exact x Phi(x); the tanh approximation is not implemented."""
-    if approximate:
-        raise NotImplementedError("gelu: approximate=True is not supported")
-    return ops.gelu(x)
+    """Keras' default, the exact x Phi(x); approximate=True is the tanh form
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). A layer's "gelu" is the exact one."""
+    return ops.gelu(x, approximate=approximate)
 
 
 def silu(x):
@@ -94,3 +100,51 @@ def silu(x):
 
 
 swish = silu
+
+
+def mish(x):
+    """x tanh(softplus(x))."""
+    return ops.mish(x)
+
+
+def hard_silu(x):
+    """x hard_sigmoid(x): 0 below -3, x above 3, x (x + 3) / 6 between."""
+    return ops.hard_silu(x)
+
+
+hard_swish = hard_silu
+
+
+def log_softmax(x, axis=-1):
+    _last_axis("log_softmax", x, axis)
+    return ops.log_softmax(x)
+
+
+def celu(x, alpha=1.0):
+    """max(x, 0) + alpha expm1(min(x, 0) / alpha)."""
+    return ops.celu(x, alpha)
+
+
+def hard_tanh(x):
+    """x clipped to [-1, 1]."""
+    return ops.hard_tanh(x)
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x)."""
+    return ops.log_sigmoid(x)
+
+
+def tanh_shrink(x):
+    """x - tanh(x)."""
+    return ops.tanh_shrink(x)
+
+
+def squareplus(x, b=4):
+    """(x + sqrt(x^2 + b)) / 2."""
+    return ops.squareplus(x, b)
+
+
+def sparse_plus(x):
+    """0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1."""
+    return ops.sparse_plus(x)

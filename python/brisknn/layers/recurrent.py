@@ -5,8 +5,11 @@ import numpy as np
 from brisknn import _core, activations, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _shape_str
 
-# The kernels evaluate these element-wise, with derivatives from the outputs.
-_SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+# The kernels apply activations element by element inside their step loop and keep only outputs:
+# every element-wise activation whose derivative follows from its output (Keras' parameter for
+# the parameterised ones, e.g. leaky_relu's 0.2).
+_SUPPORTED_ACTIVATIONS = tuple(name for name in activations.NAMES if name not in
+                               activations.INPUT_DERIVATIVE + activations.ROW_WISE)
 
 
 class _Recurrent(Layer):

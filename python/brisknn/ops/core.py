@@ -11,6 +11,10 @@ __all__ = [
     "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "relu6_backward",
     "softsign_backward", "hard_sigmoid_backward", "exponential_backward", "selu_backward",
     "gelu", "silu", "gelu_backward", "silu_backward",
+    "mish", "hard_silu", "log_softmax", "celu", "hard_tanh", "log_sigmoid", "tanh_shrink",
+    "squareplus", "sparse_plus", "mish_backward", "hard_silu_backward", "log_softmax_backward",
+    "celu_backward", "hard_tanh_backward", "log_sigmoid_backward", "tanh_shrink_backward",
+    "squareplus_backward", "sparse_plus_backward",
     "loss", "loss_backward",
     "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy",
@@ -41,15 +45,20 @@ def matmul(a, b):
     return c
 
 
-def dense(x, kernel, bias=None, activation="linear", alpha=0.0):
-    """activation(x @ kernel + bias)."""
+def _alpha(name, alpha):
+    """The activation's parameter: Keras' default for the name unless given."""
+    return _core.activation_default_alpha(name) if alpha is None else alpha
+
+
+def dense(x, kernel, bias=None, activation="linear", alpha=None):
+    """activation(x @ kernel + bias); alpha: the activation's parameter, Keras' by default."""
     x = as_float(x)
     kernel = as_float(kernel, "kernel", x.dtype)
     bias = None if bias is None else as_float(bias, "bias", x.dtype)
     if x.ndim != 2 or kernel.ndim != 2 or x.shape[1] != kernel.shape[0]:
         raise ValueError(f"dense: x of shape {x.shape} does not fit a kernel of shape {kernel.shape}")
     y = np.empty((x.shape[0], kernel.shape[1]), dtype=x.dtype)
-    _core.dense_forward(x, kernel, bias, y, activation, alpha)
+    _core.dense_forward(x, kernel, bias, y, activation, _alpha(activation, alpha))
     return y
 
 
@@ -65,26 +74,29 @@ def dense_backward(dz, x, kernel):
     return dx, dkernel, dbias
 
 
-def activation(x, name, alpha=0.0):
-    """name(x) for a Keras activation name; softmax over the last axis."""
+def activation(x, name, alpha=None):
+    """name(x) for a Keras activation name; softmax and log_softmax over the last axis. alpha:
+    the activation's parameter (leaky_relu slope, elu/celu alpha, squareplus b), Keras' by
+    default."""
     shape = np.shape(x)  # ascontiguousarray makes a 0-d array 1-d; the result keeps x's shape
     x = as_float(x)
     y = np.empty_like(x)
-    _core.activation_forward(x, y, name, alpha)
+    _core.activation_forward(x, y, name, _alpha(name, alpha))
     return y.reshape(shape)
 
 
-def activation_backward(dy, y, name, alpha=0.0):
-    """dy * name'(x), computed from the forward output y = name(x)."""
+def activation_backward(dy, y, name, alpha=None):
+    """dy * name'(x), computed from the forward output y = name(x), or from its input x for
+    the activations in brisknn.activations.INPUT_DERIVATIVE (and gelu_approximate)."""
     shape = np.shape(y)
     y = as_float(y, "y")
     dy = as_float(dy, "dy", y.dtype)
     dx = np.empty_like(y)
-    _core.activation_backward(dy, y, dx, name, alpha)
+    _core.activation_backward(dy, y, dx, name, _alpha(name, alpha))
     return dx.reshape(shape)
 
 
-def _activation_pair(name, default_alpha=0.0):
+def _activation_pair(name, default_alpha=None):
     def forward(x, alpha=default_alpha):
         return activation(x, name, alpha)
 
@@ -93,7 +105,7 @@ def _activation_pair(name, default_alpha=0.0):
 
     forward.__name__, backward.__name__ = name, name + "_backward"
     forward.__doc__ = f"{name}(x), elementwise" + (" (row-wise over the last axis)."
-                                                   if name == "softmax" else ".")
+                                                   if "softmax" in name else ".")
     backward.__doc__ = f"Gradient through {name}, from dy and the forward output y."
     return forward, backward
 
@@ -111,9 +123,40 @@ softsign, softsign_backward = _activation_pair("softsign")
 hard_sigmoid, hard_sigmoid_backward = _activation_pair("hard_sigmoid")
 exponential, exponential_backward = _activation_pair("exponential")
 selu, selu_backward = _activation_pair("selu")
-# For these two the backward takes the forward's input x, not its output.
-gelu, gelu_backward = _activation_pair("gelu")
+# For these the backward takes the forward's input x, not its output.
 silu, silu_backward = _activation_pair("silu")
+mish, mish_backward = _activation_pair("mish")
+hard_silu, hard_silu_backward = _activation_pair("hard_silu")
+tanh_shrink, tanh_shrink_backward = _activation_pair("tanh_shrink")
+# And these from the output, as the ones above.
+log_softmax, log_softmax_backward = _activation_pair("log_softmax")
+celu, celu_backward = _activation_pair("celu", 1.0)
+hard_tanh, hard_tanh_backward = _activation_pair("hard_tanh")
+log_sigmoid, log_sigmoid_backward = _activation_pair("log_sigmoid")
+sparse_plus, sparse_plus_backward = _activation_pair("sparse_plus")
+for _fn in (mish_backward, hard_silu_backward, tanh_shrink_backward, silu_backward):
+    _fn.__doc__ = f"Gradient through {_fn.__name__[:-9]}, from dy and the forward input x."
+
+
+def gelu(x, approximate=False):
+    """Keras' gelu: x Phi(x), or with approximate=True the tanh form
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return activation(x, "gelu_approximate" if approximate else "gelu")
+
+
+def gelu_backward(dy, x, approximate=False):
+    """Gradient through gelu, from dy and the forward input x."""
+    return activation_backward(dy, x, "gelu_approximate" if approximate else "gelu")
+
+
+def squareplus(x, b=4.0):
+    """(x + sqrt(x^2 + b)) / 2, elementwise."""
+    return activation(x, "squareplus", b)
+
+
+def squareplus_backward(dy, y, b=4.0):
+    """Gradient through squareplus, from dy and the forward output y."""
+    return activation_backward(dy, y, "squareplus", b)
 
 
 def _targets(name, y_true, y_pred):
