@@ -573,6 +573,58 @@ def test_sequential_add_and_pop_errors_follow_keras_3():
     assert model.output_shape == (None, 4)
 
 
+def test_an_empty_model_raises_keras_message_instead_of_acting_as_the_identity():
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+    empty = Sequential()
+    empty.compile("sgd", "mse")
+    for run in (lambda: empty.predict(x, verbose=0), lambda: empty(x),
+                lambda: empty.fit(x, y, verbose=0), lambda: empty.evaluate(x, y, verbose=0),
+                lambda: empty.build((None, 3))):
+        with pytest.raises(ValueError, match="cannot be built because it has no layers"):
+            run()
+    popped = Sequential([layers.Input((3,)), Dense(2)])
+    popped.pop()
+    with pytest.raises(ValueError, match="has no layers"):
+        popped.predict(x, verbose=0)
+
+
+def test_functional_api_and_subclassed_models_are_refused_by_name():
+    inputs = layers.Input((3,))
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        Dense(2)(inputs)
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        layers.Embedding(5, 2)(inputs)
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        Sequential([Dense(2)])(inputs)
+    for make in (lambda: brisknn.Model(inputs=inputs, outputs=inputs),
+                 lambda: brisknn.Model(inputs, inputs), lambda: brisknn.Model([inputs], [inputs])):
+        with pytest.raises(NotImplementedError, match=r"functional API \(Model\(inputs, outputs"):
+            make()
+
+    class WithCall(brisknn.Model):  # Keras' subclassing: call() would be silently skipped
+        def __init__(self):
+            super().__init__()
+            self.dense = Dense(1)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    class WithTrainStep(Sequential):
+        def train_step(self, data):
+            return {}
+
+    for cls, name in ((WithCall, "call"), (WithTrainStep, "train_step")):
+        with pytest.raises(NotImplementedError, match=f"defines {name}: brisknn has no automatic"):
+            cls()
+
+    class KerasStyleLayer(layers.Layer):  # call() instead of forward/backward
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(NotImplementedError, match="does not implement forward"):
+        KerasStyleLayer()(np.ones((2, 3)))
+
+
 def test_validation_freq_takes_an_int_or_a_list_of_epochs_as_keras_3():
     model = Sequential([layers.Input((3,)), Dense(1)])
     model.compile("sgd", "mse")

@@ -8,7 +8,7 @@ import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, utils
-from brisknn.layers.base import Layer, _shape_str, assign_weights
+from brisknn.layers.base import Layer, _shape_str, assign_weights, refuse_symbolic
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -21,6 +21,7 @@ class Sequential(Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        _refuse_functional_and_subclassed(self, layers, name, kwargs)
         self._layers = []
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.compiled = False
@@ -104,6 +105,9 @@ class Sequential(Layer):
         return layer
 
     def _ensure_built(self, input_shape):
+        if not self._layers:  # Keras' message: an empty model is not the identity
+            raise ValueError(f"Sequential model {self.name} cannot be built because it has no "
+                             "layers. Call `model.add(layer)`.")
         input_shape = tuple(input_shape)
         if self.built and self._input_shape is not None:
             self._check_input_shape(input_shape)
@@ -224,6 +228,7 @@ class Sequential(Layer):
         return dy
 
     def __call__(self, x, training=False):
+        refuse_symbolic(self, x)
         x = self._prepare_x(x, "call")
         return self.forward(x, training=training).view(backend.Tensor)
 
@@ -748,6 +753,24 @@ def model_from_json(json_string, custom_objects=None):
     """A new model from `model.to_json()` (architecture only, freshly initialized weights)."""
     from brisknn import saving
     return saving.model_from_json(json_string, custom_objects=custom_objects)
+
+
+def _refuse_functional_and_subclassed(model, layers, name, kwargs):
+    """brisknn's models are Sequential stacks run by their layers' forward/backward: say so
+    rather than fail obscurely (the functional Model(inputs, outputs)) or run a subclass's
+    call() or train_step as if it were not there."""
+    if "inputs" in kwargs or "outputs" in kwargs or isinstance(layers, InputLayer) or \
+            isinstance(name, (Layer, list, tuple)):  # Model(inputs, outputs) by position
+        raise NotImplementedError(
+            "brisknn.Model is Sequential: the functional API (Model(inputs, outputs)) is not "
+            "supported. Pass the layers as a list: Sequential([Input(shape), Dense(...), ...]).")
+    overridden = [name for name in ("call", "train_step", "test_step", "predict_step")
+                  if callable(getattr(type(model), name, None))]
+    if overridden:
+        raise NotImplementedError(
+            f"{type(model).__name__} defines {', '.join(overridden)}: brisknn has no automatic "
+            "differentiation, so a Model subclass's call() or custom train_step would never run. "
+            "Stack the layers in a Sequential (a custom layer implements forward and backward).")
 
 
 def _callback_list(callbacks, model, params, verbose, add_history):
