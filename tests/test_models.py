@@ -264,7 +264,55 @@ def test_fit_output_by_verbosity(capsys):
     assert lines[1].startswith("4/4 - ") and "- loss: " in lines[1] and "accuracy: " in lines[1]
     model.fit(x, y, epochs=1, batch_size=16, verbose=1)
     out = capsys.readouterr().out
-    assert "Epoch 1/1" in out and "4/4 \u2501" in out and "/step" in out and "loss: " in out
+    # Keras 3's ProgbarLogger writes the "Epoch i/n" header only when epochs > 1.
+    assert "Epoch" not in out and "4/4 \u2501" in out and "/step" in out and "loss: " in out
+    model.fit(x, y, epochs=1, batch_size=16, verbose=1, validation_split=0.5)
+    out = capsys.readouterr().out  # validation inside fit draws no bar of its own
+    assert out.count("2/2 \u2501") >= 1 and "1/1" not in out and "val_loss: " in out
+
+
+def test_evaluate_and_predict_print_keras_progress_bars_by_verbosity(capsys):
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.evaluate(x, y, batch_size=16)  # verbose="auto": the bar, as Keras 3
+    final = capsys.readouterr().out.split("\r")[-1]
+    assert final.startswith("3/3 \u2501") and "/step - accuracy: " in final and \
+        final.endswith("\n") and final.index("accuracy") < final.index("loss")
+    model.evaluate(x, y, batch_size=16, verbose=2)
+    line = capsys.readouterr().out
+    assert line.startswith("3/3 - ") and "/step - accuracy: " in line and line.count("\n") == 1
+    model.predict(x, batch_size=16)
+    final = capsys.readouterr().out.split("\r")[-1]
+    assert final.startswith("3/3 \u2501") and final.rstrip().endswith("/step")
+    model.predict(x, batch_size=16, verbose=2)
+    assert capsys.readouterr().out.startswith("3/3 - ")
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_logs_and_history_keys_are_sorted_as_keras_3_pythonify_logs():
+    # Keras 3 passes every logs dict through pythonify_logs, which sorts the keys.
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=["sparse_top_k_categorical_accuracy", "accuracy"])
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(list(logs)))
+    history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0, callbacks=[record])
+    assert list(history.history) == ["accuracy", "loss", "sparse_top_k_categorical_accuracy",
+                                     "val_accuracy", "val_loss",
+                                     "val_sparse_top_k_categorical_accuracy"]
+    assert seen[0] == ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
+    assert list(model.evaluate(x, y, verbose=0, return_dict=True)) == \
+        ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
+    # The list form keeps Keras' order: the loss, then the metrics as compiled.
+    result = model.evaluate(x, y, verbose=0)
+    assert result[0] == model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    assert list(model.train_on_batch(x, y, return_dict=True)) == \
+        ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
 
 
 BAD_INPUTS = [

@@ -1,7 +1,5 @@
 """Sequential models: build, compile, fit, evaluate, predict, with Keras' semantics."""
 import math
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -466,6 +464,11 @@ class Sequential(Layer):
     def _metric_logs(self, prefix=""):
         return {prefix + m.name: _log_value(m.result()) for m in self._metrics}
 
+    def _logs(self, loss):
+        # Keras 3 hands out logs through pythonify_logs, which sorts the keys: History, the
+        # callbacks and evaluate(return_dict=True) see 'accuracy' before 'loss'.
+        return dict(sorted({"loss": loss, **self._metric_logs()}.items()))
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -505,7 +508,7 @@ class Sequential(Layer):
         # Keras 3's CallbackList(verbose=verbose, epochs=epochs, steps=num_batches): exactly
         # these keys, verbose as passed ('auto' by default).
         params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = _verbosity(verbose)
         cb = _callback_list(callbacks, self, params, verbose, add_history=True)
         history = cb.history
         self.stop_training = False
@@ -543,14 +546,14 @@ class Sequential(Layer):
                         _core.take_rows(y, order[lo:hi], yb)
                     cb.on_train_batch_begin(step, {})
                     loss_sum += self._train_step(xb, yb) * (hi - lo)
-                    batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}
+                    batch_logs = self._logs(loss_sum / hi)
                     cb.on_train_batch_end(step, batch_logs)
                     if self.stop_training:
                         n_seen = hi
                         break
                 else:
                     n_seen = n
-                logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
+                logs = self._logs(loss_sum / n_seen)
                 if validation_data is not None and _should_eval(epoch, validation_freq):
                     val = self._evaluate_arrays(*validation_data,
                                                 validation_batch_size or batch_size, cb)
@@ -576,15 +579,15 @@ class Sequential(Layer):
                 cb.on_test_batch_begin(step, {})
             total += self._test_step(x[lo:hi], y[lo:hi], penalty) * (hi - lo)
             if cb is not None:
-                cb.on_test_batch_end(step, {"loss": total / hi, **self._metric_logs()})
-        logs = {"loss": total / x.shape[0], **self._metric_logs()}
+                cb.on_test_batch_end(step, self._logs(total / hi))
+        logs = self._logs(total / x.shape[0])
         if cb is not None:
             cb.on_test_end(dict(logs))
         return logs
 
     def _flatten_logs(self, logs, return_dict):
         if return_dict:
-            return logs
+            return dict(sorted(logs.items()))
         if not self._metrics:
             return logs["loss"]
         return [logs["loss"]] + [logs[m.name] for m in self._metrics]
@@ -600,18 +603,12 @@ class Sequential(Layer):
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
         self._setup_training(y.shape)
-        start = time.perf_counter()
         cb = None
-        if callbacks:
-            steps_done = -(-x.shape[0] // batch_size)
+        if callbacks or verbose:  # Keras' progress bar is a callback (on_test_* hooks)
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": steps_done}, 0, add_history=False)
+                                                  "steps": -(-x.shape[0] // batch_size)},
+                                _verbosity(verbose), add_history=False)
         logs = self._evaluate_arrays(x, y, batch_size, cb)
-        if verbose == "auto" or int(verbose) > 0:
-            steps_done = -(-x.shape[0] // batch_size)
-            elapsed = time.perf_counter() - start
-            metrics = "".join(f" - {k}: {v:.4f}" for k, v in sorted(logs.items()))
-            print(f"{steps_done}/{steps_done} - {elapsed:.0f}s{metrics}", file=sys.stdout)
         return self._flatten_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -620,10 +617,10 @@ class Sequential(Layer):
         x = self._prepare_x(x, "predict")
         out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
-        if callbacks:
+        if callbacks or verbose:
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": -(-x.shape[0] // batch_size)}, 0,
-                                add_history=False)
+                                                  "steps": -(-x.shape[0] // batch_size)},
+                                _verbosity(verbose), add_history=False)
             cb.on_predict_begin({})
         for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             hi = min(x.shape[0], lo + batch_size)
@@ -786,6 +783,11 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     cb = callbacks_module.CallbackList(cbs, model, params)
     cb.history = history
     return cb
+
+
+def _verbosity(verbose):
+    # Keras: 'auto' is 1 (a progress bar), 0 silent, 2 one line per epoch.
+    return 1 if verbose == "auto" else int(verbose)
 
 
 def _should_eval(epoch, validation_freq):
