@@ -292,6 +292,31 @@ def test_evaluate_and_predict_print_keras_progress_bars_by_verbosity(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_evaluate_and_predict_honour_steps_as_keras_3_array_adapter():
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    full = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    # With a batch size, the first `steps` batches.
+    first = model.evaluate(x, y, batch_size=8, steps=2, verbose=0, return_dict=True)
+    expected = model.evaluate(x[:16], y[:16], batch_size=8, verbose=0, return_dict=True)
+    assert first == expected and first != full
+    np.testing.assert_array_equal(model.predict(x, batch_size=8, steps=3, verbose=0),
+                                  model.predict(x[:24], verbose=0))
+    # Without one, `steps` batches over all the data (batch size ceil(40 / 3) = 14).
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_test_batch_end=lambda batch, logs: seen.append(batch))
+    assert model.evaluate(x, y, steps=3, verbose=0, return_dict=True,
+                          callbacks=[record])["loss"] == pytest.approx(full["loss"], rel=1e-6)
+    assert seen == [0, 1, 2]
+    assert model.predict(x, steps=3, verbose=0).shape == (40, 3)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert model.predict(x, batch_size=16, steps=5, verbose=0).shape == (40, 3)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        model.evaluate(x, y, steps=0, verbose=0)
+
+
 def test_logs_and_history_keys_are_sorted_as_keras_3_pythonify_logs():
     # Keras 3 passes every logs dict through pythonify_logs, which sorts the keys.
     x, y = _blobs(n=40)

@@ -478,8 +478,8 @@ class Sequential(Layer):
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if steps_per_epoch is not None or validation_steps is not None:
-            raise NotImplementedError("fit: steps_per_epoch/validation_steps need a generator; "
-                                      "brisknn fits NumPy arrays")
+            raise NotImplementedError("fit: steps_per_epoch and validation_steps are not "
+                                      "supported (fit makes one pass over the arrays per epoch)")
         batch_size = _batch_size(batch_size, "fit")
         x = self._prepare_x(x, "fit")
         y = self._prepare_y(y, x.shape[0], "fit")
@@ -599,27 +599,31 @@ class Sequential(Layer):
         self._assert_compiled("evaluate")
         if sample_weight is not None:
             raise NotImplementedError("evaluate: sample_weight is not supported yet")
-        batch_size = _batch_size(batch_size, "evaluate")
+        _batch_size(batch_size, "evaluate")
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
+        batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "evaluate")
+        x, y = x[:used], y[:used]
         self._setup_training(y.shape)
         cb = None
         if callbacks or verbose:  # Keras' progress bar is a callback (on_test_* hooks)
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": -(-x.shape[0] // batch_size)},
+                                                  "steps": target},
                                 _verbosity(verbose), add_history=False)
         logs = self._evaluate_arrays(x, y, batch_size, cb)
         return self._flatten_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for x, computed batch by batch (inference mode)."""
-        batch_size = _batch_size(batch_size, "predict")
+        _batch_size(batch_size, "predict")
         x = self._prepare_x(x, "predict")
+        batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "predict")
+        x = x[:used]
         out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
         if callbacks or verbose:
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": -(-x.shape[0] // batch_size)},
+                                                  "steps": target},
                                 _verbosity(verbose), add_history=False)
             cb.on_predict_begin({})
         for step, lo in enumerate(range(0, x.shape[0], batch_size)):
@@ -846,6 +850,27 @@ def _batch_size(batch_size, method):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"{method}: batch_size must be a positive integer, got {batch_size!r}")
     return int(batch_size)
+
+
+def _steps_window(n, batch_size, steps, method):
+    """(batch size, samples used, progress target) for evaluate/predict on n samples, as Keras'
+    array adapter and EpochIterator: `steps` without a batch size splits the data into that
+    many batches (batch size ceil(n / steps)); with one, the first `steps` batches run, and
+    asking for more batches than the data holds warns and stops at its end."""
+    if steps is None:
+        batch_size = _batch_size(batch_size, method)
+        return batch_size, n, -(-n // batch_size)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"{method}: steps must be a positive integer or None, got {steps!r}")
+    steps = int(steps)
+    batch_size = -(-n // steps) if batch_size is None else _batch_size(batch_size, method)
+    available = -(-n // batch_size)
+    if steps > available:
+        warnings.warn("Your input ran out of data; interrupting training. Make sure that your "
+                      "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                      "batches. You may need to use the `.repeat()` function when building "
+                      "your dataset.", stacklevel=3)
+    return batch_size, min(n, steps * batch_size), steps
 
 
 def _summary_text(model, width):
