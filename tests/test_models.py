@@ -184,8 +184,37 @@ def test_frozen_layers_do_not_change_and_summary_counts_them(capsys):
     assert not np.array_equal(head[0], model.layers[1].get_weights()[0])
     model.summary()
     out = capsys.readouterr().out
-    assert "Total params: 147" in out and "Trainable params: 51" in out
-    assert "Non-trainable params: 96" in out
+    # Keras 3 counts the built optimizer's variables too: Adam's two slots per trainable value,
+    # its iterations and its learning rate (2 * 51 + 2), in the total as well.
+    assert "Total params: 251 (" in out and "Trainable params: 51 (204.00 B)" in out
+    assert "Non-trainable params: 96 (384.00 B)" in out
+    assert "Optimizer params: 104 (" in out
+
+
+def test_summary_shows_trainable_expands_nested_models_and_takes_a_layer_range():
+    base = brisknn.Sequential([layers.Input((5,)), Dense(4, name="b1"), Dropout(0.1, name="b2")],
+                              name="base")
+    base.trainable = False
+    model = brisknn.Sequential([base, Dense(3, name="head")])
+    lines = []
+    model.summary(print_fn=lines.append)  # compiled or not, no optimizer line before it steps
+    assert "Total params: 39 (156.00 B)" in lines[0] and "Optimizer" not in lines[0]
+    text = []
+    model.summary(print_fn=text.append, show_trainable=True, expand_nested=True)
+    rows = {line.split()[0] if not line.startswith("   ") else line.split()[1]: line
+            for line in text[0].splitlines() if "(" in line and "params" not in line}
+    assert rows["base"].split()[-1] == "N" and rows["head"].split()[-1] == "Y"
+    assert rows["b1"].startswith("   \u2514 b1 (Dense)") and rows["b1"].split()[-1] == "N"
+    assert rows["b2"].split()[-1] == "-"  # no weights: Keras shows '-'
+    assert "Trainable" in text[0].splitlines()[2]
+    model.compile(optimizers.SGD(), "mse")
+    model.train_on_batch(np.ones((2, 5)), np.ones((2, 3)))
+    text.clear()
+    model.summary(print_fn=text.append, layer_range=["head", "head"])
+    assert "base (Sequential)" not in text[0] and "head (Dense)" in text[0]
+    assert "Optimizer params: 2 (12.00 B)" in text[0]  # SGD: iterations and learning_rate
+    with pytest.raises(ValueError, match="do not match the layer names"):
+        model.summary(layer_range=["nope", "head"])
 
 
 def test_nested_sequential_is_a_layer():
