@@ -882,7 +882,7 @@ def _steps_window(n, batch_size, steps, method):
 def _summary_text(model, line_length, positions, expand_nested, show_trainable, layer_range):
     # Keras 3's print_summary for a Sequential: columns at positions [0.45, 0.80, 1.0] of the
     # line, shrunk by 0.9 to make room for a centred Trainable column.
-    width = line_length or (77 if show_trainable else 65)
+    width = line_length or (100 if show_trainable else 65)  # Keras: 88 + 12 with the column
     positions = list(positions or [0.45, 0.80, 1.0])
     header = ["Layer (type)", "Output Shape", "Param #"]
     if show_trainable:
