@@ -81,11 +81,22 @@ def _masked():
         layers.GlobalAveragePooling1D(), layers.Dense(2)]), (6,)
 
 
+def _global_pooling():
+    return models.Sequential([
+        layers.Input((6, 6, 2)), layers.Conv2D(3, 3), layers.GlobalMaxPooling2D(keepdims=True),
+        layers.Flatten(), layers.Reshape((3, 1)),
+        layers.GlobalMaxPool1D(data_format="channels_first"),
+        layers.Reshape((1, 1, 3)), layers.GlobalAveragePooling2D(), layers.Reshape((1, 1, 3)),
+        layers.GlobalAvgPool2D(), layers.Reshape((1, 1, 3)), layers.GlobalMaxPool2D(),
+        layers.Reshape((3, 1)), layers.GlobalMaxPooling1D(), layers.Dense(2)]), (6, 6, 2)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
-          "nested": _nested}
+          "nested": _nested, "global_pooling": _global_pooling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
-            "InputLayer"}
+            "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
+            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
