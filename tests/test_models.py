@@ -675,6 +675,23 @@ def test_sequential_add_and_pop_errors_follow_keras_3():
     assert model.output_shape == (None, 4)
 
 
+def test_pop_and_add_after_training_train_the_new_head_with_its_own_loss():
+    # Transfer learning without a second compile: the replaced head's softmax/cross-entropy
+    # fusion and the cached trainable set must not outlive it.
+    x, y = _blobs(n=32)
+    model = _mlp()
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.pop()
+    model.add(Dense(3, name="linear_head"))  # no softmax: Keras' loss sees raw outputs
+    fresh = brisknn.Sequential(model.layers)
+    fresh.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.evaluate(x, y, verbose=0) == fresh.evaluate(x, y, verbose=0)
+    head = model.layers[-1].get_weights()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(head[0], model.layers[-1].get_weights()[0])
+
+
 def test_an_empty_model_raises_keras_message_instead_of_acting_as_the_identity():
     x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
     empty = Sequential()

@@ -75,6 +75,7 @@ class Sequential(Layer):
 
     def add(self, layer):
         self._accepted_x_shape = None
+        self._forget_compiled_structure()
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
@@ -99,9 +100,18 @@ class Sequential(Layer):
         layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
         self.built = False
         self._accepted_x_shape = None
+        self._forget_compiled_structure()
         if rebuild and self._layers and self._input_shape is not None:
             self._ensure_built(self._input_shape)
         return layer
+
+    def _forget_compiled_structure(self):
+        # What the first step after compile derived from the layers (the weights it steps,
+        # the metrics and loss fusion chosen for the output layer) is derived again after a
+        # pop/add: a new head trains, and a softmax head replaced by a linear one no longer
+        # has its loss computed from logits. Keras computes these per step.
+        self._metrics = None
+        self._train_vars = None
 
     def _ensure_built(self, input_shape):
         if not self._layers:  # Keras' message: an empty model is not the identity
