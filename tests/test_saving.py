@@ -91,6 +91,14 @@ def _global_pooling():
         layers.Reshape((3, 1)), layers.GlobalMaxPooling1D(), layers.Dense(2)]), (6, 6, 2)
 
 
+def _bidirectional():
+    return models.Sequential([
+        layers.Input((5, 3)),
+        layers.Bidirectional(layers.LSTM(3, return_sequences=True, dropout=0.1, seed=2)),
+        layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode="sum"),
+        layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul"), layers.Dense(1)]), (5, 3)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "nested": _nested, "global_pooling": _global_pooling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
@@ -100,7 +108,8 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
-          "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"})}
+          "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
+          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
@@ -207,6 +216,13 @@ def _resume_cases():
             x = _rng(1).normal(size=(80,) + shape).astype(np.float32)
             return model, x, x.sum(axis=(1, 2))[:, None]
         cases["recurrent"] = recurrent
+    if "bidirectional" in _CASES:
+        def bidirectional():  # seeded dropout inside the wrapper's copies
+            model, shape = _bidirectional()
+            model.compile(optimizer=optimizers.Adam(0.01), loss="mse")
+            x = _rng(2).normal(size=(80,) + shape).astype(np.float32)
+            return model, x, x.sum(axis=(1, 2))[:, None]
+        cases["bidirectional"] = bidirectional
     return cases
 
 

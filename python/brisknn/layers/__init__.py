@@ -9,9 +9,11 @@ from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePo
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool2D,
                                     MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
+from brisknn.layers.wrappers import Bidirectional
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Masking", "Conv2D", "Convolution2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
-           "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU"]
+           "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
+           "Bidirectional"]
