@@ -91,6 +91,13 @@ def _global_pooling():
         layers.Reshape((3, 1)), layers.GlobalMaxPooling1D(), layers.Dense(2)]), (6, 6, 2)
 
 
+def _upsampling():
+    return models.Sequential([
+        layers.Input((3, 2, 2)), layers.UpSampling2D(), layers.Conv2D(2, 3, padding="same"),
+        layers.UpSampling2D((1, 3), data_format="channels_first"), layers.Flatten(),
+        layers.Dense(2)]), (3, 2, 2)
+
+
 def _bidirectional():
     return models.Sequential([
         layers.Input((5, 3)),
@@ -100,11 +107,11 @@ def _bidirectional():
 
 
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
-          "nested": _nested, "global_pooling": _global_pooling}
+          "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
             "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
-            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D"}
+            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
