@@ -95,7 +95,7 @@ def _upsampling():
     return models.Sequential([
         layers.Input((3, 2, 2)), layers.UpSampling2D(), layers.Conv2D(2, 3, padding="same"),
         layers.UpSampling2D((1, 3), data_format="channels_first"), layers.Flatten(),
-        layers.Dense(2)]), (3, 2, 2)
+        layers.LeakyReLU(0.1), layers.Dense(2)]), (3, 2, 2)
 
 
 def _bidirectional():
@@ -111,7 +111,8 @@ _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _c
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
             "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
-            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D"}
+            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D",
+            "LeakyReLU"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),

@@ -1,4 +1,5 @@
 """Keras-named layers."""
+from brisknn.layers.activations import LeakyReLU
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import Conv2D, Convolution2D
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
@@ -17,4 +18,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
-           "Bidirectional", "UpSampling2D"]
+           "Bidirectional", "UpSampling2D", "LeakyReLU"]
