@@ -5,6 +5,7 @@ from brisknn.layers.conv import Conv2D, Convolution2D
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
+from brisknn.layers.normalization import BatchNormalization
 from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
                                     GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool2D,
@@ -18,4 +19,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
-           "Bidirectional", "UpSampling2D", "LeakyReLU"]
+           "Bidirectional", "UpSampling2D", "LeakyReLU", "BatchNormalization"]
