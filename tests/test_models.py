@@ -692,6 +692,29 @@ def test_pop_and_add_after_training_train_the_new_head_with_its_own_loss():
     assert not np.array_equal(head[0], model.layers[-1].get_weights()[0])
 
 
+def test_clone_model_copies_the_architecture_with_fresh_weights_as_keras():
+    inner = brisknn.Sequential([Dense(2, name="inner_dense")], name="inner")
+    base = brisknn.Sequential([layers.Input((4,)), Dense(3, name="a"), Dropout(0.1, name="d"),
+                               inner], name="base")
+    base.layers[0].trainable = False
+    copy = brisknn.models.clone_model(base)
+    assert copy.name == "base" and [l.name for l in copy.layers] == ["a", "d", "inner"]
+    assert copy.input_shape == (None, 4) and [l.trainable for l in copy.layers] == \
+        [False, True, True]
+    assert all(c is not b for c, b in zip(copy.layers, base.layers)) and not copy.compiled
+    assert not np.array_equal(copy.get_weights()[0], base.get_weights()[0])  # re-initialized
+    copy.set_weights(base.get_weights())
+    x = np.random.default_rng(0).random((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), base.predict(x, verbose=0))
+    shared = brisknn.models.clone_model(
+        base, clone_function=lambda l: l if isinstance(l, Dropout) else
+        type(l).from_config(l.get_config()), recursive=True)
+    assert shared.layers[1] is base.layers[1] and shared.layers[2].layers[0] is not \
+        inner.layers[0]
+    with pytest.raises(NotImplementedError, match="input_tensors"):
+        brisknn.models.clone_model(base, input_tensors=[x])
+
+
 def test_an_empty_model_raises_keras_message_instead_of_acting_as_the_identity():
     x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
     empty = Sequential()

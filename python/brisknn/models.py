@@ -771,6 +771,36 @@ def model_from_json(json_string, custom_objects=None):
     return saving.model_from_json(json_string, custom_objects=custom_objects)
 
 
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
+                recursive=False, **kwargs):
+    """Keras' clone_model for a Sequential: the same architecture, layer names and trainable
+    flags with fresh weights (set_weights copies them), not compiled. Each layer is cloned
+    by `clone_function(layer)` (by default its class rebuilt from its config); a nested model
+    is cloned the same way, or layer by layer with recursive=True."""
+    if input_tensors is not None or call_function is not None or kwargs:
+        raise NotImplementedError("clone_model: input_tensors, call_function and other "
+                                  "functional-API arguments are not supported")
+    if not isinstance(model, Sequential):
+        raise ValueError("Expected `model` argument to be a `Model` instance. Received: "
+                         f"model={model}")
+
+    def clone(layer):
+        if recursive and isinstance(layer, Sequential):
+            return clone_model(layer, clone_function=clone_function, recursive=True)
+        if clone_function is not None:
+            return clone_function(layer)
+        return type(layer).from_config(layer.get_config())
+
+    copy = Sequential(name=model.name, trainable=model.trainable)
+    if model._declared_input_shape is not None:
+        copy.add(InputLayer(batch_shape=model._declared_input_shape))
+    for layer in model.layers:
+        copy.add(clone(layer))
+    if not copy.built and model.built and model._input_shape is not None:
+        copy.build(model._input_shape)
+    return copy
+
+
 def _refuse_functional_and_subclassed(model, layers, name, kwargs):
     """brisknn's models are Sequential stacks run by their layers' forward/backward: say so
     rather than fail obscurely (the functional Model(inputs, outputs)) or run a subclass's
