@@ -184,8 +184,37 @@ def test_frozen_layers_do_not_change_and_summary_counts_them(capsys):
     assert not np.array_equal(head[0], model.layers[1].get_weights()[0])
     model.summary()
     out = capsys.readouterr().out
-    assert "Total params: 147" in out and "Trainable params: 51" in out
-    assert "Non-trainable params: 96" in out
+    # Keras 3 counts the built optimizer's variables too: Adam's two slots per trainable value,
+    # its iterations and its learning rate (2 * 51 + 2), in the total as well.
+    assert "Total params: 251 (" in out and "Trainable params: 51 (204.00 B)" in out
+    assert "Non-trainable params: 96 (384.00 B)" in out
+    assert "Optimizer params: 104 (" in out
+
+
+def test_summary_shows_trainable_expands_nested_models_and_takes_a_layer_range():
+    base = brisknn.Sequential([layers.Input((5,)), Dense(4, name="b1"), Dropout(0.1, name="b2")],
+                              name="base")
+    base.trainable = False
+    model = brisknn.Sequential([base, Dense(3, name="head")])
+    lines = []
+    model.summary(print_fn=lines.append)  # compiled or not, no optimizer line before it steps
+    assert "Total params: 39 (156.00 B)" in lines[0] and "Optimizer" not in lines[0]
+    text = []
+    model.summary(print_fn=text.append, show_trainable=True, expand_nested=True)
+    rows = {line.split()[0] if not line.startswith("   ") else line.split()[1]: line
+            for line in text[0].splitlines() if "(" in line and "params" not in line}
+    assert rows["base"].split()[-1] == "N" and rows["head"].split()[-1] == "Y"
+    assert rows["b1"].startswith("   \u2514 b1 (Dense)") and rows["b1"].split()[-1] == "N"
+    assert rows["b2"].split()[-1] == "-"  # no weights: Keras shows '-'
+    assert "Trainable" in text[0].splitlines()[2]
+    model.compile(optimizers.SGD(), "mse")
+    model.train_on_batch(np.ones((2, 5)), np.ones((2, 3)))
+    text.clear()
+    model.summary(print_fn=text.append, layer_range=["head", "head"])
+    assert "base (Sequential)" not in text[0] and "head (Dense)" in text[0]
+    assert "Optimizer params: 2 (12.00 B)" in text[0]  # SGD: iterations and learning_rate
+    with pytest.raises(ValueError, match="do not match the layer names"):
+        model.summary(layer_range=["nope", "head"])
 
 
 def test_nested_sequential_is_a_layer():
@@ -264,7 +293,80 @@ def test_fit_output_by_verbosity(capsys):
     assert lines[1].startswith("4/4 - ") and "- loss: " in lines[1] and "accuracy: " in lines[1]
     model.fit(x, y, epochs=1, batch_size=16, verbose=1)
     out = capsys.readouterr().out
-    assert "Epoch 1/1" in out and "4/4 \u2501" in out and "/step" in out and "loss: " in out
+    # Keras 3's ProgbarLogger writes the "Epoch i/n" header only when epochs > 1.
+    assert "Epoch" not in out and "4/4 \u2501" in out and "/step" in out and "loss: " in out
+    model.fit(x, y, epochs=1, batch_size=16, verbose=1, validation_split=0.5)
+    out = capsys.readouterr().out  # validation inside fit draws no bar of its own
+    assert out.count("2/2 \u2501") >= 1 and "1/1" not in out and "val_loss: " in out
+
+
+def test_evaluate_and_predict_print_keras_progress_bars_by_verbosity(capsys):
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.evaluate(x, y, batch_size=16)  # verbose="auto": the bar, as Keras 3
+    final = capsys.readouterr().out.split("\r")[-1]
+    assert final.startswith("3/3 \u2501") and "/step - accuracy: " in final and \
+        final.endswith("\n") and final.index("accuracy") < final.index("loss")
+    model.evaluate(x, y, batch_size=16, verbose=2)
+    line = capsys.readouterr().out
+    assert line.startswith("3/3 - ") and "/step - accuracy: " in line and line.count("\n") == 1
+    model.predict(x, batch_size=16)
+    final = capsys.readouterr().out.split("\r")[-1]
+    assert final.startswith("3/3 \u2501") and final.rstrip().endswith("/step")
+    model.predict(x, batch_size=16, verbose=2)
+    assert capsys.readouterr().out.startswith("3/3 - ")
+    model.evaluate(x, y, verbose=0)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_evaluate_and_predict_honour_steps_as_keras_3_array_adapter():
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    full = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    # With a batch size, the first `steps` batches.
+    first = model.evaluate(x, y, batch_size=8, steps=2, verbose=0, return_dict=True)
+    expected = model.evaluate(x[:16], y[:16], batch_size=8, verbose=0, return_dict=True)
+    assert first == expected and first != full
+    np.testing.assert_array_equal(model.predict(x, batch_size=8, steps=3, verbose=0),
+                                  model.predict(x[:24], verbose=0))
+    # Without one, `steps` batches over all the data (batch size ceil(40 / 3) = 14).
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_test_batch_end=lambda batch, logs: seen.append(batch))
+    assert model.evaluate(x, y, steps=3, verbose=0, return_dict=True,
+                          callbacks=[record])["loss"] == pytest.approx(full["loss"], rel=1e-6)
+    assert seen == [0, 1, 2]
+    assert model.predict(x, steps=3, verbose=0).shape == (40, 3)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert model.predict(x, batch_size=16, steps=5, verbose=0).shape == (40, 3)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        model.evaluate(x, y, steps=0, verbose=0)
+
+
+def test_logs_and_history_keys_are_sorted_as_keras_3_pythonify_logs():
+    # Keras 3 passes every logs dict through pythonify_logs, which sorts the keys.
+    x, y = _blobs(n=40)
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=["sparse_top_k_categorical_accuracy", "accuracy"])
+    seen = []
+    from brisknn.callbacks import LambdaCallback
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(list(logs)))
+    history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0, callbacks=[record])
+    assert list(history.history) == ["accuracy", "loss", "sparse_top_k_categorical_accuracy",
+                                     "val_accuracy", "val_loss",
+                                     "val_sparse_top_k_categorical_accuracy"]
+    assert seen[0] == ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
+    assert list(model.evaluate(x, y, verbose=0, return_dict=True)) == \
+        ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
+    # The list form keeps Keras' order: the loss, then the metrics as compiled.
+    result = model.evaluate(x, y, verbose=0)
+    assert result[0] == model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    assert list(model.train_on_batch(x, y, return_dict=True)) == \
+        ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
 
 
 BAD_INPUTS = [
@@ -571,6 +673,98 @@ def test_sequential_add_and_pop_errors_follow_keras_3():
     assert top.name != "a" and model.output_shape == (None, 2)
     model.add(Dense(4))
     assert model.output_shape == (None, 4)
+
+
+def test_pop_and_add_after_training_train_the_new_head_with_its_own_loss():
+    # Transfer learning without a second compile: the replaced head's softmax/cross-entropy
+    # fusion and the cached trainable set must not outlive it.
+    x, y = _blobs(n=32)
+    model = _mlp()
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.pop()
+    model.add(Dense(3, name="linear_head"))  # no softmax: Keras' loss sees raw outputs
+    fresh = brisknn.Sequential(model.layers)
+    fresh.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.evaluate(x, y, verbose=0) == fresh.evaluate(x, y, verbose=0)
+    head = model.layers[-1].get_weights()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(head[0], model.layers[-1].get_weights()[0])
+
+
+def test_clone_model_copies_the_architecture_with_fresh_weights_as_keras():
+    inner = brisknn.Sequential([Dense(2, name="inner_dense")], name="inner")
+    base = brisknn.Sequential([layers.Input((4,)), Dense(3, name="a"), Dropout(0.1, name="d"),
+                               inner], name="base")
+    base.layers[0].trainable = False
+    copy = brisknn.models.clone_model(base)
+    assert copy.name == "base" and [l.name for l in copy.layers] == ["a", "d", "inner"]
+    assert copy.input_shape == (None, 4) and [l.trainable for l in copy.layers] == \
+        [False, True, True]
+    assert all(c is not b for c, b in zip(copy.layers, base.layers)) and not copy.compiled
+    assert not np.array_equal(copy.get_weights()[0], base.get_weights()[0])  # re-initialized
+    copy.set_weights(base.get_weights())
+    x = np.random.default_rng(0).random((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), base.predict(x, verbose=0))
+    shared = brisknn.models.clone_model(
+        base, clone_function=lambda l: l if isinstance(l, Dropout) else
+        type(l).from_config(l.get_config()), recursive=True)
+    assert shared.layers[1] is base.layers[1] and shared.layers[2].layers[0] is not \
+        inner.layers[0]
+    with pytest.raises(NotImplementedError, match="input_tensors"):
+        brisknn.models.clone_model(base, input_tensors=[x])
+
+
+def test_an_empty_model_raises_keras_message_instead_of_acting_as_the_identity():
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 1), np.float32)
+    empty = Sequential()
+    empty.compile("sgd", "mse")
+    for run in (lambda: empty.predict(x, verbose=0), lambda: empty(x),
+                lambda: empty.fit(x, y, verbose=0), lambda: empty.evaluate(x, y, verbose=0),
+                lambda: empty.build((None, 3))):
+        with pytest.raises(ValueError, match="cannot be built because it has no layers"):
+            run()
+    popped = Sequential([layers.Input((3,)), Dense(2)])
+    popped.pop()
+    with pytest.raises(ValueError, match="has no layers"):
+        popped.predict(x, verbose=0)
+
+
+def test_functional_api_and_subclassed_models_are_refused_by_name():
+    inputs = layers.Input((3,))
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        Dense(2)(inputs)
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        layers.Embedding(5, 2)(inputs)
+    with pytest.raises(NotImplementedError, match="no functional API"):
+        Sequential([Dense(2)])(inputs)
+    for make in (lambda: brisknn.Model(inputs=inputs, outputs=inputs),
+                 lambda: brisknn.Model(inputs, inputs), lambda: brisknn.Model([inputs], [inputs])):
+        with pytest.raises(NotImplementedError, match=r"functional API \(Model\(inputs, outputs"):
+            make()
+
+    class WithCall(brisknn.Model):  # Keras' subclassing: call() would be silently skipped
+        def __init__(self):
+            super().__init__()
+            self.dense = Dense(1)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    class WithTrainStep(Sequential):
+        def train_step(self, data):
+            return {}
+
+    for cls, name in ((WithCall, "call"), (WithTrainStep, "train_step")):
+        with pytest.raises(NotImplementedError, match=f"defines {name}: brisknn has no automatic"):
+            cls()
+
+    class KerasStyleLayer(layers.Layer):  # call() instead of forward/backward
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(NotImplementedError, match="does not implement forward"):
+        KerasStyleLayer()(np.ones((2, 3)))
 
 
 def test_validation_freq_takes_an_int_or_a_list_of_epochs_as_keras_3():

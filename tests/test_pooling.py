@@ -190,3 +190,68 @@ def test_pooling_layers_backward_routes_gradients():
     avgp(x, training=True)
     np.testing.assert_array_equal(avgp.backward(dy), ops.avg_pool2d_backward(dy, x.shape, 2))
     assert maxp.backward(dy, need_dx=False) is None
+
+
+GLOBAL = [(layers.GlobalAveragePooling2D, 4, np.mean), (layers.GlobalMaxPooling2D, 4, np.max),
+          (layers.GlobalMaxPooling1D, 3, np.max)]
+
+
+@pytest.mark.parametrize("cls,rank,reduce", GLOBAL)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling_matches_numpy_and_keras_shapes(cls, rank, reduce, data_format,
+                                                       keepdims):
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 5)[:rank]).astype(np.float32)
+    layer = cls(data_format=data_format, keepdims=keepdims)
+    axes = tuple(range(1, rank - 1)) if data_format == "channels_last" else \
+        tuple(range(2, rank))
+    y = layer(x).numpy()
+    np.testing.assert_allclose(y, reduce(x, axis=axes, keepdims=keepdims), rtol=1e-6)
+    assert layer.compute_output_shape((None,) + x.shape[1:]) == (None,) + y.shape[1:]
+    assert cls.from_config(layer.get_config()).get_config()["keepdims"] == keepdims
+    with pytest.raises(ValueError, match=f"expects input of rank {rank}"):
+        cls()(np.ones((2, 3, 4, 5, 6)[:rank + 1]))
+
+
+@pytest.mark.parametrize("cls,rank,reduce", GLOBAL)
+def test_global_pooling_backward_matches_finite_differences(cls, rank, reduce):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(1).normal(size=(2, 3, 4, 2) if rank == 4 else (2, 5, 2))
+    weights = np.random.default_rng(2).normal(size=(2, 2))
+    layer = cls()
+    layer(x)
+
+    def loss():
+        return float((layer.forward(x) * weights).sum())
+
+    layer.forward(x)
+    dx = layer.backward(weights)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
+
+
+def test_global_max_pooling_shares_the_gradient_among_tied_maxima():
+    # TensorFlow's reduce_max gradient: equal shares for every position holding the maximum.
+    x = np.array([[[[1.0], [3.0]], [[3.0], [0.0]]]], np.float32)
+    layer = layers.GlobalMaxPooling2D()
+    layer(x)
+    np.testing.assert_array_equal(layer.backward(np.array([[2.0]], np.float32))[0, ..., 0],
+                                  [[0.0, 1.0], [1.0, 0.0]])
+
+
+def test_global_average_pooling_heads_a_frozen_convolutional_base():
+    # The transfer-learning head of Keras' guide: frozen conv base, global pooling, new Dense.
+    x = np.random.default_rng(3).random((16, 8, 8, 1)).astype(np.float32)
+    y = np.random.default_rng(4).integers(0, 2, 16)
+    base = brisknn.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu")])
+    base.trainable = False
+    model = brisknn.Sequential([base, layers.GlobalAveragePooling2D(),
+                                layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    frozen = base.get_weights()
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(frozen, base.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.output_shape == (None, 2)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0),
+        model.layers[2](base.predict(x, verbose=0).mean(axis=(1, 2))).numpy(), rtol=1e-5)

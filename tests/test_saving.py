@@ -81,15 +81,44 @@ def _masked():
         layers.GlobalAveragePooling1D(), layers.Dense(2)]), (6,)
 
 
+def _global_pooling():
+    return models.Sequential([
+        layers.Input((6, 6, 2)), layers.Conv2D(3, 3), layers.GlobalMaxPooling2D(keepdims=True),
+        layers.Flatten(), layers.Reshape((3, 1)),
+        layers.GlobalMaxPool1D(data_format="channels_first"),
+        layers.Reshape((1, 1, 3)), layers.GlobalAveragePooling2D(), layers.Reshape((1, 1, 3)),
+        layers.GlobalAvgPool2D(), layers.Reshape((1, 1, 3)), layers.GlobalMaxPool2D(),
+        layers.Reshape((3, 1)), layers.GlobalMaxPooling1D(), layers.Dense(2)]), (6, 6, 2)
+
+
+def _upsampling():
+    return models.Sequential([
+        layers.Input((3, 2, 2)), layers.UpSampling2D(), layers.Conv2D(2, 3, padding="same"),
+        layers.UpSampling2D((1, 3), data_format="channels_first"), layers.Flatten(),
+        layers.LeakyReLU(0.1), layers.BatchNormalization(momentum=0.5), layers.Dense(2)]), \
+        (3, 2, 2)
+
+
+def _bidirectional():
+    return models.Sequential([
+        layers.Input((5, 3)),
+        layers.Bidirectional(layers.LSTM(3, return_sequences=True, dropout=0.1, seed=2)),
+        layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode="sum"),
+        layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul"), layers.Dense(1)]), (5, 3)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
-          "nested": _nested}
+          "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
-            "InputLayer"}
+            "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
+            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D",
+            "LeakyReLU", "BatchNormalization"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
-          "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"})}
+          "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
+          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
@@ -196,6 +225,13 @@ def _resume_cases():
             x = _rng(1).normal(size=(80,) + shape).astype(np.float32)
             return model, x, x.sum(axis=(1, 2))[:, None]
         cases["recurrent"] = recurrent
+    if "bidirectional" in _CASES:
+        def bidirectional():  # seeded dropout inside the wrapper's copies
+            model, shape = _bidirectional()
+            model.compile(optimizer=optimizers.Adam(0.01), loss="mse")
+            x = _rng(2).normal(size=(80,) + shape).astype(np.float32)
+            return model, x, x.sum(axis=(1, 2))[:, None]
+        cases["bidirectional"] = bidirectional
     return cases
 
 

@@ -106,24 +106,37 @@ class History(Callback):
 
 
 class ProgbarLogger(Callback):
-    """Keras-style output: verbose=1 a progress bar per batch, verbose=2 one line per epoch."""
+    """Keras-style output: verbose=1 a progress bar per batch, verbose=2 one line per epoch; the
+    same for evaluate and predict called on their own (validation inside fit stays silent, as in
+    Keras 3's ProgbarLogger)."""
 
     def __init__(self, verbose=1, stream=None):
         super().__init__()
         self.verbose = verbose
         self.stream = stream
         self._last_draw = 0.0
+        self._in_fit = False
 
     def _out(self):
         return self.stream or sys.stdout
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def _reset(self):
         self._start = time.perf_counter()
         self._seen = 0
         self._width = 0
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
         epochs = self.params.get("epochs", 1)
-        self._out().write(f"Epoch {epoch + 1}/{epochs}\n")
-        self._out().flush()
+        if epochs > 1:  # Keras 3 prints no "Epoch 1/1" header
+            self._out().write(f"Epoch {epoch + 1}/{epochs}\n")
+            self._out().flush()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.verbose != 1:
@@ -138,6 +151,27 @@ class ProgbarLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._seen = self.params.get("steps") or self._seen
         self._draw(logs, final=True)
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._reset()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self.on_train_batch_end(batch, logs)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self.on_epoch_end(0, logs)
+
+    def on_predict_begin(self, logs=None):
+        self._reset()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.on_train_batch_end(batch, None)  # the outputs are not shown
+
+    def on_predict_end(self, logs=None):
+        self.on_epoch_end(0, None)
 
     def _draw(self, logs, final):
         steps = self.params.get("steps") or 0

@@ -1,14 +1,12 @@
 """Sequential models: build, compile, fit, evaluate, predict, with Keras' semantics."""
 import math
-import sys
-import time
 import warnings
 
 import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
-from brisknn import optimizers, utils
-from brisknn.layers.base import Layer, _shape_str, assign_weights
+from brisknn import optimizers, summary_utils, utils
+from brisknn.layers.base import Layer, _shape_str, assign_weights, refuse_symbolic
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -21,6 +19,7 @@ class Sequential(Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        _refuse_functional_and_subclassed(self, layers, name, kwargs)
         self._layers = []
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.compiled = False
@@ -75,6 +74,7 @@ class Sequential(Layer):
 
     def add(self, layer):
         self._accepted_x_shape = None
+        self._forget_compiled_structure()
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
@@ -99,11 +99,23 @@ class Sequential(Layer):
         layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
         self.built = False
         self._accepted_x_shape = None
+        self._forget_compiled_structure()
         if rebuild and self._layers and self._input_shape is not None:
             self._ensure_built(self._input_shape)
         return layer
 
+    def _forget_compiled_structure(self):
+        # What the first step after compile derived from the layers (the weights it steps,
+        # the metrics and loss fusion chosen for the output layer) is derived again after a
+        # pop/add: a new head trains, and a softmax head replaced by a linear one no longer
+        # has its loss computed from logits. Keras computes these per step.
+        self._metrics = None
+        self._train_vars = None
+
     def _ensure_built(self, input_shape):
+        if not self._layers:  # Keras' message: an empty model is not the identity
+            raise ValueError(f"Sequential model {self.name} cannot be built because it has no "
+                             "layers. Call `model.add(layer)`.")
         input_shape = tuple(input_shape)
         if self.built and self._input_shape is not None:
             self._check_input_shape(input_shape)
@@ -224,6 +236,7 @@ class Sequential(Layer):
         return dy
 
     def __call__(self, x, training=False):
+        refuse_symbolic(self, x)
         x = self._prepare_x(x, "call")
         return self.forward(x, training=training).view(backend.Tensor)
 
@@ -461,6 +474,11 @@ class Sequential(Layer):
     def _metric_logs(self, prefix=""):
         return {prefix + m.name: _log_value(m.result()) for m in self._metrics}
 
+    def _logs(self, loss):
+        # Keras 3 hands out logs through pythonify_logs, which sorts the keys: History, the
+        # callbacks and evaluate(return_dict=True) see 'accuracy' before 'loss'.
+        return dict(sorted({"loss": loss, **self._metric_logs()}.items()))
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -470,8 +488,8 @@ class Sequential(Layer):
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if steps_per_epoch is not None or validation_steps is not None:
-            raise NotImplementedError("fit: steps_per_epoch/validation_steps need a generator; "
-                                      "brisknn fits NumPy arrays")
+            raise NotImplementedError("fit: steps_per_epoch and validation_steps are not "
+                                      "supported (fit makes one pass over the arrays per epoch)")
         batch_size = _batch_size(batch_size, "fit")
         x = self._prepare_x(x, "fit")
         y = self._prepare_y(y, x.shape[0], "fit")
@@ -500,7 +518,7 @@ class Sequential(Layer):
         # Keras 3's CallbackList(verbose=verbose, epochs=epochs, steps=num_batches): exactly
         # these keys, verbose as passed ('auto' by default).
         params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = _verbosity(verbose)
         cb = _callback_list(callbacks, self, params, verbose, add_history=True)
         history = cb.history
         self.stop_training = False
@@ -538,14 +556,14 @@ class Sequential(Layer):
                         _core.take_rows(y, order[lo:hi], yb)
                     cb.on_train_batch_begin(step, {})
                     loss_sum += self._train_step(xb, yb) * (hi - lo)
-                    batch_logs = {"loss": loss_sum / hi, **self._metric_logs()}
+                    batch_logs = self._logs(loss_sum / hi)
                     cb.on_train_batch_end(step, batch_logs)
                     if self.stop_training:
                         n_seen = hi
                         break
                 else:
                     n_seen = n
-                logs = {"loss": loss_sum / n_seen, **self._metric_logs()}
+                logs = self._logs(loss_sum / n_seen)
                 if validation_data is not None and _should_eval(epoch, validation_freq):
                     val = self._evaluate_arrays(*validation_data,
                                                 validation_batch_size or batch_size, cb)
@@ -571,15 +589,15 @@ class Sequential(Layer):
                 cb.on_test_batch_begin(step, {})
             total += self._test_step(x[lo:hi], y[lo:hi], penalty) * (hi - lo)
             if cb is not None:
-                cb.on_test_batch_end(step, {"loss": total / hi, **self._metric_logs()})
-        logs = {"loss": total / x.shape[0], **self._metric_logs()}
+                cb.on_test_batch_end(step, self._logs(total / hi))
+        logs = self._logs(total / x.shape[0])
         if cb is not None:
             cb.on_test_end(dict(logs))
         return logs
 
     def _flatten_logs(self, logs, return_dict):
         if return_dict:
-            return logs
+            return dict(sorted(logs.items()))
         if not self._metrics:
             return logs["loss"]
         return [logs["loss"]] + [logs[m.name] for m in self._metrics]
@@ -591,34 +609,32 @@ class Sequential(Layer):
         self._assert_compiled("evaluate")
         if sample_weight is not None:
             raise NotImplementedError("evaluate: sample_weight is not supported yet")
-        batch_size = _batch_size(batch_size, "evaluate")
+        _batch_size(batch_size, "evaluate")
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
+        batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "evaluate")
+        x, y = x[:used], y[:used]
         self._setup_training(y.shape)
-        start = time.perf_counter()
         cb = None
-        if callbacks:
-            steps_done = -(-x.shape[0] // batch_size)
+        if callbacks or verbose:  # Keras' progress bar is a callback (on_test_* hooks)
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": steps_done}, 0, add_history=False)
+                                                  "steps": target},
+                                _verbosity(verbose), add_history=False)
         logs = self._evaluate_arrays(x, y, batch_size, cb)
-        if verbose == "auto" or int(verbose) > 0:
-            steps_done = -(-x.shape[0] // batch_size)
-            elapsed = time.perf_counter() - start
-            metrics = "".join(f" - {k}: {v:.4f}" for k, v in sorted(logs.items()))
-            print(f"{steps_done}/{steps_done} - {elapsed:.0f}s{metrics}", file=sys.stdout)
         return self._flatten_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for x, computed batch by batch (inference mode)."""
-        batch_size = _batch_size(batch_size, "predict")
+        _batch_size(batch_size, "predict")
         x = self._prepare_x(x, "predict")
+        batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "predict")
+        x = x[:used]
         out = None  # allocated at the first batch: a None dimension (steps) is known then
         cb = None
-        if callbacks:
+        if callbacks or verbose:
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": -(-x.shape[0] // batch_size)}, 0,
-                                add_history=False)
+                                                  "steps": target},
+                                _verbosity(verbose), add_history=False)
             cb.on_predict_begin({})
         for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             hi = min(x.shape[0], lo + batch_size)
@@ -663,9 +679,14 @@ class Sequential(Layer):
 
     # -- description -----------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False):
+                show_trainable=False, layer_range=None):
+        """Keras 3's summary: a row per layer (nested models' layers too with expand_nested,
+        a Trainable column with show_trainable, the layers from the first name matching
+        layer_range[0] to the last matching layer_range[1]), then the parameter counts; once
+        the optimizer has state, 'Optimizer params' and a total that includes them."""
         print_fn = print_fn or print
-        print_fn(_summary_text(self, line_length or 65))
+        print_fn(summary_utils.summary_text(self, line_length, positions, expand_nested,
+                                            show_trainable, layer_range))
 
     def get_config(self):
         # Keras 3's layout: an InputLayer entry first when the input shape is declared, and
@@ -750,6 +771,54 @@ def model_from_json(json_string, custom_objects=None):
     return saving.model_from_json(json_string, custom_objects=custom_objects)
 
 
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
+                recursive=False, **kwargs):
+    """Keras' clone_model for a Sequential: the same architecture, layer names and trainable
+    flags with fresh weights (set_weights copies them), not compiled. Each layer is cloned
+    by `clone_function(layer)` (by default its class rebuilt from its config); a nested model
+    is cloned the same way, or layer by layer with recursive=True."""
+    if input_tensors is not None or call_function is not None or kwargs:
+        raise NotImplementedError("clone_model: input_tensors, call_function and other "
+                                  "functional-API arguments are not supported")
+    if not isinstance(model, Sequential):
+        raise ValueError("Expected `model` argument to be a `Model` instance. Received: "
+                         f"model={model}")
+
+    def clone(layer):
+        if recursive and isinstance(layer, Sequential):
+            return clone_model(layer, clone_function=clone_function, recursive=True)
+        if clone_function is not None:
+            return clone_function(layer)
+        return type(layer).from_config(layer.get_config())
+
+    copy = Sequential(name=model.name, trainable=model.trainable)
+    if model._declared_input_shape is not None:
+        copy.add(InputLayer(batch_shape=model._declared_input_shape))
+    for layer in model.layers:
+        copy.add(clone(layer))
+    if not copy.built and model.built and model._input_shape is not None:
+        copy.build(model._input_shape)
+    return copy
+
+
+def _refuse_functional_and_subclassed(model, layers, name, kwargs):
+    """brisknn's models are Sequential stacks run by their layers' forward/backward: say so
+    rather than fail obscurely (the functional Model(inputs, outputs)) or run a subclass's
+    call() or train_step as if it were not there."""
+    if "inputs" in kwargs or "outputs" in kwargs or isinstance(layers, InputLayer) or \
+            isinstance(name, (Layer, list, tuple)):  # Model(inputs, outputs) by position
+        raise NotImplementedError(
+            "brisknn.Model is Sequential: the functional API (Model(inputs, outputs)) is not "
+            "supported. Pass the layers as a list: Sequential([Input(shape), Dense(...), ...]).")
+    overridden = [name for name in ("call", "train_step", "test_step", "predict_step")
+                  if callable(getattr(type(model), name, None))]
+    if overridden:
+        raise NotImplementedError(
+            f"{type(model).__name__} defines {', '.join(overridden)}: brisknn has no automatic "
+            "differentiation, so a Model subclass's call() or custom train_step would never run. "
+            "Stack the layers in a Sequential (a custom layer implements forward and backward).")
+
+
 def _callback_list(callbacks, model, params, verbose, add_history):
     """Keras' order: the user's callbacks, then History, then the progress bar (each added
     only if the user did not pass one)."""
@@ -763,6 +832,11 @@ def _callback_list(callbacks, model, params, verbose, add_history):
     cb = callbacks_module.CallbackList(cbs, model, params)
     cb.history = history
     return cb
+
+
+def _verbosity(verbose):
+    # Keras: 'auto' is 1 (a progress bar), 0 silent, 2 one line per epoch.
+    return 1 if verbose == "auto" else int(verbose)
 
 
 def _should_eval(epoch, validation_freq):
@@ -823,23 +897,22 @@ def _batch_size(batch_size, method):
     return int(batch_size)
 
 
-def _summary_text(model, width):
-    cols = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33))
-
-    def row(a, b, c):
-        return f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{cols[2]}}"
-
-    lines = [f'Model: "{model.name}"', "_" * width, row("Layer (type)", "Output Shape", "Param #"),
-             "=" * width]
-    for i, layer in enumerate(model.layers):
-        built = layer.built
-        shape = _shape_str(layer.output_shape) if built and layer.output_shape else "?"
-        # An unbuilt layer shows Keras' "0 (unbuilt)" (count_params would raise).
-        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape,
-                         f"{layer.count_params():,}" if built else "0 (unbuilt)"))
-        lines.append(("=" if i == len(model.layers) - 1 else "_") * width)
-    total = sum(w.value.size for w in model.weights)
-    trainable = sum(w.value.size for w in model.trainable_weights)
-    lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}", "_" * width]
-    return "\n".join(lines)
+def _steps_window(n, batch_size, steps, method):
+    """(batch size, samples used, progress target) for evaluate/predict on n samples, as Keras'
+    array adapter and EpochIterator: `steps` without a batch size splits the data into that
+    many batches (batch size ceil(n / steps)); with one, the first `steps` batches run, and
+    asking for more batches than the data holds warns and stops at its end."""
+    if steps is None:
+        batch_size = _batch_size(batch_size, method)
+        return batch_size, n, -(-n // batch_size)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"{method}: steps must be a positive integer or None, got {steps!r}")
+    steps = int(steps)
+    batch_size = -(-n // steps) if batch_size is None else _batch_size(batch_size, method)
+    available = -(-n // batch_size)
+    if steps > available:
+        warnings.warn("Your input ran out of data; interrupting training. Make sure that your "
+                      "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                      "batches. You may need to use the `.repeat()` function when building "
+                      "your dataset.", stacklevel=3)
+    return batch_size, min(n, steps * batch_size), steps

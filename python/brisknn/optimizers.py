@@ -155,6 +155,17 @@ class Optimizer:
         `numpy()` and `assign()`."""
         return Iterations(self)
 
+    @property
+    def built(self):
+        """Whether the slots exist (Keras builds them at the first fit/evaluate/step)."""
+        return bool(self._slots)
+
+    def _summary_sizes(self):
+        """(values, bytes) of what Keras 3's summary counts as 'Optimizer params': its
+        iterations (int64) and learning_rate (float32) variables and every slot."""
+        slots = [a for arrays in self._slots.values() for a in arrays if a is not None]
+        return 2 + sum(a.size for a in slots), 12 + sum(a.nbytes for a in slots)
+
     # -- the step ----------------------------------------------------------------------------
     def build(self, variables):
         """Creates the slots of every variable now instead of at its first step."""

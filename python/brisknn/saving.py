@@ -239,6 +239,8 @@ def _all_layers(model, prefix=""):
         yield prefix + layer.name, layer
         if isinstance(layer, Sequential):
             yield from _all_layers(layer, prefix + layer.name + "/")
+        for inner in getattr(layer, "_wrapped_layers", ()):  # Bidirectional's two copies
+            yield prefix + layer.name + "/" + inner.name, inner
 
 
 def _serialize_metric(spec):

@@ -204,13 +204,21 @@ class Layer:
         return mask if self.supports_masking else None
 
     def forward(self, x, training=False):
-        raise NotImplementedError
+        # A Keras-style custom layer defines call(); brisknn has no autograd to derive backward.
+        raise NotImplementedError(
+            f"Layer {self.name!r} ({type(self).__name__}) does not implement forward(x, "
+            "training): a brisknn layer computes its output in forward and its gradients in "
+            "backward(dy, need_dx) (a Keras call() is not used: there is no automatic "
+            "differentiation)")
 
     def backward(self, dy, need_dx=True):
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"Layer {self.name!r} ({type(self).__name__}) does not implement backward(dy, "
+            "need_dx), so it cannot be trained through")
 
     def __call__(self, x, training=False, mask=None):
         """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
+        refuse_symbolic(self, x)
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings parse
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}): expected real numeric "
@@ -244,6 +252,16 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def refuse_symbolic(layer, x):
+    """Keras' functional API calls layers on an Input (Dense(2)(Input((3,)))); brisknn's layers
+    run on arrays only, and say so rather than fail on an object array."""
+    if isinstance(x, Layer):
+        raise NotImplementedError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) was called on {type(x).__name__} "
+            f"{x.name!r}: brisknn has no functional API (layers run on arrays). Put the Input "
+            "and the layers in a Sequential instead.")
 
 
 def _marking_built(build):

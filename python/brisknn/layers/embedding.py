@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from brisknn import _core, initializers, regularizers
-from brisknn.layers.base import Layer, _shape_str
+from brisknn.layers.base import Layer, _shape_str, refuse_symbolic
 
 
 class Embedding(Layer):
@@ -89,6 +89,7 @@ class Embedding(Layer):
 
     # -- computation -------------------------------------------------------------------------
     def __call__(self, x, training=False):
+        refuse_symbolic(self, x)
         ids = self.as_ids(x)
         self._ensure_built((None,) + ids.shape[1:])
         return self.forward(ids, training=training)

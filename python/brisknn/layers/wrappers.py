@@ -1,0 +1,188 @@
+"""Bidirectional: Keras 3's wrapper running a recurrent layer over the sequence in both
+directions (keras/src/layers/rnn/bidirectional.py)."""
+import numpy as np
+
+from brisknn.layers.base import Layer
+
+_MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+class Bidirectional(Layer):
+    """Runs a copy of `layer` forwards and one backwards (go_backwards=True) over the same
+    input and merges their outputs: concatenated (the default), summed, averaged or multiplied.
+    With return_sequences the backward copy's sequence is flipped back, so step t of both
+    outputs belongs to input step t. As in Keras, the copies are fresh layers named
+    'forward_<name>' and 'backward_<name>' (the given layer's weights are not reused), their
+    weights come forward first, and with return_sequences a masked step outputs zeros.
+    """
+
+    supports_masking = True
+    forward_takes_mask = True
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
+                 **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError("Please initialize `Bidirectional` layer with a "
+                             f"`keras.layers.Layer` instance. Received: {layer}")
+        if backward_layer is not None and not isinstance(backward_layer, Layer):
+            raise ValueError("`backward_layer` need to be a `keras.layers.Layer` instance. "
+                             f"Received: {backward_layer}")
+        if merge_mode is None:
+            raise NotImplementedError("Bidirectional: merge_mode=None (a list of two outputs) "
+                                      "is not supported: a Sequential passes one array on")
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(f"Invalid merge mode. Received: {merge_mode}. Merge mode should "
+                             'be one of {"sum", "mul", "ave", "concat", None}')
+        for attr in ("go_backwards", "return_sequences"):
+            if not hasattr(layer, attr):
+                raise ValueError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, "
+                                 f"GRU); {type(layer).__name__} has no `{attr}`")
+        super().__init__(**kwargs)
+        self.forward_layer = _copy(layer, "forward_", go_backwards=layer.go_backwards)
+        self.backward_layer = backward_layer if backward_layer is not None else \
+            _copy(layer, "backward_", go_backwards=not layer.go_backwards)
+        if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
+            raise ValueError("Forward layer and backward layer should have different "
+                             "`go_backwards` value. Received: forward_layer.go_backwards "
+                             f"{self.forward_layer.go_backwards}, backward_layer.go_backwards="
+                             f"{self.backward_layer.go_backwards}")
+        for attr in ("stateful", "return_sequences", "return_state"):
+            f, b = getattr(self.forward_layer, attr), getattr(self.backward_layer, attr)
+            if f != b:
+                raise ValueError("Forward layer and backward layer are expected to have the "
+                                 f'same value for attribute "{attr}", got "{f}" for forward '
+                                 f'layer and "{b}" for backward layer')
+        for inner in (self.forward_layer, self.backward_layer):
+            # Keras forces zeros at masked steps of a returned sequence.
+            if getattr(inner, "zero_output_for_mask", None) is not None:
+                inner.zero_output_for_mask = inner.return_sequences
+        self.merge_mode = merge_mode
+        self.return_sequences = self.forward_layer.return_sequences
+        self.return_state = False
+        self.stateful = False
+        self._initial_weights = list(weights) if weights else None
+        self.trainable = self._trainable  # the copies follow the wrapper's flag
+
+    # -- the two layers' weights are the wrapper's -----------------------------------------------
+    @property
+    def _wrapped_layers(self):  # saving keeps their random generators' states
+        return (self.forward_layer, self.backward_layer)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for inner in (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None)):
+            if inner is not None:
+                inner.trainable = self._trainable
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def count_params(self):
+        if not self.built:
+            return super().count_params()  # Keras' "isn't built" error
+        return self.forward_layer.count_params() + self.backward_layer.count_params()
+
+    # -- shapes --------------------------------------------------------------------------------
+    def build(self, input_shape):
+        self.forward_layer._ensure_built(input_shape)
+        self.backward_layer._ensure_built(input_shape)
+        if self._initial_weights is not None:  # Keras: first half forward, second backward
+            half = len(self._initial_weights) // 2
+            self.forward_layer.set_weights(self._initial_weights[:half])
+            self.backward_layer.set_weights(self._initial_weights[half:])
+            self._initial_weights = None
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(self.forward_layer.compute_output_shape(tuple(input_shape)))
+        if self.merge_mode == "concat":
+            shape = shape[:-1] + (shape[-1] * 2,)
+        return shape
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.return_sequences else None
+
+    # -- computation ---------------------------------------------------------------------------
+    def forward(self, x, training=False, mask=None):
+        y = self.forward_layer.forward(x, training=training, mask=mask)
+        y_rev = self.backward_layer.forward(x, training=training, mask=mask)
+        if self.return_sequences:
+            y_rev = y_rev[:, ::-1]
+        self._outputs = (y, y_rev)
+        if self.merge_mode == "concat":
+            return np.concatenate([y, y_rev], axis=-1)
+        if self.merge_mode == "sum":
+            return y + y_rev
+        if self.merge_mode == "ave":
+            return (y + y_rev) / y.dtype.type(2)
+        return y * y_rev
+
+    def backward(self, dy, need_dx=True):
+        y, y_rev = self._outputs
+        if self.merge_mode == "concat":
+            dy_f, dy_b = dy[..., :y.shape[-1]], dy[..., y.shape[-1]:]
+        elif self.merge_mode == "sum":
+            dy_f = dy_b = dy
+        elif self.merge_mode == "ave":
+            dy_f = dy_b = dy / dy.dtype.type(2)
+        else:
+            dy_f, dy_b = dy * y_rev, dy * y
+        if self.return_sequences:  # the backward copy's sequence was flipped in forward
+            dy_b = dy_b[:, ::-1]
+        dx = self.forward_layer.backward(np.ascontiguousarray(dy_f), need_dx)
+        dx_b = self.backward_layer.backward(np.ascontiguousarray(dy_b), need_dx)
+        if dx is None or dx_b is None:
+            return None
+        return dx + dx_b
+
+    # -- serialization -------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(merge_mode=self.merge_mode,
+                      layer={"class_name": type(self.forward_layer).__name__,
+                             "config": self.forward_layer.get_config()},
+                      backward_layer={"class_name": type(self.backward_layer).__name__,
+                                      "config": self.backward_layer.get_config()})
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from brisknn import saving
+        config = dict(config)
+        config["layer"] = saving.deserialize_layer(config["layer"], custom_objects)
+        backward = config.pop("backward_layer", None)
+        if backward is not None:
+            config["backward_layer"] = saving.deserialize_layer(backward, custom_objects)
+        return cls(**config)
+
+
+def _copy(layer, prefix, go_backwards):
+    """A fresh layer from `layer`'s config, renamed (Keras' removeprefix + prefix)."""
+    config = layer.get_config()
+    name = layer.name[len(prefix):] if layer.name.startswith(prefix) else layer.name
+    config.update(name=prefix + name, go_backwards=go_backwards)
+    config.pop("batch_input_shape", None)  # the wrapper is what a model is built from
+    return type(layer).from_config(config)
