@@ -11,7 +11,7 @@ from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePo
                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool2D,
                                     MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
-from brisknn.layers.reshaping import UpSampling2D
+from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
 from brisknn.layers.wrappers import Bidirectional
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
@@ -20,4 +20,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
-           "Bidirectional", "UpSampling2D", "LeakyReLU", "BatchNormalization"]
+           "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
