@@ -369,3 +369,16 @@ def test_keras_early_stopping_docstring_example_runs_four_epochs():
     history = model.fit(np.arange(100).reshape(5, 20), np.zeros(5), epochs=10, batch_size=1,
                         callbacks=[callback], verbose=0)
     assert len(history.history["loss"]) == 4
+
+
+def test_a_progbar_logger_passed_in_follows_the_call_verbosity_as_keras_3(capsys):
+    # Keras 3's ProgbarLogger takes its verbosity from fit/evaluate's params.
+    from brisknn.callbacks import ProgbarLogger
+    model = _model()
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[ProgbarLogger()])
+    assert capsys.readouterr().out == ""
+    model.fit(X, Y, epochs=2, batch_size=8, verbose=2, callbacks=[ProgbarLogger()])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[1].startswith("3/3 - ") and len(lines) == 4
+    model.evaluate(X, Y, batch_size=8, verbose=0, callbacks=[ProgbarLogger(verbose=2)])
+    assert capsys.readouterr().out.startswith("3/3 - ")  # an explicit verbosity stays

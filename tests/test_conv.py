@@ -411,3 +411,94 @@ def test_window_geometry_does_not_overflow_at_extreme_sizes_and_strides():
     k = np.ones((3, 3, 1, 1), np.float32)
     y = ops.conv2d(x, k, None, (big, big), "same")  # one position, no padding (as TF): 3x3 ones
     np.testing.assert_array_equal(y, [[[[9.0]]]])
+
+
+def conv_transpose_ref(x, kernel, strides, padding):
+    """Keras' Conv2DTranspose in NumPy: every input pixel scatters kernel-weighted copies onto
+    the full output, which TF's 'same' crops (pad_before = total // 2) to h * stride; 'valid'
+    keeps h * stride + max(k - stride, 0) rows (zeros past the full output)."""
+    n, h, w, _ = x.shape
+    kh, kw, filters, _ = kernel.shape
+    (sh, sw) = strides
+    full = np.zeros((n, (h - 1) * sh + kh, (w - 1) * sw + kw, filters))
+    for i in range(h):
+        for j in range(w):
+            full[:, i * sh:i * sh + kh, j * sw:j * sw + kw] += np.einsum(
+                "nc,abfc->nabf", x[:, i, j], kernel)
+    out = []
+    for size, k, s, axis in ((h, kh, sh, 1), (w, kw, sw, 2)):
+        length = size * s if padding == "same" else size * s + max(k - s, 0)
+        before = max((size - 1) * s + k - length, 0) // 2
+        out.append((length, before))
+    (oh, top), (ow, left) = out
+    y = np.zeros((n, oh, ow, filters))
+    part = full[:, top:top + oh, left:left + ow]
+    y[:, :part.shape[1], :part.shape[2]] = part
+    return y
+
+
+TRANSPOSE = [((2, 3, 4, 2), (3, 3), (2, 2), "same"), ((2, 3, 4, 2), (3, 3), (2, 2), "valid"),
+             ((1, 4, 3, 3), (4, 4), (2, 2), "same"), ((2, 2, 3, 1), (2, 3), (3, 1), "valid"),
+             ((1, 3, 3, 2), (1, 1), (3, 2), "valid"), ((2, 3, 2, 2), (5, 5), (1, 1), "same")]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding", TRANSPOSE)
+def test_conv2d_transpose_matches_a_numpy_scatter_and_keras_output_lengths(
+        x_shape, kernel_size, strides, padding):
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=x_shape)
+    layer = layers.Conv2DTranspose(3, kernel_size, strides=strides, padding=padding,
+                                   bias_initializer="random_normal")
+    y = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == kernel_size + (3, x_shape[3])  # Keras: (k_h, k_w, filters, in)
+    np.testing.assert_allclose(y, conv_transpose_ref(x, kernel, strides, padding) + bias,
+                               rtol=1e-10, atol=1e-12)
+    assert layer.compute_output_shape((None,) + x_shape[1:]) == (None,) + y.shape[1:]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding", TRANSPOSE[:4])
+def test_conv2d_transpose_backward_matches_finite_differences(x_shape, kernel_size, strides,
+                                                              padding):
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=x_shape)
+    layer = layers.Conv2DTranspose(2, kernel_size, strides=strides, padding=padding,
+                                   activation="tanh")
+    weights = rng.normal(size=layer(x).shape)
+
+    def loss():
+        return float((layer.forward(x) * weights).sum())
+
+    for var in layer.weights:
+        var.grad.fill(0)
+    layer.forward(x)
+    dx = layer.backward(weights)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
+    for var in layer.weights:
+        np.testing.assert_allclose(var.grad, numeric_grad(loss, var.value), rtol=1e-6,
+                                   atol=1e-9)
+
+
+def test_conv2d_transpose_config_refusals_and_a_dcgan_generator():
+    layer = layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu",
+                                   use_bias=False)
+    again = layers.Conv2DTranspose.from_config(layer.get_config())
+    assert (again.filters, again.strides, again.padding, again.use_bias) == (4, (2, 2), "same",
+                                                                            False)
+    for kwargs in ({"output_padding": 1}, {"dilation_rate": 2}):
+        with pytest.raises(NotImplementedError, match=next(iter(kwargs))):
+            layers.Conv2DTranspose(2, 3, **kwargs)
+    # Keras' DCGAN generator shape: Dense -> Reshape -> Conv2DTranspose(strides=2) x2.
+    generator = brisknn.Sequential([
+        layers.Input((8,)), layers.Dense(4 * 4 * 8), layers.Reshape((4, 4, 8)),
+        layers.Conv2DTranspose(8, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid")])
+    assert generator.output_shape == (None, 16, 16, 1)
+    generator.compile(brisknn.optimizers.Adam(0.01), "mse")
+    z = np.random.default_rng(2).normal(size=(8, 8)).astype(np.float32)
+    target = np.zeros((8, 16, 16, 1), np.float32)
+    target[:, 4:12, 4:12] = 1.0
+    losses = [generator.train_on_batch(z, target) for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]

@@ -215,6 +215,10 @@ def test_summary_shows_trainable_expands_nested_models_and_takes_a_layer_range()
     assert "Optimizer params: 2 (12.00 B)" in text[0]  # SGD: iterations and learning_rate
     with pytest.raises(ValueError, match="do not match the layer names"):
         model.summary(layer_range=["nope", "head"])
+    wide = brisknn.Sequential([layers.Input((3,)), Dense(2, name="a_rather_long_layer_name")])
+    text.clear()
+    wide.summary(print_fn=text.append)  # a name wider than its column still has a space
+    assert "a_rather_long_layer_name (Dense) (None, 2)" in text[0]
 
 
 def test_nested_sequential_is_a_layer():

@@ -58,3 +58,62 @@ def test_gan_generator_with_upsampling_trains_through_a_frozen_discriminator():
     for a, b in zip(frozen, discriminator.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert all(not np.array_equal(a, b) for a, b in zip(before, generator.get_weights()))
+
+
+def test_zero_padding2d_follows_keras_arguments_and_gradient():
+    x = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)  # Keras' docstring example
+    y = layers.ZeroPadding2D(padding=1)(x).numpy()
+    assert y.shape == (1, 3, 4, 2) and y.sum() == x.sum()
+    assert y[0, 1, 1:3].tolist() == x[0, 0].tolist()
+    asym = layers.ZeroPadding2D(((0, 1), (2, 0)))
+    out = asym(np.ones((2, 3, 3, 1), np.float32)).numpy()
+    assert out.shape == (2, 4, 5, 1) and out[:, 3].sum() == 0 and out[:, :, :2].sum() == 0
+    first = layers.ZeroPadding2D((1, 2), data_format="channels_first")
+    assert first.compute_output_shape((None, 3, 4, None)) == (None, 3, 6, None)
+    assert layers.ZeroPadding2D.from_config(asym.get_config()).padding == ((0, 1), (2, 0))
+    dy = np.random.default_rng(0).normal(size=out.shape)
+    np.testing.assert_array_equal(asym.backward(dy), dy[:, 0:3, 2:5])
+    for bad in (-1, (1, 2, 3), "same"):
+        with pytest.raises(ValueError, match="padding"):
+            layers.ZeroPadding2D(bad)
+
+
+def test_keras_gan_recipe_with_batch_norm_upsampling_and_zero_padding_runs():
+    # The classic Keras DCGAN (Keras-GAN's dcgan.py) at 12x12: the generator upsamples with
+    # UpSampling2D + Conv2D + BatchNormalization(momentum=0.8); the discriminator pads with
+    # ZeroPadding2D and uses LeakyReLU(alpha=0.2) and Dropout. Trained with the toggling form.
+    generator = models.Sequential([
+        layers.Input((8,)), layers.Dense(16 * 3 * 3, activation="relu"),
+        layers.Reshape((3, 3, 16)), layers.UpSampling2D(), layers.Conv2D(8, 3, padding="same"),
+        layers.BatchNormalization(momentum=0.8), layers.Activation("relu"),
+        layers.UpSampling2D(), layers.Conv2D(1, 3, padding="same"), layers.Activation("tanh")])
+    with pytest.warns(UserWarning, match="alpha"):
+        discriminator = models.Sequential([
+            layers.Input((12, 12, 1)), layers.Conv2D(8, 3, strides=2, padding="same"),
+            layers.LeakyReLU(alpha=0.2), layers.Dropout(0.25),
+            layers.Conv2D(16, 3, strides=2, padding="same"),
+            layers.ZeroPadding2D(padding=((0, 1), (0, 1))),
+            layers.BatchNormalization(momentum=0.8), layers.LeakyReLU(alpha=0.2),
+            layers.Flatten(), layers.Dense(1, activation="sigmoid")])
+    discriminator.compile(optimizers.Adam(0.0002, 0.5), "binary_crossentropy",
+                          metrics=["accuracy"])
+    discriminator.trainable = False
+    combined = models.Sequential([generator, discriminator])
+    combined.compile(optimizers.Adam(0.0002, 0.5), "binary_crossentropy")
+    rng = np.random.default_rng(3)
+    real = np.tanh(rng.normal(size=(8, 12, 12, 1))).astype(np.float32)
+    for _ in range(2):
+        noise = rng.normal(size=(8, 8))
+        fake = generator.predict(noise, verbose=0)
+        discriminator.trainable = True
+        before = discriminator.get_weights()
+        d_real = discriminator.train_on_batch(real, np.ones((8, 1)))
+        d_fake = discriminator.train_on_batch(fake, np.zeros((8, 1)))
+        assert not np.array_equal(before[0], discriminator.get_weights()[0])
+        discriminator.trainable = False
+        frozen, gen_before = discriminator.get_weights(), generator.get_weights()
+        g_loss = combined.train_on_batch(noise, np.ones((8, 1)))
+        for a, b in zip(frozen, discriminator.get_weights()):  # BN statistics too
+            np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(gen_before[0], generator.get_weights()[0])
+        assert np.isfinite([d_real[0], d_fake[0], g_loss]).all()

@@ -95,8 +95,12 @@ def _upsampling():
     return models.Sequential([
         layers.Input((3, 2, 2)), layers.UpSampling2D(), layers.Conv2D(2, 3, padding="same"),
         layers.UpSampling2D((1, 3), data_format="channels_first"), layers.Flatten(),
-        layers.LeakyReLU(0.1), layers.BatchNormalization(momentum=0.5), layers.Dense(2)]), \
-        (3, 2, 2)
+        layers.LeakyReLU(0.1), layers.BatchNormalization(momentum=0.5),
+        layers.Reshape((12, 12, 1)),
+        layers.Conv2DTranspose(2, 3, strides=2, padding="same", activation="relu"),
+        layers.Convolution2DTranspose(1, 2, strides=(1, 2)), layers.ZeroPadding2D(((0, 1), 2)),
+        layers.Flatten(),
+        layers.Dense(2)]), (3, 2, 2)
 
 
 def _bidirectional():
@@ -113,7 +117,8 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
             "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
             "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D",
-            "LeakyReLU", "BatchNormalization"}
+            "LeakyReLU", "BatchNormalization", "Conv2DTranspose", "Convolution2DTranspose",
+            "ZeroPadding2D"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),

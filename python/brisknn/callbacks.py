@@ -110,12 +110,19 @@ class ProgbarLogger(Callback):
     same for evaluate and predict called on their own (validation inside fit stays silent, as in
     Keras 3's ProgbarLogger)."""
 
-    def __init__(self, verbose=1, stream=None):
+    def __init__(self, verbose=None, stream=None):
         super().__init__()
-        self.verbose = verbose
+        self._verbose = verbose  # None: the verbosity fit/evaluate/predict were called with
+        self.verbose = 1 if verbose is None else verbose
         self.stream = stream
         self._last_draw = 0.0
         self._in_fit = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        if self._verbose is None:  # Keras 3's ProgbarLogger reads params["verbose"]
+            verbose = params.get("verbose", 1)
+            self.verbose = 1 if verbose == "auto" else int(verbose)
 
     def _out(self):
         return self.stream or sys.stdout
@@ -134,7 +141,7 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._reset()
         epochs = self.params.get("epochs", 1)
-        if epochs > 1:  # Keras 3 prints no "Epoch 1/1" header
+        if self.verbose and epochs > 1:  # Keras 3 prints no "Epoch 1/1" header
             self._out().write(f"Epoch {epoch + 1}/{epochs}\n")
             self._out().flush()
 
@@ -174,6 +181,8 @@ class ProgbarLogger(Callback):
         self.on_epoch_end(0, None)
 
     def _draw(self, logs, final):
+        if not self.verbose:
+            return
         steps = self.params.get("steps") or 0
         elapsed = time.perf_counter() - self._start
         per_step = elapsed / max(self._seen, 1)

@@ -22,7 +22,10 @@ def summary_text(model, line_length, positions, expand_nested, show_trainable, l
             raise ValueError("Insufficient console width to print summary.")
 
     def row(fields):
-        aligned = [f"{fields[0]:<{cols[0]}}", f"{fields[1]:<{cols[1]}}", f"{fields[2]:>{cols[2]}}"]
+        # A name or shape wider than its column keeps one space before the next (Keras' table
+        # wraps it instead).
+        aligned = [f"{fields[0]:<{max(cols[0], len(fields[0]) + 1)}}",
+                   f"{fields[1]:<{max(cols[1], len(fields[1]) + 1)}}", f"{fields[2]:>{cols[2]}}"]
         if show_trainable:
             aligned.append(f" {fields[3]:^{cols[3] - 1}}")
         return "".join(aligned)

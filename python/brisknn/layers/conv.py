@@ -1,4 +1,4 @@
-"""Conv2D: Keras' 2-D convolution layer on NHWC (channels_last) images."""
+"""Conv2D and Conv2DTranspose: Keras' 2-D convolution layers on NHWC (channels_last) images."""
 import numpy as np
 
 from brisknn import _core, initializers, regularizers
@@ -110,3 +110,131 @@ class Conv2D(_ActivationMixin, Layer):
 
 
 Convolution2D = Conv2D
+
+
+class Conv2DTranspose(_ActivationMixin, Layer):
+    """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
+    (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
+    'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length), and
+    a kernel of Keras' shape (k_h, k_w, filters, in_channels).
+
+    It runs on the Conv2D kernels: the output is conv2d_backward's input gradient of the
+    convolution that maps the output back to the input with this kernel, the input gradient is
+    that convolution's forward pass, the kernel gradient its kernel gradient. The activation
+    is applied separately (the fused one belongs to the other direction).
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Conv2DTranspose {self.name!r}"
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = normalize_pair(kernel_size, "kernel_size", where)
+        self.strides = normalize_pair(strides, "strides", where)
+        self.padding = normalize_padding(padding, where)
+        check_data_format(data_format, where)
+        if normalize_pair(dilation_rate, "dilation_rate", where) != (1, 1):
+            raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
+        for name, value in (("output_padding", output_padding),
+                            ("activity_regularizer", activity_regularizer),
+                            ("kernel_constraint", kernel_constraint),
+                            ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"{where}: {name} is not supported")
+        self._set_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+        self._workspace = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} (Conv2DTranspose) expects 4-D input (batch, "
+                             f"height, width, channels) with known channels, got "
+                             f"{tuple(input_shape)}")
+        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters,
+                                                                    input_shape[-1]),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"Layer {self.name!r} (Conv2DTranspose) expects 4-D input (batch, "
+                             f"height, width, channels), got {tuple(input_shape)}")
+        out = []
+        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+            if size is None:
+                out.append(None)
+            elif self.padding == "same":
+                out.append(size * s)
+            else:
+                out.append(size * s + max(k - s, 0))
+        return (input_shape[0],) + tuple(out) + (self.filters,)
+
+    def _workspace_for(self, big_shape, backward, dtype):
+        # The convolution runs from the (big) output side to the input side.
+        self._workspace = workspace(self._workspace, big_shape, self.kernel.shape, self.strides,
+                                    self.padding, backward, dtype)
+        return self._workspace
+
+    def forward(self, x, training=False, logits=False):
+        out_shape = self.compute_output_shape(x.shape)
+        z = np.empty(out_shape, dtype=x.dtype)
+        ws = self._workspace_for(out_shape, True, x.dtype)
+        # conv2d_backward reads its `x` argument only for the kernel gradient (None here): z
+        # stands in for it, giving the shape the convolution runs from.
+        _core.conv2d_backward(np.ascontiguousarray(x), z, self.kernel.value, z, None, None, ws,
+                              self.strides, self.padding)
+        if self.use_bias:
+            z += self.bias.value
+        self._x, self._emitted_logits = x, logits
+        if logits or self.activation_name == "linear":
+            self._z, self._y = None, z
+            return z
+        y = np.empty_like(z)
+        _core.activation_forward(z, y, self.activation_name, self.activation_alpha)
+        self._z, self._y = z, y
+        return y
+
+    def backward(self, dy, need_dx=True):
+        dz = np.ascontiguousarray(self._activation_backward(
+            np.ascontiguousarray(dy, dtype=self._y.dtype)))
+        if self.trainable:
+            ws = self._workspace_for(dz.shape, True, dz.dtype)
+            _core.conv2d_backward(self._x, dz, self.kernel.value, None, self.kernel.grad, None,
+                                  ws, self.strides, self.padding)
+            if self.use_bias:
+                self.bias.grad += dz.sum(axis=(0, 1, 2))
+        if not need_dx:
+            return None
+        dx = np.empty_like(self._x)
+        _core.conv2d_forward(dz, self.kernel.value, None, dx,
+                             self._workspace_for(dz.shape, False, dz.dtype), self.strides,
+                             self.padding)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
+                      padding=self.padding, output_padding=None, data_format="channels_last",
+                      dilation_rate=(1, 1), activation=self.activation_name,
+                      use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                      kernel_constraint=None, bias_constraint=None)
+        return config
+
+
+Convolution2DTranspose = Conv2DTranspose

@@ -1,5 +1,6 @@
-"""UpSampling2D: Keras 3's nearest-neighbour upsampling of images (the upsampling step of a GAN
-generator built from Dense, Reshape, UpSampling2D and Conv2D)."""
+"""UpSampling2D and ZeroPadding2D: Keras 3's image reshaping layers (the upsampling step of a
+GAN generator built from Dense, Reshape, UpSampling2D and Conv2D; the padding in Keras' classic
+DCGAN discriminator)."""
 import numpy as np
 
 from brisknn.layers.base import Layer, _shape_str
@@ -53,3 +54,72 @@ class UpSampling2D(Layer):
         config.update(size=self.size, data_format=self.data_format,
                       interpolation=self.interpolation)
         return config
+
+
+class ZeroPadding2D(Layer):
+    """Adds rows and columns of zeros around images: `padding` is an int (all four sides), a
+    pair (symmetric rows, symmetric columns) or ((top, bottom), (left, right)), as in Keras."""
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"ZeroPadding2D {self.name!r}"
+        self.padding = _padding_pairs(padding, where)
+        data_format = data_format or "channels_last"
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"{where}: invalid `data_format` argument: {data_format!r}")
+        self.data_format = data_format
+        self._axes = (1, 2) if data_format == "channels_last" else (2, 3)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"Layer {self.name!r} (ZeroPadding2D) expects input of rank 4, "
+                             f"got {_shape_str(input_shape)}")
+        shape = list(input_shape)
+        for axis, (before, after) in zip(self._axes, self.padding):
+            shape[axis] = None if shape[axis] is None else shape[axis] + before + after
+        return tuple(shape)
+
+    def forward(self, x, training=False):
+        widths = [(0, 0)] * 4
+        for axis, pair in zip(self._axes, self.padding):
+            widths[axis] = pair
+        return np.pad(x, widths)
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        index = [slice(None)] * 4
+        for axis, (before, after) in zip(self._axes, self.padding):
+            index[axis] = slice(before, dy.shape[axis] - after)
+        return np.ascontiguousarray(dy[tuple(index)])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding, data_format=self.data_format)
+        return config
+
+
+def _padding_pairs(padding, where):
+    """Keras' ZeroPadding2D argument as ((top, bottom), (left, right)): an int, or two entries
+    each an int (both sides) or a pair."""
+    def pair(entry):
+        if isinstance(entry, (int, np.integer)) and not isinstance(entry, bool):
+            return (int(entry), int(entry))
+        a, b = entry
+        if isinstance(a, bool) or isinstance(b, bool):
+            raise TypeError
+        return (int(a), int(b))
+
+    try:
+        if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+            pairs = (pair(padding), pair(padding))
+        elif isinstance(padding, (list, tuple)) and len(padding) == 2:
+            pairs = (pair(padding[0]), pair(padding[1]))
+        else:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: `padding` should be an int, a tuple of 2 ints, or a tuple "
+                         f"of 2 tuples of 2 ints, got {padding!r}") from None
+    if min(min(p) for p in pairs) < 0:
+        raise ValueError(f"{where}: `padding` cannot contain negative values, got {padding!r}")
+    return pairs
