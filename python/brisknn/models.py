@@ -6,7 +6,8 @@ import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, summary_utils, utils
-from brisknn.layers.base import Layer, _shape_str, assign_weights, refuse_symbolic
+from brisknn.layers.base import (Layer, LayerContainer, _shape_str, assign_weights,
+                                 refuse_symbolic)
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -15,7 +16,7 @@ _FUSABLE = {("sparse_categorical_crossentropy", "softmax"), ("categorical_crosse
             ("binary_crossentropy", "sigmoid")}
 
 
-class Sequential(Layer):
+class Sequential(LayerContainer, Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
@@ -146,26 +147,8 @@ class Sequential(Layer):
         return self._ensure_built(input_shape)
 
     @property
-    def weights(self):
-        return [w for layer in self._layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self):
-        if not self.trainable:
-            return []
-        return [w for layer in self._layers for w in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self):
-        trainable = {id(w) for w in self.trainable_weights}
-        return [w for w in self.weights if id(w) not in trainable]
-
-    variables = weights
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
-
-    def get_weights(self):
-        return [w.numpy() for w in self.weights]
+    def _inner_layers(self):
+        return self._layers
 
     def set_weights(self, weights):
         assign_weights(f"Sequential {self.name!r}", self.weights, weights)

@@ -136,7 +136,7 @@ class Layer:
     non_trainable_variables = non_trainable_weights
 
     def get_weights(self):
-        return [w.numpy() for w in self._weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
         assign_weights(f"Layer {self.name!r}", self.weights, weights)
@@ -262,6 +262,34 @@ def refuse_symbolic(layer, x):
             f"Layer {layer.name!r} ({type(layer).__name__}) was called on {type(x).__name__} "
             f"{x.name!r}: brisknn has no functional API (layers run on arrays). Put the Input "
             "and the layers in a Sequential instead.")
+
+
+class LayerContainer:
+    """Mixed in before Layer by a layer made of inner layers (Sequential, Bidirectional): its
+    weights are theirs, in order, and its own `trainable` flag gates them all."""
+
+    @property
+    def _inner_layers(self):
+        raise NotImplementedError
+
+    @property
+    def weights(self):
+        return [w for layer in self._inner_layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for layer in self._inner_layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
 
 
 def _marking_built(build):

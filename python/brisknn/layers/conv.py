@@ -13,17 +13,12 @@ def check_data_format(data_format, where):
                          f"as (batch, height, width, channels)), got {data_format!r}")
 
 
-class Conv2D(_ActivationMixin, Layer):
-    """y = activation(conv(x, kernel) + bias) over x (batch, height, width, channels), with a
-    kernel of shape (k_h, k_w, in_channels, filters) as in Keras."""
+class _ConvOptions(_ActivationMixin):
+    """The arguments Conv2D and Conv2DTranspose share, checked and kept in one place."""
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        where = f"Conv2D {self.name!r}"
+    def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
+                          dilation_rate, activation, use_bias, kernel_initializer,
+                          bias_initializer, kernel_regularizer, bias_regularizer, **refused):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
@@ -31,12 +26,9 @@ class Conv2D(_ActivationMixin, Layer):
         self.strides = normalize_pair(strides, "strides", where)
         self.padding = normalize_padding(padding, where)
         check_data_format(data_format, where)
-        if normalize_pair(dilation_rate, "dilation_rate", where) != (1, 1) or groups != 1:
-            raise NotImplementedError(f"{where}: dilation_rate and groups other than 1 are not "
-                                      "supported")
-        for name, value in (("activity_regularizer", activity_regularizer),
-                            ("kernel_constraint", kernel_constraint),
-                            ("bias_constraint", bias_constraint)):
+        if normalize_pair(dilation_rate, "dilation_rate", where) != (1, 1):
+            raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
+        for name, value in refused.items():
             if value is not None:
                 raise NotImplementedError(f"{where}: {name} is not supported")
         self._set_activation(activation)
@@ -47,6 +39,27 @@ class Conv2D(_ActivationMixin, Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
+
+
+class Conv2D(_ConvOptions, Layer):
+    """y = activation(conv(x, kernel) + bias) over x (batch, height, width, channels), with a
+    kernel of shape (k_h, k_w, in_channels, filters) as in Keras."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Conv2D {self.name!r}"
+        if groups != 1:
+            raise NotImplementedError(f"{where}: groups other than 1 are not supported")
+        self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
+                               dilation_rate, activation, use_bias, kernel_initializer,
+                               bias_initializer, kernel_regularizer, bias_regularizer,
+                               activity_regularizer=activity_regularizer,
+                               kernel_constraint=kernel_constraint,
+                               bias_constraint=bias_constraint)
 
     def _kernel_shape(self, input_shape):
         return self.kernel_size + (input_shape[-1], self.filters)
@@ -112,7 +125,7 @@ class Conv2D(_ActivationMixin, Layer):
 Convolution2D = Conv2D
 
 
-class Conv2DTranspose(_ActivationMixin, Layer):
+class Conv2DTranspose(_ConvOptions, Layer):
     """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
     (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
     'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length), and
@@ -130,30 +143,13 @@ class Conv2DTranspose(_ActivationMixin, Layer):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        where = f"Conv2DTranspose {self.name!r}"
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
-        self.kernel_size = normalize_pair(kernel_size, "kernel_size", where)
-        self.strides = normalize_pair(strides, "strides", where)
-        self.padding = normalize_padding(padding, where)
-        check_data_format(data_format, where)
-        if normalize_pair(dilation_rate, "dilation_rate", where) != (1, 1):
-            raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
-        for name, value in (("output_padding", output_padding),
-                            ("activity_regularizer", activity_regularizer),
-                            ("kernel_constraint", kernel_constraint),
-                            ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"{where}: {name} is not supported")
-        self._set_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
-        self._workspace = None
+        self._set_conv_options(f"Conv2DTranspose {self.name!r}", filters, kernel_size, strides,
+                               padding, data_format, dilation_rate, activation, use_bias,
+                               kernel_initializer, bias_initializer, kernel_regularizer,
+                               bias_regularizer, output_padding=output_padding,
+                               activity_regularizer=activity_regularizer,
+                               kernel_constraint=kernel_constraint,
+                               bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:

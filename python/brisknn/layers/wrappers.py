@@ -2,12 +2,12 @@
 directions (keras/src/layers/rnn/bidirectional.py)."""
 import numpy as np
 
-from brisknn.layers.base import Layer
+from brisknn.layers.base import Layer, LayerContainer
 
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
-class Bidirectional(Layer):
+class Bidirectional(LayerContainer, Layer):
     """Runs a copy of `layer` forwards and one backwards (go_backwards=True) over the same
     input and merges their outputs: concatenated (the default), summed, averaged or multiplied.
     With return_sequences the backward copy's sequence is flipped back, so step t of both
@@ -68,6 +68,8 @@ class Bidirectional(Layer):
     def _wrapped_layers(self):  # saving keeps their random generators' states
         return (self.forward_layer, self.backward_layer)
 
+    _inner_layers = _wrapped_layers
+
     @property
     def trainable(self):
         return self._trainable
@@ -78,28 +80,6 @@ class Bidirectional(Layer):
         for inner in (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None)):
             if inner is not None:
                 inner.trainable = self._trainable
-
-    @property
-    def weights(self):
-        return self.forward_layer.weights + self.backward_layer.weights
-
-    @property
-    def trainable_weights(self):
-        if not self.trainable:
-            return []
-        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
-
-    @property
-    def non_trainable_weights(self):
-        trainable = {id(w) for w in self.trainable_weights}
-        return [w for w in self.weights if id(w) not in trainable]
-
-    variables = weights
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
-
-    def get_weights(self):
-        return [w.numpy() for w in self.weights]
 
     def count_params(self):
         if not self.built:
