@@ -40,6 +40,18 @@ class _ConvOptions(_ActivationMixin):
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
+                      padding=self.padding, data_format="channels_last", dilation_rate=(1, 1),
+                      activation=self.activation_name, use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                      kernel_constraint=None, bias_constraint=None)
+        return config
+
 
 class Conv2D(_ConvOptions, Layer):
     """y = activation(conv(x, kernel) + bias) over x (batch, height, width, channels), with a
@@ -110,16 +122,7 @@ class Conv2D(_ConvOptions, Layer):
         return dx
 
     def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, data_format="channels_last", dilation_rate=(1, 1),
-                      groups=1, activation=self.activation_name, use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=None, bias_constraint=None)
-        return config
+        return {**super().get_config(), "groups": 1}
 
 
 Convolution2D = Conv2D
@@ -220,17 +223,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         return dx
 
     def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, output_padding=None, data_format="channels_last",
-                      dilation_rate=(1, 1), activation=self.activation_name,
-                      use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=None, bias_constraint=None)
-        return config
+        return {**super().get_config(), "output_padding": None}
 
 
 Convolution2DTranspose = Conv2DTranspose
