@@ -29,6 +29,18 @@ NUMPY_ACT = {
     "softplus": (lambda x: np.logaddexp(x, 0), lambda dy, y: -dy * np.expm1(-y)),
     "softmax": (lambda x: (lambda e: e / e.sum(-1, keepdims=True))(np.exp(x - x.max(-1, keepdims=True))),
                 lambda dy, y: y * (dy - (dy * y).sum(-1, keepdims=True))),
+    "linear": (lambda x: x.copy(), lambda dy, y: dy.copy()),
+    "relu6": (lambda x: np.clip(x, 0, 6), lambda dy, y: dy * ((y > 0) & (y < 6))),
+    "softsign": (lambda x: x / (1 + np.abs(x)),
+                 lambda dy, y: (lambda s: dy * s * s)(1 - np.abs(y))),
+    "hard_sigmoid": (lambda x: np.clip(x + 3, 0, 6) / 6,
+                     lambda dy, y: dy * (((y > 0) & (y < 1)) / 6)),
+    "exponential": (np.exp, lambda dy, y: dy * y),
+    "selu": (lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(
+                 np.minimum(x, 0))),
+             lambda dy, y: dy * np.where(y > 0, 1.0507009873554805, y + 1.7580993408473766)),
+    "silu": (lambda x: x / (1 + np.exp(-x)),
+             lambda dy, x: (lambda s: dy * s * (1 + x * (1 - s)))(1 / (1 + np.exp(-x)))),
     # Keras 3's further activations, by their Keras formulas.
     "mish": (lambda x: x * np.tanh(np.logaddexp(x, 0)),
              lambda dy, x: (lambda t: dy * (t + x * (1 - t * t) / (1 + np.exp(-x))))(
@@ -52,7 +64,7 @@ NUMPY_ACT = {
             1 + 0.134145 * x * x)))(np.tanh(0.7978846 * (x + 0.044715 * x * x * x)))),
 }
 # Their backward takes the forward's input x rather than its output.
-FROM_INPUT = ("mish", "hard_silu", "tanh_shrink", "gelu_approximate")
+FROM_INPUT = ("silu", "mish", "hard_silu", "tanh_shrink", "gelu_approximate")
 
 
 def np_loss(name, t, p):
