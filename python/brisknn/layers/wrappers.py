@@ -37,6 +37,9 @@ class Bidirectional(LayerContainer, Layer):
             if not hasattr(layer, attr):
                 raise ValueError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, "
                                  f"GRU); {type(layer).__name__} has no `{attr}`")
+        if getattr(layer, "return_state", False):
+            raise NotImplementedError("Bidirectional: a wrapped layer with return_state=True "
+                                      "(outputs and four states) is not supported")
         super().__init__(**kwargs)
         self.forward_layer = _copy(layer, "forward_", go_backwards=layer.go_backwards)
         self.backward_layer = backward_layer if backward_layer is not None else \
