@@ -111,6 +111,12 @@ def _bidirectional():
         layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul"), layers.Dense(1)]), (5, 3)
 
 
+def _rescaling():
+    return models.Sequential([
+        layers.Input((4, 3, 2)), layers.Rescaling(1. / 255, offset=-0.5), layers.Flatten(),
+        layers.Rescaling([float(i) for i in range(24)]), layers.Dense(1)]), (4, 3, 2)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
@@ -123,7 +129,8 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
           "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
-          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"})}
+          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
+          "rescaling": (_rescaling, {"Rescaling"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
