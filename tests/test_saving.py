@@ -111,10 +111,13 @@ def _bidirectional():
         layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul"), layers.Dense(1)]), (5, 3)
 
 
-def _rescaling():
+def _rescaling_time_distributed():
     return models.Sequential([
-        layers.Input((4, 3, 2)), layers.Rescaling(1. / 255, offset=-0.5), layers.Flatten(),
-        layers.Rescaling([float(i) for i in range(24)]), layers.Dense(1)]), (4, 3, 2)
+        layers.Input((4, 3, 2)), layers.Rescaling(1. / 255, offset=-0.5),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.TimeDistributed(layers.Dense(5, activation="relu")),
+        layers.TimeDistributed(layers.Dropout(0.2, seed=1)), layers.Rescaling([1., 2., 3., 4., 5.]),
+        layers.LSTM(2), layers.Dense(1)]), (4, 3, 2)
 
 
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
@@ -130,7 +133,8 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
           "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
           "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
-          "rescaling": (_rescaling, {"Rescaling"})}
+          "rescaling_time_distributed": (_rescaling_time_distributed,
+                                         {"Rescaling", "TimeDistributed", "LSTM"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
