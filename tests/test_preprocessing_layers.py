@@ -63,6 +63,14 @@ def test_rescaling_config_round_trip():
     config = per_channel.get_config()
     assert config["scale"] == [1., 2.] and config["offset"] == 0.5
     assert layers.Rescaling.from_config(config).get_config() == config
+    keras_saved = dict(config, scale={"class_name": "__numpy__",
+                                      "config": {"value": [1., 2.], "dtype": "float64"}})
+    assert layers.Rescaling.from_config(keras_saved).get_config() == config
+
+
+def test_rescaling_passes_a_mask_on_as_keras():
+    mask = np.array([[True, False]])
+    assert layers.Rescaling(0.5).compute_mask(None, mask) is mask
 
 
 def test_rescaling_at_the_start_of_a_cnn_trains_and_matches_prescaled_input():

@@ -10,7 +10,9 @@ class Rescaling(Layer):
     """y = x * scale + offset in the layer's dtype (Keras 3), e.g. Rescaling(1./255) to bring
     uint8 pixels to [0, 1], or Rescaling(1./127.5, offset=-1) to [-1, 1]. No weights. scale and
     offset may also be arrays broadcasting against the input's trailing axes (one per channel,
-    say), as NumPy broadcasts them."""
+    say), as NumPy broadcasts them. A mask passes through, as Keras' supports_masking."""
+
+    supports_masking = True
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -53,7 +55,11 @@ class Rescaling(Layer):
 
 
 def _factor(value, arg):
-    """A float, or a nested list of floats for an array (JSON-friendly, as get_config keeps)."""
+    """A float, or a nested list of floats for an array (JSON-friendly, as get_config keeps).
+    Keras 3 saves an array as {'class_name': '__numpy__', 'config': {'value': ...}}."""
+    if isinstance(value, dict) and value.get("class_name") == "__numpy__" and \
+            isinstance(value.get("config"), dict):
+        value = value["config"].get("value")
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     array = np.asarray(value)

@@ -140,9 +140,9 @@ class _Recurrent(Layer):
         y = super().__call__(x, training=training, mask=mask)
         if not self.return_state:
             return y
-        return [y] + [_tensor(state) for state in self.final_states()]
+        return [y] + [_tensor(state) for state in self._final_states()]
 
-    def final_states(self):
+    def _final_states(self):
         """The states after the last processed step of the last forward pass (the last input
         step, or the first with go_backwards), carried through masked steps as in Keras."""
         if self._saved is None:
