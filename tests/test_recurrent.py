@@ -17,9 +17,11 @@ def _sigmoid(x):
 
 
 def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None, act=np.tanh,
-              rec_act=_sigmoid):
-    """Keras 3's cell formulas step by step in NumPy (float64): every hidden state. Masks are
-    (count, batch, width) with count 1 (shared by the gates) or one per gate."""
+              rec_act=_sigmoid, step_mask=None, with_carry=False):
+    """Keras 3's cell formulas step by step in NumPy (float64): every hidden state (and with
+    with_carry, LSTM's last cell state too). Masks are (count, batch, width) with count 1
+    (shared by the gates) or one per gate; step_mask (batch, steps) keeps the states at the
+    masked steps, as Keras' RNN does."""
     batch, steps, _ = x.shape
     u = rkernel.shape[0]
     g = GATES[cell]
@@ -32,6 +34,7 @@ def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None, ac
 
     h, c, out = np.zeros((batch, u)), np.zeros((batch, u)), []
     for t in range(steps):
+        h_prev, c_prev = h, c
         xt = x[:, t]
         px = np.concatenate([gate_product(xt, input_mask, kernel, j) for j in range(g)], 1)
         ph = np.concatenate([gate_product(h, rec_mask, rkernel, j) for j in range(g)], 1)
@@ -50,8 +53,11 @@ def reference(cell, x, kernel, rkernel, bias, input_mask=None, rec_mask=None, ac
             r = rec_act(px[:, u:2 * u] + ph[:, u:2 * u])
             hh = act(px[:, 2 * u:] + r * ph[:, 2 * u:])
             h = z * h + (1 - z) * hh
+        if step_mask is not None:
+            keep = step_mask[:, t, None]
+            h, c = np.where(keep, h, h_prev), np.where(keep, c, c_prev)
         out.append(h)
-    return np.stack(out, 1)
+    return (np.stack(out, 1), c) if with_carry else np.stack(out, 1)
 
 
 def _weights(cell, in_dim, units, rng, use_bias=True, scale=0.5):
@@ -478,8 +484,6 @@ def test_feature_mismatch_in_a_model_raises():
 
 
 def test_unsupported_arguments_raise_clearly():
-    with pytest.raises(NotImplementedError, match="return_state"):
-        layers.LSTM(3, return_state=True)
     with pytest.raises(NotImplementedError, match="stateful"):
         layers.GRU(3, stateful=True)
     with pytest.raises(NotImplementedError, match="reset_after"):
@@ -547,3 +551,124 @@ def test_forward_bits_do_not_depend_on_where_the_buffers_sit(cell, dtype):
                                 ws, "tanh", "sigmoid", None)
         results.add(h.tobytes())
     assert len(results) == 1
+
+
+# -- return_state: a direct call gives [output, *final states] ------------------------------------
+def test_keras_lstm_docstring_example_with_return_state():
+    inputs = np.random.random((32, 10, 8))
+    lstm = layers.LSTM(4, return_sequences=True, return_state=True)
+    whole_seq_output, final_memory_state, final_carry_state = lstm(inputs)
+    assert whole_seq_output.shape == (32, 10, 4)
+    assert final_memory_state.shape == (32, 4) and final_carry_state.shape == (32, 4)
+    seq, c = reference("lstm", inputs.astype(np.float32).astype(np.float64),
+                       *(w.astype(np.float64) for w in lstm.get_weights()), with_carry=True)
+    np.testing.assert_allclose(whole_seq_output, seq, rtol=2e-5, atol=2e-5)
+    np.testing.assert_array_equal(final_memory_state, whole_seq_output[:, -1])
+    np.testing.assert_allclose(final_carry_state, c, rtol=2e-5, atol=2e-5)
+    assert final_memory_state.numpy().dtype == np.float32
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("sequences", [True, False])
+def test_return_state_gives_output_and_final_states_as_keras(cell, sequences):
+    rng = np.random.default_rng(11)
+    brisknn.backend.set_floatx("float64")
+    x = rng.normal(size=(3, 5, 4))
+    layer = LAYERS[cell](6, return_sequences=sequences, return_state=True)
+    result = layer(x)
+    assert isinstance(result, list) and len(result) == (3 if cell == "lstm" else 2)
+    seq, c = reference(cell, x, *layer.get_weights(), with_carry=True)
+    out, h = result[0], result[1]
+    np.testing.assert_allclose(out, seq if sequences else seq[:, -1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h, seq[:, -1], rtol=1e-12, atol=1e-12)
+    if cell == "lstm":
+        np.testing.assert_allclose(result[2], c, rtol=1e-12, atol=1e-12)
+    state_shape = (None, 6)
+    assert layer.compute_output_shape((None, 5, 4)) == \
+        [(None, 5, 6) if sequences else (None, 6)] + [state_shape] * (len(result) - 1)
+    first_h = np.array(h)
+    layer(x + 1)
+    np.testing.assert_array_equal(h, first_h)  # the returned states are the caller's
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("zero_output", [False, True])
+def test_return_state_carries_the_state_through_masked_steps(cell, zero_output):
+    rng = np.random.default_rng(12)
+    brisknn.backend.set_floatx("float64")
+    x = rng.normal(size=(4, 6, 3))
+    mask = np.ones((4, 6), dtype=bool)
+    mask[0, 4:] = False   # post-padded
+    mask[1, :2] = False   # pre-padded
+    mask[2, 2] = False    # a hole
+    layer = LAYERS[cell](5, return_sequences=True, return_state=True,
+                         zero_output_for_mask=zero_output)
+    result = layer(x, mask=mask)
+    seq, c = reference(cell, x, *layer.get_weights(), step_mask=mask, with_carry=True)
+    np.testing.assert_allclose(result[1], seq[:, -1], rtol=1e-12, atol=1e-12)
+    if cell == "lstm":
+        np.testing.assert_allclose(result[2], c, rtol=1e-12, atol=1e-12)
+    # The post-padded sample's final state is the one after its last real step.
+    unpadded = LAYERS[cell].from_config(layer.get_config())
+    unpadded(x[:1, :4])
+    unpadded.set_weights(layer.get_weights())
+    np.testing.assert_allclose(unpadded(x[:1, :4])[1], result[1][:1], rtol=1e-12, atol=1e-12)
+    if zero_output:  # the output is zeroed at masked steps, the state is not
+        assert np.all(result[0][0, -1] == 0) and np.any(result[1][0] != 0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_return_state_with_go_backwards_is_the_state_after_the_first_input_step(cell):
+    rng = np.random.default_rng(13)
+    brisknn.backend.set_floatx("float64")
+    x = rng.normal(size=(2, 5, 3))
+    layer = LAYERS[cell](4, go_backwards=True, return_state=True)
+    result = layer(x)
+    seq, c = reference(cell, x[:, ::-1], *layer.get_weights(), with_carry=True)
+    np.testing.assert_allclose(result[0], seq[:, -1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result[1], seq[:, -1], rtol=1e-12, atol=1e-12)
+    if cell == "lstm":
+        np.testing.assert_allclose(result[2], c, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_after_a_return_state_call_matches_finite_differences(cell):
+    # Training goes through the main output only (there is no functional API to use states).
+    rng = np.random.default_rng(14)
+    brisknn.backend.set_floatx("float64")
+    x = rng.normal(size=(2, 4, 3))
+    layer = LAYERS[cell](3, return_sequences=True, return_state=True)
+    out = layer(x)[0]
+    weights = layer.get_weights()
+    dy = rng.normal(size=out.shape)
+    layer.kernel.grad[...] = 0
+    dx = layer.backward(dy)
+
+    def loss():
+        return float((reference(cell, x, *weights) * dy).sum())
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(layer.kernel.grad, numeric_grad(loss, weights[0]), rtol=1e-6,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_return_state_survives_get_config_and_a_saved_model_refuses_it_clearly(cell):
+    layer = LAYERS[cell](3, return_state=True)
+    config = layer.get_config()
+    assert config["return_state"] is True
+    assert type(layer).from_config(config).return_state is True
+    with pytest.raises(ValueError, match=r"return_state=True.*exactly one output"):
+        brisknn.Sequential([brisknn.Input((4, 2)), LAYERS[cell](3, return_state=True)])
+    model = brisknn.Sequential([LAYERS[cell](3, return_sequences=True), layers.Dense(1)])
+    model.layers[0].return_state = True  # set after add: refused when the model builds
+    with pytest.raises(ValueError, match="return_state"):
+        model.predict(np.zeros((2, 4, 2)), verbose=0)
+
+
+def test_initial_state_and_bidirectional_with_return_state_are_refused_clearly():
+    lstm = layers.LSTM(3, return_state=True)
+    x = np.zeros((2, 4, 2), dtype=np.float32)
+    with pytest.raises(NotImplementedError, match="initial_state"):
+        lstm(x, initial_state=[np.zeros((2, 3)), np.zeros((2, 3))])
+    with pytest.raises(NotImplementedError, match="return_state"):
+        layers.Bidirectional(layers.GRU(3, return_state=True))

@@ -111,6 +111,15 @@ def _bidirectional():
         layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul"), layers.Dense(1)]), (5, 3)
 
 
+def _rescaling_time_distributed():
+    return models.Sequential([
+        layers.Input((4, 3, 2)), layers.Rescaling(1. / 255, offset=-0.5),
+        layers.TimeDistributed(layers.Flatten()),
+        layers.TimeDistributed(layers.Dense(5, activation="relu")),
+        layers.TimeDistributed(layers.Dropout(0.2, seed=1)), layers.Rescaling([1., 2., 3., 4., 5.]),
+        layers.LSTM(2), layers.Dense(1)]), (4, 3, 2)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
@@ -123,7 +132,9 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
           "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
-          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"})}
+          "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
+          "rescaling_time_distributed": (_rescaling_time_distributed,
+                                         {"Rescaling", "TimeDistributed", "LSTM"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -111,3 +111,119 @@ def test_bidirectional_lstm_learns_a_direction_dependent_task():
     model.compile(brisknn.optimizers.Adam(0.02), "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(ids, y, epochs=25, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
+
+
+# -- TimeDistributed ------------------------------------------------------------------------------
+def test_time_distributed_keras_docstring_conv2d_shapes_and_per_step_values():
+    # Keras: TimeDistributed(Conv2D(64, (3, 3))) on (None, 10, 128, 128, 3) -> (None, 10, 126,
+    # 126, 64); smaller here.
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(2, 10, 8, 8, 3)).astype(np.float32)
+    conv = layers.Conv2D(4, (3, 3))
+    td = layers.TimeDistributed(conv)
+    y = td(x)
+    assert y.shape == (2, 10, 6, 6, 4)
+    assert td.compute_output_shape((None, 10, 8, 8, 3)) == (None, 10, 6, 6, 4)
+    alone = layers.Conv2D(4, (3, 3))
+    alone(x[:, 0])
+    alone.set_weights(conv.get_weights())
+    for t in range(10):
+        np.testing.assert_allclose(y[:, t], alone(x[:, t]), rtol=1e-5, atol=1e-5)
+
+
+def test_time_distributed_dense_matches_numpy_and_shares_the_inner_weights():
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(32, 10, 16)).astype(np.float32)
+    dense = layers.Dense(8, activation="relu", bias_initializer="random_normal")
+    td = layers.TimeDistributed(dense)
+    y = td(x).numpy()
+    kernel, bias = dense.get_weights()
+    assert y.shape == (32, 10, 8) and y.dtype == np.float32
+    np.testing.assert_allclose(y, np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
+    assert td.weights == dense.weights and [w.shape for w in td.get_weights()] == [(16, 8), (8,)]
+    assert td.count_params() == dense.count_params() == 136
+    td.trainable = False
+    assert td.trainable_weights == [] and not dense.trainable
+    assert td.non_trainable_weights == dense.weights
+
+
+@pytest.mark.parametrize("inner", ["dense", "conv"])
+def test_time_distributed_backward_matches_finite_differences(inner):
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(22)
+    if inner == "dense":
+        layer, x = layers.Dense(3, activation="tanh"), rng.normal(size=(2, 4, 5))
+    else:
+        layer, x = layers.Conv2D(2, 2, activation="sigmoid"), rng.normal(size=(2, 3, 4, 4, 2))
+    td = layers.TimeDistributed(layer)
+    y = td(x)
+    dy = rng.normal(size=y.shape)
+
+    def loss():
+        return float((td.forward(x) * dy).sum())
+    for var in td.weights:
+        var.grad.fill(0)
+    td.forward(x)
+    dx = td.backward(dy)
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
+    for var in td.weights:
+        np.testing.assert_allclose(var.grad, numeric_grad(loss, var.value), rtol=1e-6,
+                                   atol=1e-9)
+
+
+def test_time_distributed_config_nests_the_inner_layer_as_keras():
+    td = layers.TimeDistributed(layers.Dense(3, activation="relu", name="head"), name="per_step")
+    config = td.get_config()
+    assert config["name"] == "per_step"
+    assert config["layer"]["class_name"] == "Dense"
+    assert config["layer"]["config"]["name"] == "head"
+    assert config["layer"]["config"]["units"] == 3
+    clone = layers.TimeDistributed.from_config(config)
+    assert isinstance(clone.layer, layers.Dense) and clone.get_config() == config
+    assert layers.TimeDistributed(layers.Dense(1)).name.startswith("time_distributed")
+
+
+def test_time_distributed_in_a_sequential_trains_and_round_trips(tmp_path):
+    rng = np.random.default_rng(23)
+    x = rng.normal(size=(64, 5, 3)).astype(np.float32)
+    y = x @ np.array([[1.], [-2.], [0.5]], dtype=np.float32)
+    model = models.Sequential([layers.Input((5, 3)), layers.TimeDistributed(layers.Dense(1))])
+    assert model.output_shape == (None, 5, 1)
+    model.compile(brisknn.optimizers.Adam(0.05), "mse")
+    history = model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]
+    path = tmp_path / "td.keras"
+    model.save(path)
+    loaded = brisknn.models.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    assert loaded.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+
+
+def test_time_distributed_passes_the_mask_through_unchanged():
+    model = models.Sequential([layers.Input((None,)), layers.Embedding(10, 3, mask_zero=True),
+                               layers.TimeDistributed(layers.Dense(4)), layers.LSTM(2)])
+    padded = np.array([[4, 2, 7, 0, 0, 0]])
+    np.testing.assert_allclose(model.predict(padded, verbose=0),
+                               model.predict(padded[:, :3], verbose=0), rtol=1e-6, atol=1e-7)
+    td = model.layers[1]
+    mask = padded != 0
+    assert td.compute_mask(None, mask) is mask
+    with pytest.raises(ValueError, match="should be passed a `mask` of shape"):
+        td.forward(np.zeros((1, 6, 3), np.float32), mask=np.ones((1, 5), bool))
+
+
+def test_time_distributed_dropout_draws_independent_masks_per_step():
+    td = layers.TimeDistributed(layers.Dropout(0.5, seed=3))
+    y = td(np.ones((4, 6, 50), np.float32), training=True).numpy()
+    assert not all(np.array_equal(y[:, 0], y[:, t]) for t in range(1, 6))
+    np.testing.assert_array_equal(td(np.ones((4, 6, 50), np.float32)), 1)  # inference: identity
+
+
+def test_time_distributed_errors_are_clear():
+    with pytest.raises(ValueError, match="Please initialize `TimeDistributed` layer"):
+        layers.TimeDistributed("dense")
+    with pytest.raises(ValueError, match="at least 3 dimensions"):
+        layers.TimeDistributed(layers.Dense(2))(np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="return_state"):
+        layers.TimeDistributed(layers.LSTM(2, return_state=True))

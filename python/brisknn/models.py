@@ -90,6 +90,7 @@ class Sequential(LayerContainer, Layer):
                 raise ValueError("All layers added to a Sequential model should have unique "
                                  f"names. Name '{layer.name}' is already the name of a layer in "
                                  "this model. Update the `name` argument to pass a unique name.")
+            _refuse_several_outputs(self, layer)
             if not self._layers and self._declared_input_shape is None:
                 self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
@@ -124,6 +125,7 @@ class Sequential(LayerContainer, Layer):
             self.dtype = np.dtype(backend.floatx())
         shape = input_shape
         for layer in self._layers:
+            _refuse_several_outputs(self, layer)
             shape = layer._ensure_built(shape)
         if self.built and self._input_shape is not None and \
                 len(self._input_shape) == len(input_shape):
@@ -832,6 +834,18 @@ def _should_eval(epoch, validation_freq):
         return epoch in validation_freq
     raise ValueError("Expected `validation_freq` to be a list or int. Received: "
                      f"validation_freq={validation_freq} of the type {type(validation_freq)}.")
+
+
+def _refuse_several_outputs(model, layer):
+    """Keras' Sequential is "a plain stack of layers where each layer has exactly one input
+    tensor and one output tensor"; a recurrent layer with return_state gives a list, which the
+    next layer cannot take (and brisknn's fit has one output to train)."""
+    if getattr(layer, "return_state", False):
+        raise ValueError(
+            f"Sequential {model.name!r}: layer {layer.name!r} ({type(layer).__name__}) has "
+            "return_state=True and so returns several outputs ([output, *states]), but each "
+            "layer of a Sequential model must have exactly one output tensor. Call the layer "
+            "directly to get its states, or set return_state=False.")
 
 
 def _shape_fits(shape, expected):

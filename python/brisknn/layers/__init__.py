@@ -12,7 +12,8 @@ from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePo
                                     MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
-from brisknn.layers.wrappers import Bidirectional
+from brisknn.layers.preprocessing import Rescaling
+from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Masking", "Conv2D", "Convolution2D", "Conv2DTranspose",
@@ -21,3 +22,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
+__all__ += ["Rescaling", "TimeDistributed"]

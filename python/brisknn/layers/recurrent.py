@@ -3,7 +3,7 @@ fused C++ call (see cpp/src/recurrent.cpp)."""
 import numpy as np
 
 from brisknn import _core, activations, initializers, regularizers, utils
-from brisknn.layers.base import Layer, _shape_str
+from brisknn.layers.base import Layer, _shape_str, _tensor
 
 # The kernels apply activations element by element inside their step loop and keep only outputs:
 # every element-wise activation whose derivative follows from its output (Keras' parameter for
@@ -42,11 +42,9 @@ class _Recurrent(Layer):
                            ("bias_constraint", bias_constraint)):
             if value is not None:
                 raise NotImplementedError(f"{kind}: {arg} is not supported")
-        for arg, value in (("return_state", return_state), ("stateful", stateful)):
-            if value:
-                raise NotImplementedError(
-                    f"{kind}: {arg}=True is not supported (a Sequential passes one array "
-                    f"from layer to layer and starts every batch from zero states)")
+        if stateful:
+            raise NotImplementedError(
+                f"{kind}: stateful=True is not supported (every batch starts from zero states)")
         self.units = int(units)
         self.activation = self._activation_arg(activation, "activation")
         self.recurrent_activation = self._activation_arg(recurrent_activation,
@@ -64,7 +62,9 @@ class _Recurrent(Layer):
         self.seed = seed
         self._seeds = np.random.default_rng(seed) if seed is not None else None
         self.return_sequences = bool(return_sequences)
-        self.return_state = False
+        # The final states come with a direct call (layer(x) -> [output, *states]); a Sequential
+        # passes one array on and refuses such a layer (see models.Sequential._ensure_built).
+        self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = False
         self.unroll = bool(unroll)  # a speed hint in Keras; one fused loop computes the same
@@ -121,8 +121,37 @@ class _Recurrent(Layer):
 
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
-            return (input_shape[0], input_shape[1], self.units)
-        return (input_shape[0], self.units)
+            shape = (input_shape[0], input_shape[1], self.units)
+        else:
+            shape = (input_shape[0], self.units)
+        if self.return_state:  # as Keras: [output shape, one (batch, units) per state]
+            return [shape] + [(input_shape[0], self.units)] * self._state_count
+        return shape
+
+    _state_count = 1  # LSTM: h and c
+
+    def __call__(self, x, training=False, mask=None, initial_state=None):
+        """As Layer.__call__; with return_state, [output, *final states] (Keras' order: LSTM
+        [output, h, c], SimpleRNN and GRU [output, h])."""
+        if initial_state is not None:
+            raise NotImplementedError(
+                f"Layer {self.name!r} ({type(self).__name__}): initial_state is not supported "
+                "(the kernels start every sequence from zero states)")
+        y = super().__call__(x, training=training, mask=mask)
+        if not self.return_state:
+            return y
+        return [y] + [_tensor(state) for state in self._final_states()]
+
+    def _final_states(self):
+        """The states after the last processed step of the last forward pass (the last input
+        step, or the first with go_backwards), carried through masked steps as in Keras."""
+        if self._saved is None:
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) has not run yet")
+        h, carry = self._saved[3], self._saved[5]
+        states = [h[:, -1].copy()]
+        if self._state_count == 2:
+            states.append(carry[:, -1].copy())
+        return states
 
     # -- dropout masks -------------------------------------------------------------------------
     def _mask_counts(self, training):
@@ -291,6 +320,7 @@ class LSTM(_Recurrent):
 
     _cell = "lstm"
     _gates = 4
+    _state_count = 2
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",

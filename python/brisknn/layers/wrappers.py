@@ -37,6 +37,9 @@ class Bidirectional(LayerContainer, Layer):
             if not hasattr(layer, attr):
                 raise ValueError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, "
                                  f"GRU); {type(layer).__name__} has no `{attr}`")
+        if getattr(layer, "return_state", False):
+            raise NotImplementedError("Bidirectional: a wrapped layer with return_state=True "
+                                      "(outputs and four states) is not supported")
         super().__init__(**kwargs)
         self.forward_layer = _copy(layer, "forward_", go_backwards=layer.go_backwards)
         self.backward_layer = backward_layer if backward_layer is not None else \
@@ -166,3 +169,103 @@ def _copy(layer, prefix, go_backwards):
     config.update(name=prefix + name, go_backwards=go_backwards)
     config.pop("batch_input_shape", None)  # the wrapper is what a model is built from
     return type(layer).from_config(config)
+
+
+class TimeDistributed(LayerContainer, Layer):
+    """Applies `layer` to every time step of a (batch, steps, ...) input: the steps are folded
+    into the batch ((batch * steps, ...) -> layer -> (batch, steps, ...)), so one call of the
+    layer covers the whole sequence and every step shares its weights, which are the
+    wrapper's. As in Keras 3, the input mask passes through unchanged."""
+
+    supports_masking = True
+    forward_takes_mask = True
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError("Please initialize `TimeDistributed` layer with a "
+                             f"`keras.layers.Layer` instance. Received: {layer}")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f"TimeDistributed: the wrapped layer {layer.name!r} has "
+                             "return_state=True and so several outputs; it needs one")
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.trainable = self._trainable  # the inner layer follows the wrapper's flag
+
+    @property
+    def _wrapped_layers(self):  # saving keeps their random generators' states
+        return (self.layer,)
+
+    _inner_layers = _wrapped_layers
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        if getattr(self, "layer", None) is not None:
+            self.layer.trainable = self._trainable
+
+    def count_params(self):
+        if not self.built:
+            return super().count_params()  # Keras' "isn't built" error
+        return self.layer.count_params()
+
+    # -- shapes --------------------------------------------------------------------------------
+    def _child_input_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError("`TimeDistributed` Layer should be passed an `input_shape` with at "
+                             f"least 3 dimensions, received: {tuple(input_shape)}")
+        return (input_shape[0],) + tuple(input_shape[2:])
+
+    def build(self, input_shape):
+        self.layer._ensure_built(self._child_input_shape(tuple(input_shape)))
+
+    def compute_output_shape(self, input_shape):
+        child = tuple(self.layer.compute_output_shape(self._child_input_shape(input_shape)))
+        return (child[0], input_shape[1]) + child[1:]
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    # -- computation ---------------------------------------------------------------------------
+    def forward(self, x, training=False, mask=None):
+        x = np.asarray(x)
+        if x.ndim < 3:
+            raise ValueError(f"Layer {self.name!r} (TimeDistributed) expects an input with at "
+                             f"least 3 dimensions (batch, steps, ...), got an array of shape "
+                             f"{x.shape}")
+        if mask is not None and np.shape(mask)[:2] != x.shape[:2]:
+            raise ValueError("`TimeDistributed` Layer should be passed a `mask` of shape "
+                             f"({x.shape[0]}, {x.shape[1]}, ...), received: "
+                             f"mask.shape={np.shape(mask)}")
+        batch, steps = x.shape[:2]
+        # The inner layer sees no mask: its input has no time axis left (a Dense, a Conv2D).
+        y = self.layer.forward(np.ascontiguousarray(x).reshape((batch * steps,) + x.shape[2:]),
+                               training)
+        self._fold = (batch, steps)
+        return y.reshape((batch, steps) + y.shape[1:])
+
+    def backward(self, dy, need_dx=True):
+        batch, steps = self._fold
+        dy = np.ascontiguousarray(dy).reshape((batch * steps,) + dy.shape[2:])
+        dx = self.layer.backward(dy, need_dx)
+        if dx is None:
+            return None
+        return dx.reshape((batch, steps) + dx.shape[1:])
+
+    # -- serialization -------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        inner = self.layer.get_config()
+        inner.pop("batch_input_shape", None)  # the wrapper is what a model is built from
+        config["layer"] = {"class_name": type(self.layer).__name__, "config": inner}
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from brisknn import saving
+        config = dict(config)
+        config["layer"] = saving.deserialize_layer(config["layer"], custom_objects)
+        return cls(**config)
