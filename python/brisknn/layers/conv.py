@@ -163,6 +163,102 @@ class Conv2D(_Convolution):
 Convolution2D = Conv2D
 
 
+class Conv1D(_Convolution):
+    """y = activation(conv(x, kernel) + bias) over x (batch, steps, channels), with a kernel of
+    Keras' shape (kernel_size, in_channels, filters). Padding 'valid', 'same' (TF's: the extra
+    step of an odd total goes at the end) or 'causal' (kernel_size - 1 zero steps before the
+    sequence, then 'valid', so output step t sees input steps up to t only).
+
+    It runs on the 2-D kernels, the sequence viewed as an image of height 1:
+    (batch, steps, channels) -> (batch, 1, steps, channels), kernel (1, k, in, filters).
+    """
+
+    rank = 1
+    _paddings = ("valid", "same", "causal")
+    _layout = "sequences as (batch, steps, channels)"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Conv1D {self.name!r}"
+        _refuse_groups(groups, where)
+        self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
+                               dilation_rate, activation, use_bias, kernel_initializer,
+                               bias_initializer, kernel_regularizer, bias_regularizer,
+                               activity_regularizer=activity_regularizer,
+                               kernel_constraint=kernel_constraint,
+                               bias_constraint=bias_constraint)
+
+    def _kernel_4d(self, array):
+        return array.reshape((1,) + array.shape)
+
+    @property
+    def _left_pad(self):
+        return self.kernel_size[0] - 1 if self.padding == "causal" else 0
+
+    @property
+    def _window(self):
+        """(strides, padding) of the 2-D convolution on the (left-padded) height-1 image."""
+        return (1, self.strides[0]), "valid" if self.padding == "causal" else self.padding
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        if input_shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} (Conv1D) needs a known channel dimension, "
+                             f"got input shape {_shape_str(input_shape)}")
+        self.compute_output_shape(input_shape)  # raises if the kernel does not fit
+        self._add_weights(self.kernel_size + (input_shape[-1], self.filters))
+
+    def _check_rank(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Layer {self.name!r} (Conv1D) expects 3-D input (batch, steps, "
+                             f"channels), got shape {_shape_str(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        where = f"Layer {self.name!r} (Conv1D)"
+        if self.kernel is not None and input_shape[-1] not in (None, self.kernel.shape[1]):
+            raise ValueError(f"{where}: input of shape {_shape_str(input_shape)} has "
+                             f"{input_shape[-1]} channels, the kernel of shape "
+                             f"{self.kernel.shape} expects {self.kernel.shape[1]}")
+        steps = input_shape[1]
+        if steps is not None:
+            (_, stride), padding = self._window
+            steps = _core.window_output_length(steps + self._left_pad, self.kernel_size[0],
+                                               stride, padding)
+            if steps == 0:
+                raise ValueError(f"{where}: kernel_size {self.kernel_size[0]} is larger than "
+                                 f"the input of shape {_shape_str(input_shape)} with "
+                                 "padding='valid'")
+        return (input_shape[0], steps, self.filters)
+
+    def forward(self, x, training=False, logits=False):
+        self.compute_output_shape(x.shape)
+        if self._left_pad:
+            x = np.pad(x, ((0, 0), (self._left_pad, 0), (0, 0)))
+        batch, steps, channels = x.shape
+        strides, padding = self._window
+        y = self._convolve(x.reshape(batch, 1, steps, channels), strides, padding, training,
+                           logits)
+        return y.reshape(batch, y.shape[2], self.filters)
+
+    def backward(self, dy, need_dx=True):
+        batch, steps, filters = dy.shape
+        strides, padding = self._window
+        dx = self._convolve_backward(np.ascontiguousarray(dy).reshape(batch, 1, steps, filters),
+                                     strides, padding, need_dx)
+        if dx is None:
+            return None
+        dx = dx.reshape(batch, dx.shape[2], dx.shape[3])
+        return np.ascontiguousarray(dx[:, self._left_pad:]) if self._left_pad else dx
+
+
+Convolution1D = Conv1D
+
+
 class Conv2DTranspose(_ConvOptions, Layer):
     """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
     (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
