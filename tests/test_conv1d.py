@@ -292,3 +292,13 @@ def test_pooling1d_bad_input_names_the_layer_and_shapes(cls):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cls(2)(np.zeros((1, 4, 1))).shape == (1, 2, 1)
+
+
+def test_strided_views_are_accepted_by_forward():
+    brisknn.backend.set_floatx("float64")
+    x = _x((2, 12, 3), np.float64)
+    view = x[:, ::2]
+    for layer in (layers.Conv1D(2, 3, padding="same"), layers.MaxPooling1D(),
+                  layers.AveragePooling1D(3, 1)):
+        layer(view.copy())
+        np.testing.assert_array_equal(layer.forward(view), layer.forward(view.copy()))

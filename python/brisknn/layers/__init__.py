@@ -8,9 +8,9 @@ from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, Inp
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
 from brisknn.layers.normalization import BatchNormalization
 from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
-                                    GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
-                                    MaxPool2D, MaxPooling1D, MaxPooling2D)
+                                    GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool1D,
+                                    GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                                    MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
 from brisknn.layers.wrappers import Bidirectional

@@ -237,6 +237,7 @@ class Conv1D(_Convolution):
 
     def forward(self, x, training=False, logits=False):
         self.compute_output_shape(x.shape)
+        x = np.ascontiguousarray(x)  # a strided view would not reshape to the image in place
         if self._left_pad:
             x = np.pad(x, ((0, 0), (self._left_pad, 0), (0, 0)))
         batch, steps, channels = x.shape

@@ -62,7 +62,8 @@ class _Pooling(Layer):
         """(x viewed as an image, the image-shaped output) for this input."""
         out = self.compute_output_shape(x.shape)
         self._in_shape = x.shape
-        return x.reshape(self._as_image_shape(x.shape)), self._as_image_shape(out)
+        x4 = np.ascontiguousarray(x).reshape(self._as_image_shape(x.shape))
+        return x4, self._as_image_shape(out)
 
     def get_config(self):
         config = super().get_config()
