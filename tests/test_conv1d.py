@@ -302,3 +302,20 @@ def test_strided_views_are_accepted_by_forward():
                   layers.AveragePooling1D(3, 1)):
         layer(view.copy())
         np.testing.assert_array_equal(layer.forward(view), layer.forward(view.copy()))
+
+
+def test_a_model_with_unknown_steps_runs_sequences_of_any_length():
+    model = models.Sequential([
+        layers.Input((None,)), layers.Embedding(20, 4, name="any_length_tokens"),
+        layers.Conv1D(3, 3, padding="causal"), layers.MaxPooling1D(2, padding="same"),
+        layers.Conv1D(2, 2), layers.GlobalMaxPooling1D(), layers.Dense(1)])
+    model.compile("adam", "mse")
+    assert model.layers[1].output_shape == (None, None, 3)
+    rng = np.random.default_rng(0)
+    for steps in (7, 12, 3):
+        x = rng.integers(0, 20, (5, steps))
+        assert model.predict(x, verbose=0).shape == (5, 1)
+        assert np.isfinite(model.train_on_batch(x, np.ones((5, 1))))
+    with pytest.raises(ValueError, match=r"\(Conv1D\): kernel_size 2 is larger than the input "
+                                         r"of shape \(5, 1, 3\)"):
+        model.predict(rng.integers(0, 20, (5, 1)), verbose=0)
