@@ -53,6 +53,14 @@ def _conv():
         layers.Dense(3, activation="softmax")]), (8, 8, 2)
 
 
+def _conv1d():
+    return models.Sequential([
+        layers.Input((10, 3)), layers.Conv1D(4, 3, padding="causal", activation="relu"),
+        layers.MaxPooling1D(), layers.Convolution1D(5, 2, strides=2, padding="same"),
+        layers.AveragePooling1D(2, padding="same"), layers.MaxPool1D(1), layers.AvgPool1D(1),
+        layers.Flatten(), layers.Dense(2)]), (10, 3)
+
+
 def _nested():
     inner = models.Sequential([layers.Dense(6, activation="relu"), layers.Dropout(0.5, seed=1),
                                models.Sequential([layers.Dense(5)], name="innermost")],
@@ -121,13 +129,15 @@ def _rescaling_time_distributed():
 
 
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
+          "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
 _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "Convolution2D",
             "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "Sequential",
             "InputLayer", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
             "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D",
             "LeakyReLU", "BatchNormalization", "Conv2DTranspose", "Convolution2DTranspose",
-            "ZeroPadding2D"}
+            "ZeroPadding2D", "Conv1D", "Convolution1D", "MaxPooling1D", "MaxPool1D",
+            "AveragePooling1D", "AvgPool1D"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),

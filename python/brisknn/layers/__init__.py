@@ -1,22 +1,24 @@
 """Keras-named layers."""
 from brisknn.layers.activations import LeakyReLU
 from brisknn.layers.base import Layer
-from brisknn.layers.conv import Conv2D, Conv2DTranspose, Convolution2D, Convolution2DTranspose
+from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
+                                 Convolution2DTranspose)
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
 from brisknn.layers.normalization import BatchNormalization
-from brisknn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D,
-                                    GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
-                                    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool2D,
-                                    MaxPooling2D)
+from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
+                                    GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool1D,
+                                    GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                                    MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
 from brisknn.layers.preprocessing import Rescaling
 from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Masking", "Conv2D", "Convolution2D", "Conv2DTranspose",
+           "Masking", "Conv1D", "Convolution1D", "MaxPooling1D", "MaxPool1D",
+           "AveragePooling1D", "AvgPool1D", "Conv2D", "Convolution2D", "Conv2DTranspose",
            "Convolution2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D",
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",

@@ -1,20 +1,27 @@
-"""Conv2D and Conv2DTranspose: Keras' 2-D convolution layers on NHWC (channels_last) images."""
+"""Conv2D and Conv2DTranspose: Keras' 2-D convolution layers on NHWC (channels_last) images;
+Conv1D on (batch, steps, channels) sequences, run by the same 2-D kernels on images of height 1."""
 import numpy as np
 
 from brisknn import _core, initializers, regularizers
-from brisknn.layers.base import Layer
+from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
-from brisknn.ops.conv import conv2d_output_shape, normalize_padding, normalize_pair, workspace
+from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
+                              normalize_tuple, workspace)
 
 
-def check_data_format(data_format, where):
+def check_data_format(data_format, where, layout="images as (batch, height, width, channels)"):
     if data_format not in (None, "channels_last"):
-        raise ValueError(f"{where}: brisknn supports data_format='channels_last' only (images "
-                         f"as (batch, height, width, channels)), got {data_format!r}")
+        raise ValueError(f"{where}: brisknn supports data_format='channels_last' only ({layout}), "
+                         f"got {data_format!r}")
 
 
 class _ConvOptions(_ActivationMixin):
-    """The arguments Conv2D and Conv2DTranspose share, checked and kept in one place."""
+    """The arguments Conv1D, Conv2D and Conv2DTranspose share, checked and kept in one place.
+    `rank` is the number of spatial axes (2 for images, 1 for sequences)."""
+
+    rank = 2
+    _paddings = ("valid", "same")
+    _layout = "images as (batch, height, width, channels)"
 
     def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
                           dilation_rate, activation, use_bias, kernel_initializer,
@@ -22,11 +29,11 @@ class _ConvOptions(_ActivationMixin):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
-        self.kernel_size = normalize_pair(kernel_size, "kernel_size", where)
-        self.strides = normalize_pair(strides, "strides", where)
-        self.padding = normalize_padding(padding, where)
-        check_data_format(data_format, where)
-        if normalize_pair(dilation_rate, "dilation_rate", where) != (1, 1):
+        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", where)
+        self.strides = normalize_tuple(strides, self.rank, "strides", where)
+        self.padding = normalize_padding(padding, where, self._paddings)
+        check_data_format(data_format, where, self._layout)
+        if normalize_tuple(dilation_rate, self.rank, "dilation_rate", where) != (1,) * self.rank:
             raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
         for name, value in refused.items():
             if value is not None:
@@ -43,7 +50,8 @@ class _ConvOptions(_ActivationMixin):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, data_format="channels_last", dilation_rate=(1, 1),
+                      padding=self.padding, data_format="channels_last",
+                      dilation_rate=(1,) * self.rank,
                       activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
                       bias_initializer=initializers.serialize(self.bias_initializer),
@@ -53,7 +61,65 @@ class _ConvOptions(_ActivationMixin):
         return config
 
 
-class Conv2D(_ConvOptions, Layer):
+class _Convolution(_ConvOptions, Layer):
+    """What Conv1D and Conv2D share: the calls into the 2-D kernels on NHWC arrays. A kernel is
+    handed to them as (k_h, k_w, in_channels, filters); Conv1D's (k, in, filters) weight is
+    viewed as (1, k, in, filters), its gradient the same way, so both accumulate in place."""
+
+    def _kernel_4d(self, array):
+        return array
+
+    def _workspace_for(self, x4, strides, padding, backward):
+        self._workspace = workspace(self._workspace, x4.shape,
+                                    self._kernel_4d(self.kernel.value).shape, strides, padding,
+                                    backward, x4.dtype)
+        return self._workspace
+
+    def _convolve(self, x4, strides, padding, training, logits):
+        """y (batch, out_h, out_w, filters) from x4 (batch, h, w, in_channels)."""
+        act = self._kernel_activation(logits)
+        kernel = self._kernel_4d(self.kernel.value)
+        y = np.empty(conv2d_output_shape(x4.shape, kernel.shape, strides, padding),
+                     dtype=x4.dtype)
+        # Training sizes the workspace for backward too, so backward finds it ready.
+        ws = self._workspace_for(x4, strides, padding, backward=training)
+        _core.conv2d_forward(x4, kernel, self.bias.value if self.use_bias else None, y, ws,
+                             strides, padding, act, self.activation_alpha)
+        y = self._activate_separately(y)
+        self._x, self._y = x4, y
+        return y
+
+    def _convolve_backward(self, dy4, strides, padding, need_dx):
+        """dx4 like the last x4 (or None); adds the kernel and bias gradients when trainable."""
+        train = self.trainable
+        dx = np.empty_like(self._x) if need_dx else None
+        # The kernel applies the activation's derivative block by block (from y), fused.
+        dy4, act = self._kernel_backward_activation(
+            np.ascontiguousarray(dy4, dtype=self._y.dtype))
+        _core.conv2d_backward(dy4, self._x, self._kernel_4d(self.kernel.value), dx,
+                              self._kernel_4d(self.kernel.grad) if train else None,
+                              self.bias.grad if train and self.use_bias else None,
+                              self._workspace_for(self._x, strides, padding, backward=True),
+                              strides, padding, self._y, act, self.activation_alpha)
+        return dx
+
+    def _add_weights(self, kernel_shape):
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                                      self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        self.bias_regularizer)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": 1}
+
+
+def _refuse_groups(groups, where):
+    if groups != 1:
+        raise NotImplementedError(f"{where}: groups other than 1 are not supported")
+
+
+class Conv2D(_Convolution):
     """y = activation(conv(x, kernel) + bias) over x (batch, height, width, channels), with a
     kernel of shape (k_h, k_w, in_channels, filters) as in Keras."""
 
@@ -64,8 +130,7 @@ class Conv2D(_ConvOptions, Layer):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Conv2D {self.name!r}"
-        if groups != 1:
-            raise NotImplementedError(f"{where}: groups other than 1 are not supported")
+        _refuse_groups(groups, where)
         self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
                                dilation_rate, activation, use_bias, kernel_initializer,
                                bias_initializer, kernel_regularizer, bias_regularizer,
@@ -81,51 +146,118 @@ class Conv2D(_ConvOptions, Layer):
             raise ValueError(f"Layer {self.name!r} (Conv2D) expects 4-D input (batch, height, "
                              f"width, channels) with known channels, got {tuple(input_shape)}")
         self.compute_output_shape(input_shape)  # raises if the kernel does not fit
-        self.kernel = self.add_weight("kernel", self._kernel_shape(input_shape),
-                                      self.kernel_initializer, self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer)
+        self._add_weights(self._kernel_shape(input_shape))
 
     def compute_output_shape(self, input_shape):
         return conv2d_output_shape(tuple(input_shape), self._kernel_shape(input_shape),
                                    self.strides, self.padding,
                                    f"Layer {self.name!r} (Conv2D)")
 
-    def _workspace_for(self, x, backward):
-        self._workspace = workspace(self._workspace, x.shape, self.kernel.shape, self.strides,
-                                    self.padding, backward, x.dtype)
-        return self._workspace
-
     def forward(self, x, training=False, logits=False):
-        act = self._kernel_activation(logits)
-        y = np.empty(self.compute_output_shape(x.shape), dtype=x.dtype)
-        # Training sizes the workspace for backward too, so backward finds it ready.
-        ws = self._workspace_for(x, backward=training)
-        _core.conv2d_forward(x, self.kernel.value, self.bias.value if self.use_bias else None, y,
-                             ws, self.strides, self.padding, act, self.activation_alpha)
-        y = self._activate_separately(y)
-        self._x, self._y = x, y
-        return y
+        return self._convolve(x, self.strides, self.padding, training, logits)
 
     def backward(self, dy, need_dx=True):
-        train = self.trainable
-        dx = np.empty_like(self._x) if need_dx else None
-        # The kernel applies the activation's derivative block by block (from y), fused.
-        dy, act = self._kernel_backward_activation(
-            np.ascontiguousarray(dy, dtype=self._y.dtype))
-        _core.conv2d_backward(dy, self._x,
-                              self.kernel.value, dx, self.kernel.grad if train else None,
-                              self.bias.grad if train and self.use_bias else None,
-                              self._workspace_for(self._x, backward=True), self.strides,
-                              self.padding, self._y, act, self.activation_alpha)
-        return dx
-
-    def get_config(self):
-        return {**super().get_config(), "groups": 1}
+        return self._convolve_backward(dy, self.strides, self.padding, need_dx)
 
 
 Convolution2D = Conv2D
+
+
+class Conv1D(_Convolution):
+    """y = activation(conv(x, kernel) + bias) over x (batch, steps, channels), with a kernel of
+    Keras' shape (kernel_size, in_channels, filters). Padding 'valid', 'same' (TF's: the extra
+    step of an odd total goes at the end) or 'causal' (kernel_size - 1 zero steps before the
+    sequence, then 'valid', so output step t sees input steps up to t only).
+
+    It runs on the 2-D kernels, the sequence viewed as an image of height 1:
+    (batch, steps, channels) -> (batch, 1, steps, channels), kernel (1, k, in, filters).
+    """
+
+    rank = 1
+    _paddings = ("valid", "same", "causal")
+    _layout = "sequences as (batch, steps, channels)"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Conv1D {self.name!r}"
+        _refuse_groups(groups, where)
+        self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
+                               dilation_rate, activation, use_bias, kernel_initializer,
+                               bias_initializer, kernel_regularizer, bias_regularizer,
+                               activity_regularizer=activity_regularizer,
+                               kernel_constraint=kernel_constraint,
+                               bias_constraint=bias_constraint)
+
+    def _kernel_4d(self, array):
+        return array.reshape((1,) + array.shape)
+
+    @property
+    def _left_pad(self):
+        return self.kernel_size[0] - 1 if self.padding == "causal" else 0
+
+    @property
+    def _window(self):
+        """(strides, padding) of the 2-D convolution on the (left-padded) height-1 image."""
+        return (1, self.strides[0]), "valid" if self.padding == "causal" else self.padding
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        if input_shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} (Conv1D) needs a known channel dimension, "
+                             f"got input shape {_shape_str(input_shape)}")
+        self.compute_output_shape(input_shape)  # raises if the kernel does not fit
+        self._add_weights(self.kernel_size + (input_shape[-1], self.filters))
+
+    def _check_rank(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Layer {self.name!r} (Conv1D) expects 3-D input (batch, steps, "
+                             f"channels), got shape {_shape_str(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        where = f"Layer {self.name!r} (Conv1D)"
+        if self.kernel is not None and input_shape[-1] not in (None, self.kernel.shape[1]):
+            raise ValueError(f"{where}: input of shape {_shape_str(input_shape)} has "
+                             f"{input_shape[-1]} channels, the kernel of shape "
+                             f"{self.kernel.shape} expects {self.kernel.shape[1]}")
+        steps = input_shape[1]
+        if steps is not None:
+            (_, stride), padding = self._window
+            steps = _core.window_output_length(steps + self._left_pad, self.kernel_size[0],
+                                               stride, padding)
+            if steps == 0:
+                raise ValueError(f"{where}: kernel_size {self.kernel_size[0]} is larger than "
+                                 f"the input of shape {_shape_str(input_shape)} with "
+                                 "padding='valid'")
+        return (input_shape[0], steps, self.filters)
+
+    def forward(self, x, training=False, logits=False):
+        self.compute_output_shape(x.shape)
+        x = np.ascontiguousarray(x)  # a strided view would not reshape to the image in place
+        if self._left_pad:
+            x = np.pad(x, ((0, 0), (self._left_pad, 0), (0, 0)))
+        batch, steps, channels = x.shape
+        strides, padding = self._window
+        y = self._convolve(x.reshape(batch, 1, steps, channels), strides, padding, training,
+                           logits)
+        return y.reshape(batch, y.shape[2], self.filters)
+
+    def backward(self, dy, need_dx=True):
+        batch, steps, filters = dy.shape
+        strides, padding = self._window
+        dx = self._convolve_backward(np.ascontiguousarray(dy).reshape(batch, 1, steps, filters),
+                                     strides, padding, need_dx)
+        if dx is None:
+            return None
+        dx = dx.reshape(batch, dx.shape[2], dx.shape[3])
+        return np.ascontiguousarray(dx[:, self._left_pad:]) if self._left_pad else dx
+
+
+Convolution1D = Conv1D
 
 
 class Conv2DTranspose(_ConvOptions, Layer):

@@ -1,4 +1,5 @@
-"""MaxPooling2D and AveragePooling2D: Keras' 2-D pooling layers on NHWC images; the global
+"""MaxPooling2D and AveragePooling2D: Keras' 2-D pooling layers on NHWC images, and
+MaxPooling1D and AveragePooling1D on (batch, steps, channels) sequences; the global
 poolings (GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalMaxPooling1D), the head of a
 transfer-learning model."""
 import numpy as np
@@ -6,29 +7,63 @@ import numpy as np
 from brisknn import _core
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.conv import check_data_format
-from brisknn.ops.conv import normalize_padding, normalize_pair, window_output_shape
+from brisknn.ops.conv import normalize_padding, normalize_tuple, window_output_shape
 
 
-class _Pooling2D(Layer):
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+class _Pooling(Layer):
+    """A window sliding over the spatial axes of channels_last input: `rank` 2 for images
+    (batch, height, width, channels), 1 for sequences (batch, steps, channels). Both run on the
+    2-D kernels, a sequence viewed as an image of height 1 with (1, pool) windows."""
+
+    rank = 2
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         where = f"{type(self).__name__} {self.name!r}"
-        self.pool_size = normalize_pair(pool_size, "pool_size", where)
+        self.pool_size = normalize_tuple(pool_size, self.rank, "pool_size", where)
         # Keras: strides default to the pool size (non-overlapping windows).
-        self.strides = self.pool_size if strides is None else normalize_pair(strides, "strides",
-                                                                             where)
+        self.strides = self.pool_size if strides is None else normalize_tuple(
+            strides, self.rank, "strides", where)
         self.padding = normalize_padding(padding, where)
-        check_data_format(data_format, where)
+        check_data_format(data_format, where, "images as (batch, height, width, channels)"
+                          if self.rank == 2 else "sequences as (batch, steps, channels)")
+        lead = (1,) * (2 - self.rank)
+        self._pool_2d, self._strides_2d = lead + self.pool_size, lead + self.strides
+
+    def _as_image_shape(self, input_shape):
+        """input_shape as the 2-D kernels see it, after checking its rank."""
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            layout = ("(batch, height, width, channels)" if self.rank == 2 else
+                      "(batch, steps, channels)")
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects "
+                             f"{self.rank + 2}-D input {layout}, got shape "
+                             f"{_shape_str(input_shape)}")
+        return input_shape[:1] + (1,) * (2 - self.rank) + input_shape[1:]
 
     def compute_output_shape(self, input_shape):
         where = f"Layer {self.name!r} ({type(self).__name__})"
-        if len(input_shape) == 4 and input_shape[3] is None:
+        image_shape = self._as_image_shape(input_shape)
+        if image_shape[3] is None:
             raise ValueError(f"{where}: the channel dimension must be known, got "
-                             f"{tuple(input_shape)}")
-        out = window_output_shape(tuple(input_shape), self.pool_size, self.strides,
-                                  self.padding, where, f"pool_size {self.pool_size}")
-        return (input_shape[0],) + out + (input_shape[3],)
+                             f"{_shape_str(input_shape)}")
+        what = f"pool_size {self.pool_size[0] if self.rank == 1 else self.pool_size}"
+        try:
+            out = window_output_shape(image_shape, self._pool_2d, self._strides_2d,
+                                      self.padding, where, what)
+        except ValueError as e:
+            if self.rank == 2 or "larger than" not in str(e):
+                raise
+            raise ValueError(f"{where}: {what} is larger than the input of shape "
+                             f"{_shape_str(input_shape)} with padding='valid'") from None
+        return (input_shape[0],) + out[2 - self.rank:] + (image_shape[3],)
+
+    def _forward_shapes(self, x):
+        """(x viewed as an image, the image-shaped output) for this input."""
+        out = self.compute_output_shape(x.shape)
+        self._in_shape = x.shape
+        x4 = np.ascontiguousarray(x).reshape(self._as_image_shape(x.shape))
+        return x4, self._as_image_shape(out)
 
     def get_config(self):
         config = super().get_config()
@@ -37,45 +72,74 @@ class _Pooling2D(Layer):
         return config
 
 
-class MaxPooling2D(_Pooling2D):
+class _MaxPooling(_Pooling):
     """The maximum of each pool_size window; padding positions never win."""
 
     _argmax = None  # int32 positions of the maxima, reused across calls of the same shape
 
     def forward(self, x, training=False):
-        shape = self.compute_output_shape(x.shape)
+        x4, shape = self._forward_shapes(x)
         y = np.empty(shape, dtype=x.dtype)
         if self._argmax is None or self._argmax.shape != shape:
             self._argmax = np.empty(shape, dtype=np.int32)
-        _core.max_pool2d_forward(x, y, self._argmax, self.pool_size, self.strides, self.padding)
-        self._in_shape = x.shape
-        return y
+        _core.max_pool2d_forward(x4, y, self._argmax, self._pool_2d, self._strides_2d,
+                                 self.padding)
+        return y.reshape(self.compute_output_shape(x.shape))
 
     def backward(self, dy, need_dx=True):
         if not need_dx:
             return None
-        dy = np.ascontiguousarray(dy)
-        dx = np.empty(self._in_shape, dtype=dy.dtype)
+        dy = np.ascontiguousarray(dy).reshape(self._argmax.shape)
+        dx = np.empty(self._as_image_shape(self._in_shape), dtype=dy.dtype)
         _core.max_pool2d_backward(dy, self._argmax, dx)
-        return dx
+        return dx.reshape(self._in_shape)
 
 
-class AveragePooling2D(_Pooling2D):
+class _AveragePooling(_Pooling):
     """The mean of each pool_size window over its non-padding positions (as Keras)."""
 
     def forward(self, x, training=False):
-        y = np.empty(self.compute_output_shape(x.shape), dtype=x.dtype)
-        _core.avg_pool2d_forward(x, y, self.pool_size, self.strides, self.padding)
-        self._in_shape = x.shape
-        return y
+        x4, shape = self._forward_shapes(x)
+        y = np.empty(shape, dtype=x.dtype)
+        _core.avg_pool2d_forward(x4, y, self._pool_2d, self._strides_2d, self.padding)
+        self._out_shape = shape
+        return y.reshape(self.compute_output_shape(x.shape))
 
     def backward(self, dy, need_dx=True):
         if not need_dx:
             return None
-        dx = np.empty(self._in_shape, dtype=dy.dtype)
-        _core.avg_pool2d_backward(np.ascontiguousarray(dy), dx, self.pool_size, self.strides,
-                                  self.padding)
-        return dx
+        dy = np.ascontiguousarray(dy).reshape(self._out_shape)
+        dx = np.empty(self._as_image_shape(self._in_shape), dtype=dy.dtype)
+        _core.avg_pool2d_backward(dy, dx, self._pool_2d, self._strides_2d, self.padding)
+        return dx.reshape(self._in_shape)
+
+
+class MaxPooling2D(_MaxPooling):
+    """The maximum of each pool_size window of (batch, height, width, channels) images."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling2D(_AveragePooling):
+    """The mean of each pool_size window of (batch, height, width, channels) images."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class MaxPooling1D(_MaxPooling):
+    """The maximum of each pool_size window of steps of (batch, steps, channels) input."""
+
+    rank = 1
+
+
+class AveragePooling1D(_AveragePooling):
+    """The mean of each pool_size window of steps of (batch, steps, channels) input."""
+
+    rank = 1
 
 
 class _GlobalPooling(Layer):
@@ -161,6 +225,8 @@ class GlobalMaxPooling1D(_GlobalMax):
 
 
 MaxPool2D = MaxPooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D

@@ -16,24 +16,31 @@ __all__ = [
 # -- argument normalisation shared with brisknn.layers.conv / pooling ----------------------------
 def normalize_pair(value, name, where):
     """An int or a pair of ints, as Keras accepts for kernel_size, strides, pool_size."""
+    return normalize_tuple(value, 2, name, where)
+
+
+def normalize_tuple(value, rank, name, where):
+    """An int or `rank` ints (a pair for 2-D layers, one int for 1-D ones), all positive."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
+        values = (int(value),) * rank
     else:
         try:
-            pair = tuple(int(v) for v in value)
+            values = tuple(int(v) for v in value)
         except (TypeError, ValueError):
-            pair = ()
-        if len(pair) != 2 or any(isinstance(v, bool) for v in value):
-            raise ValueError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
+            values = ()
+        if len(values) != rank or any(isinstance(v, bool) for v in value):
+            what = "a pair of ints" if rank == 2 else f"a tuple of {rank} int(s)"
+            raise ValueError(f"{where}: {name} must be an int or {what}, got {value!r}")
+    if min(values) < 1:
         raise ValueError(f"{where}: {name} must be positive, got {value!r}")
-    return pair
+    return values
 
 
-def normalize_padding(padding, where):
+def normalize_padding(padding, where, allowed=("valid", "same")):
     p = str(padding).lower()
-    if p not in ("valid", "same"):
-        raise ValueError(f"{where}: padding must be 'valid' or 'same', got {padding!r}")
+    if p not in allowed:
+        choices = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
+        raise ValueError(f"{where}: padding must be {choices}, got {padding!r}")
     return p
 
 
