@@ -888,3 +888,30 @@ def test_compile_without_a_loss_predicts_and_refuses_to_train(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = brisknn.models.load_model(tmp_path / "m.keras")
     assert loaded.compiled and loaded.loss is None
+
+
+@pytest.mark.parametrize("make,first,second", [
+    (lambda: brisknn.layers.Dense(4), (2, 3), (2, 5, 3)),
+    (lambda: brisknn.layers.Conv2D(4, 3, padding="same"), (2, 8, 8, 3), (2, 10, 12, 3)),
+    (lambda: brisknn.layers.Conv1D(4, 3), (2, 9, 3), (2, 20, 3)),
+    (lambda: brisknn.layers.Conv2DTranspose(4, 3, strides=2), (1, 4, 4, 3), (1, 5, 6, 3)),
+    (lambda: brisknn.layers.LSTM(4, return_sequences=True), (2, 5, 3), (2, 7, 3)),
+])
+def test_a_layer_called_directly_takes_what_keras_input_spec_lets_through(make, first, second):
+    # Keras checks a built layer's input against its InputSpec: the channels / features (and the
+    # rank, or Dense's min_ndim 2), not the other sizes it was first called with.
+    rng = np.random.default_rng(0)
+    layer = make()
+    layer(rng.random(first))
+    x = rng.random(second)
+    fresh = make()
+    fresh(x)
+    fresh.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer(x), fresh(x), rtol=1e-6)
+    assert layer.input_shape == (None,) + first[1:]  # still the shape it was built for
+    bad = np.zeros(second[:-1] + (second[-1] + 1,))
+    with pytest.raises(ValueError, match="expects input of shape"):
+        layer(bad)
+    wrong_rank = (3,) if len(first) == 2 else second[:1] + second[2:]  # Dense: below min_ndim
+    with pytest.raises(ValueError, match="expects input of shape"):
+        layer(np.zeros(wrong_rank))

@@ -172,6 +172,12 @@ class Layer:
         input_shape = tuple(input_shape)
         if self.built and self.output_shape is not None:
             self._check_input_shape(input_shape)
+            expected = self.input_shape
+            if expected is not None and (len(input_shape) != len(expected) or any(
+                    a is not None and e is not None and a != e
+                    for a, e in zip(input_shape, expected))):
+                # another size the layer's InputSpec lets through (input_spec_last_axis_only)
+                return tuple(self.compute_output_shape(input_shape))
             return self.output_shape
         if self.dtype is None:
             self.dtype = np.dtype(backend.floatx())
@@ -186,9 +192,21 @@ class Layer:
         self.output_shape = tuple(self.compute_output_shape(input_shape))
         return self.output_shape
 
+    # Keras' InputSpec, as far as a direct call checks it: None keeps the whole shape the layer
+    # was built for; a layer that sets it needs only its last axis (the one its weights fix) to
+    # match, with any rank of at least input_min_rank (Dense's min_ndim 2), or the built rank.
+    input_spec_last_axis_only = False
+    input_min_rank = None
+
     def _accepts(self, input_shape):
         expected = self.input_shape
-        return expected is None or len(expected) == len(input_shape) and all(
+        if expected is None:
+            return True
+        if self.input_spec_last_axis_only:
+            rank_ok = len(input_shape) >= self.input_min_rank if self.input_min_rank \
+                else len(input_shape) == len(expected)
+            return rank_ok and (expected[-1] is None or input_shape[-1] in (None, expected[-1]))
+        return len(expected) == len(input_shape) and all(
             e is None or a is None or e == a for e, a in zip(expected[1:], input_shape[1:]))
 
     def _check_input_shape(self, input_shape):

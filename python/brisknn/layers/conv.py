@@ -66,6 +66,8 @@ class _Convolution(_ConvOptions, Layer):
     handed to them as (k_h, k_w, in_channels, filters); Conv1D's (k, in, filters) weight is
     viewed as (1, k, in, filters), its gradient the same way, so both accumulate in place."""
 
+    input_spec_last_axis_only = True  # Keras: the rank and the channels; any spatial size
+
     def _kernel_4d(self, array):
         return array
 
@@ -271,6 +273,8 @@ class Conv2DTranspose(_ConvOptions, Layer):
     that convolution's forward pass, the kernel gradient its kernel gradient. The activation
     is applied separately (the fused one belongs to the other direction).
     """
+
+    input_spec_last_axis_only = True
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,

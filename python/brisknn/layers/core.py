@@ -102,6 +102,7 @@ class Dense(_ActivationMixin, Layer):
     """y = activation(x @ kernel + bias), over the last axis of x."""
 
     supports_masking = True  # on (batch, steps, features) input the steps' mask passes through
+    input_spec_last_axis_only, input_min_rank = True, 2  # Keras: min_ndim 2, axes {-1: in}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,

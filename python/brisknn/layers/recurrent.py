@@ -16,6 +16,7 @@ class _Recurrent(Layer):
     """What the three layers share: weights (kernel, recurrent_kernel, bias) in Keras' layout,
     dropout masks, buffers kept between forward and backward, config."""
 
+    input_spec_last_axis_only = True  # Keras: the features; any number of steps
     _cell = None      # the kernel's cell name
     _gates = 1        # gate blocks side by side in the kernels
 
