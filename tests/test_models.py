@@ -915,3 +915,14 @@ def test_a_layer_called_directly_takes_what_keras_input_spec_lets_through(make, 
     wrong_rank = (3,) if len(first) == 2 else second[:1] + second[2:]  # Dense: below min_ndim
     with pytest.raises(ValueError, match="expects input of shape"):
         layer(np.zeros(wrong_rank))
+
+
+def test_an_embedding_called_directly_takes_ids_of_any_shape_as_keras():
+    emb = brisknn.layers.Embedding(10, 3)
+    a = emb(np.array([[1, 2, 3]]))
+    b = emb(np.array([[4, 5], [1, 2]]))
+    c = emb(np.array([7]))
+    table = emb.get_weights()[0]
+    np.testing.assert_array_equal(a, table[[[1, 2, 3]]])
+    np.testing.assert_array_equal(b, table[[[4, 5], [1, 2]]])
+    np.testing.assert_array_equal(c, table[[7]])

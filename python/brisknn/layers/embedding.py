@@ -50,6 +50,9 @@ class Embedding(Layer):
     def _where(self):
         return f"Layer {self.name!r} (Embedding)"
 
+    def _accepts(self, input_shape):
+        return True  # Keras gives Embedding no InputSpec: its weights fit ids of any shape
+
     def build(self, input_shape=None):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer,
