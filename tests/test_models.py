@@ -896,6 +896,7 @@ def test_compile_without_a_loss_predicts_and_refuses_to_train(tmp_path):
     (lambda: brisknn.layers.Conv1D(4, 3), (2, 9, 3), (2, 20, 3)),
     (lambda: brisknn.layers.Conv2DTranspose(4, 3, strides=2), (1, 4, 4, 3), (1, 5, 6, 3)),
     (lambda: brisknn.layers.LSTM(4, return_sequences=True), (2, 5, 3), (2, 7, 3)),
+    (lambda: brisknn.layers.BatchNormalization(), (4, 6, 6, 3), (4, 5, 7, 3)),
 ])
 def test_a_layer_called_directly_takes_what_keras_input_spec_lets_through(make, first, second):
     # Keras checks a built layer's input against its InputSpec: the channels / features (and the

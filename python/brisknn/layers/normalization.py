@@ -50,6 +50,12 @@ class BatchNormalization(Layer):
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
+    def _accepts(self, input_shape):
+        # Keras' InputSpec: the rank it was built for and the size of `axis`, nothing else.
+        expected = self.input_shape
+        return expected is None or len(input_shape) == len(expected) and \
+            input_shape[self.axis] in (None, expected[self.axis])
+
     def build(self, input_shape):
         rank = len(input_shape)
         if not -rank <= self.axis < rank or input_shape[self.axis] is None:
