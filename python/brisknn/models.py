@@ -62,17 +62,6 @@ class Sequential(LayerContainer, Layer):
     def output_shape(self, value):
         self._output_shape = value
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        # As Keras: freezing or unfreezing a model sets every layer inside it.
-        self._trainable = bool(value)
-        for layer in self._layers:
-            layer.trainable = bool(value)
-
     def add(self, layer):
         self._accepted_x_shape = None
         self._forget_compiled_structure()
@@ -154,13 +143,6 @@ class Sequential(LayerContainer, Layer):
 
     def set_weights(self, weights):
         assign_weights(f"Sequential {self.name!r}", self.weights, weights)
-
-    def count_params(self):
-        if not self.built:
-            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
-                             "layer isn't built. You can build it manually via: "
-                             "`layer.build(input_shape)`.")
-        return sum(layer.count_params() for layer in self._layers)
 
     def get_layer(self, name=None, index=None):
         if index is not None:

@@ -291,6 +291,23 @@ class LayerContainer:
         raise NotImplementedError
 
     @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As Keras: freezing or unfreezing a container sets every layer inside it. (Layer's
+        # __init__ sets the flag before a wrapper has its inner layers: getattr's default.)
+        self._trainable = bool(value)
+        for layer in getattr(self, "_inner_layers", ()):
+            layer.trainable = self._trainable
+
+    def count_params(self):
+        if not self.built:
+            return super().count_params()  # Keras' "isn't built" error
+        return sum(layer.count_params() for layer in self._inner_layers)
+
+    @property
     def weights(self):
         return [w for layer in self._inner_layers for w in layer.weights]
 

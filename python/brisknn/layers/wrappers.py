@@ -73,21 +73,6 @@ class Bidirectional(LayerContainer, Layer):
 
     _inner_layers = _wrapped_layers
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        self._trainable = bool(value)
-        for inner in (getattr(self, "forward_layer", None), getattr(self, "backward_layer", None)):
-            if inner is not None:
-                inner.trainable = self._trainable
-
-    def count_params(self):
-        if not self.built:
-            return super().count_params()  # Keras' "isn't built" error
-        return self.forward_layer.count_params() + self.backward_layer.count_params()
 
     # -- shapes --------------------------------------------------------------------------------
     def build(self, input_shape):
@@ -197,20 +182,6 @@ class TimeDistributed(LayerContainer, Layer):
 
     _inner_layers = _wrapped_layers
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        self._trainable = bool(value)
-        if getattr(self, "layer", None) is not None:
-            self.layer.trainable = self._trainable
-
-    def count_params(self):
-        if not self.built:
-            return super().count_params()  # Keras' "isn't built" error
-        return self.layer.count_params()
 
     # -- shapes --------------------------------------------------------------------------------
     def _child_input_shape(self, input_shape):
