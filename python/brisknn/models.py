@@ -6,6 +6,7 @@ import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, summary_utils, utils
+from brisknn._dense_step import DenseStep
 from brisknn.layers.base import (Layer, LayerContainer, _shape_str, assign_weights,
                                  refuse_symbolic)
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
@@ -31,6 +32,7 @@ class Sequential(LayerContainer, Layer):
         self._metric_specs = []
         self._metrics = None
         self._train_vars = None
+        self._dense_step_cache = None  # (key, DenseStep or None, what the key's ids name)
         self._train_seed = None  # fixed at the first fit; keys each epoch's generator (saved)
         self._accepted_x_shape = None  # per-sample input shape _prepare_x last built with
         for layer in layers or []:
@@ -251,6 +253,7 @@ class Sequential(LayerContainer, Layer):
             for w in self.weights:
                 w.grad.fill(0)
             self._find_unstepped()
+            self._dense_step_cache = None
 
     def _leaf_layers(self):
         for layer in self._layers:
@@ -405,10 +408,15 @@ class Sequential(LayerContainer, Layer):
         return probs
 
     def _train_step(self, x, y, check_x=None):
-        logits = self._fused is not None
-        out = self.forward(x, training=True, logits=logits, check_x=check_x)
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
+        step = self._dense_step(x)
+        if step is not None:
+            loss, out = step.run(x, y, check_x and (lambda a: _check_finite(a, "x", check_x)))
+            self._update_metrics(y, out)
+            return loss
+        logits = self._fused is not None
+        out = self.forward(x, training=True, logits=logits, check_x=check_x)
         train_vars = self._stepped
         loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars))
         if train_vars:
@@ -421,6 +429,18 @@ class Sequential(LayerContainer, Layer):
             w.grad.fill(0)
         self._update_metrics(y, out)
         return loss + penalty
+
+    def _dense_step(self, x):
+        """The prepared step of a model made of Dense layers (brisknn._dense_step), or None."""
+        if x.ndim != 2:
+            return None
+        key = DenseStep.key(self)
+        if self._dense_step_cache is None or self._dense_step_cache[0] != key:
+            # The optimizer and its slots' dict are kept with their ids: no new object can
+            # take an id the key holds.
+            self._dense_step_cache = (key, DenseStep.prepare(self), self.optimizer,
+                                      self.optimizer._slots)
+        return self._dense_step_cache[1]
 
     def _test_step(self, x, y, penalty):
         out = self.forward(x, training=False, logits=self._fused is not None)

@@ -183,13 +183,8 @@ class Optimizer:
         if not isinstance(variables, (list, tuple)):
             variables = list(variables)
         args = self._step_args()
-        clipvalue = self.clipvalue if self.clipvalue and self.clipvalue > 0 else math.inf
-        params = []
-        for var, scale in zip(variables, self._gradient_scales(variables)):
-            slots = self._slots.get(var) or self._create_slots(var)
-            reg = var.regularizer
-            l1, l2 = (reg.l1, reg.l2) if regularize and reg is not None else (0.0, 0.0)
-            params.append((var.value, var.grad, *slots, l1, l2, scale))
+        clipvalue = self._clipvalue()
+        params = self._kernel_params(variables, self._gradient_scales(variables), regularize)
         decay = self._weight_decay_terms(variables)
         if len(set(variables)) == len(variables):  # Variables hash by identity
             # All weights in one call: one parallel pass, the same numbers as one call each.
@@ -203,6 +198,43 @@ class Optimizer:
             var.value -= term
         self._iterations += 1
         return penalty
+
+    def _clipvalue(self):
+        return self.clipvalue if self.clipvalue and self.clipvalue > 0 else math.inf
+
+    def _kernel_params(self, variables, scales, regularize):
+        """The kernels' per-weight arguments: (value, grad, *slots, l1, l2, gradient scale)."""
+        params = []
+        for var, scale in zip(variables, scales):
+            slots = self._slots.get(var) or self._create_slots(var)
+            reg = var.regularizer
+            l1, l2 = (reg.l1, reg.l2) if regularize and reg is not None else (0.0, 0.0)
+            params.append((var.value, var.grad, *slots, l1, l2, scale))
+        return params
+
+    def _static_config(self):
+        """What `_prepared_apply` fixes besides the weights and the slots' dict (set_state
+        replaces it): a step prepared under another configuration must not be used."""
+        return (self.clipnorm, self.clipvalue, self.global_clipnorm, self.weight_decay)
+
+    def _prepared_apply(self, variables):
+        """apply(variables) for a loop that steps the same weights again and again: the kernel's
+        argument list built once (the weights' arrays and slots never change identity; their
+        regularizers are fixed when they are created). Valid while `_static_config()` is
+        unchanged and `_slots` is the same dict. None when a step needs more than the kernel call: clipping by norm and
+        weight decay read the weights first, and a repeated weight is stepped twice."""
+        clips_norm = (self.clipnorm and self.clipnorm > 0) or (
+            self.global_clipnorm and self.global_clipnorm > 0)
+        if clips_norm or self.weight_decay or len(set(variables)) != len(variables):
+            return None
+        params = self._kernel_params(variables, itertools.repeat(1.0), True)
+        kernel, clipvalue = self._kernel_many, self._clipvalue()
+
+        def step():
+            penalty = kernel(params, *self._step_args(), clipvalue)
+            self._iterations += 1
+            return penalty
+        return step
 
     # -- decoupled weight decay (Keras' base_optimizer._apply_weight_decay) ----------------------
     def exclude_from_weight_decay(self, var_list=None, var_names=None):

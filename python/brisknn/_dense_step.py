@@ -1,0 +1,97 @@
+"""The training step of a Sequential made of Dense layers only, with its Python cut down to the
+kernel calls.
+
+An MLP's step is a few kernel calls (784-128-10 at batch 128: ~330 us together); the general
+step adds ~75 us of Python between them (a forward and a backward method per layer, masks,
+fresh output arrays, the loss helper, the optimizer's argument list), slowed by the caches each
+GEMM empties. This step makes the same kernel calls with the same arguments in the same order,
+so its results are the same bits, and prepares once what stays the same from step to step: the
+layers' arguments, their output and gradient buffers (per batch shape), and the optimizer's
+argument list. Nothing it reuses leaves the step: the model's own output buffer is read by the
+metrics and dropped.
+"""
+from brisknn import _core, activations
+from brisknn.layers.core import Dense
+
+import numpy as np
+
+_MAX_SHAPES = 4  # batch shapes with buffers kept (fit's full batches, its last, evaluate's)
+
+
+class DenseStep:
+    """Made by `prepare` for a model it can run; valid while `key` is what it was made with."""
+
+    def __init__(self, model, apply):
+        last = len(model._layers) - 1
+        self.layers = []
+        for i, layer in enumerate(model._layers):
+            logits = i == last and model._fused is not None
+            act = "linear" if logits else layer.activation_name
+            self.layers.append((layer.kernel.value, layer.bias.value if layer.use_bias else None,
+                                layer.kernel.grad, layer.bias.grad if layer.use_bias else None,
+                                act, layer.activation_alpha))
+        self.units = [layer.units for layer in model._layers]
+        self.loss = model.loss
+        self.from_logits = model.loss.from_logits or model._fused is not None
+        self.apply = apply
+        self.buffers = {}
+
+    @staticmethod
+    def key(model):
+        """What the prepared state depends on beyond the layers and the loss (those change only
+        through compile, add and pop, which drop the step)."""
+        opt = model.optimizer
+        return (model._trainable_seen, id(opt), id(opt._slots), opt._static_config())
+
+    @classmethod
+    def prepare(cls, model):
+        """A step for `model`, or None if it is not a chain of exact Dense layers whose weights
+        are all stepped, with activations the kernels apply, and an optimizer step that is one
+        kernel call."""
+        layers = model._layers
+        if not all(type(layer) is Dense for layer in layers) or model._unstepped:
+            return None
+        weights = [w for layer in layers for w in layer.weights]
+        if len(weights) != len(model._stepped) or any(
+                a is not b for a, b in zip(weights, model._stepped)):
+            return None
+        last = len(layers) - 1
+        if any(layer.activation_name in activations.INPUT_DERIVATIVE and
+               not (i == last and model._fused is not None) for i, layer in enumerate(layers)):
+            return None  # applied in a separate call (see _ActivationMixin)
+        apply = model.optimizer._prepared_apply(model._stepped)
+        return None if apply is None else cls(model, apply)
+
+    def _buffers(self, x):
+        bufs = self.buffers.get(x.shape)
+        if bufs is None:
+            if len(self.buffers) >= _MAX_SHAPES:
+                self.buffers.clear()
+            rows = x.shape[0]
+            outs = [np.empty((rows, u), dtype=x.dtype) for u in self.units]
+            # The gradient with respect to each layer's input; the first layer needs none.
+            dxs = [None] + [np.empty_like(out) for out in outs[:-1]]
+            bufs = self.buffers[x.shape] = (outs, dxs, np.empty(rows, dtype=x.dtype),
+                                            np.empty_like(outs[-1]))
+        return bufs
+
+    def run(self, x, y, check_x):
+        """One step on a 2-D x and prepared y: returns (loss + penalty, the model's output).
+        check_x(x) runs when the first product was not finite (it raises if x was not)."""
+        outs, dxs, per_sample, grad = self._buffers(x)
+        forward = _core.dense_forward
+        for i, (w, b, _, _, act, alpha) in enumerate(self.layers):
+            finite = forward(outs[i - 1] if i else x, w, b, outs[i], act, alpha)
+            if i == 0 and not finite and check_x is not None:
+                check_x(x)
+        rows = x.shape[0]
+        _core.loss_forward_backward(self.loss.smooth(y), outs[-1], per_sample, grad,
+                                    self.loss.kernel, self.from_logits, 1.0 / rows)
+        backward, dy = _core.dense_backward, grad
+        for i in range(len(self.layers) - 1, -1, -1):
+            w, _, dw, db, act, alpha = self.layers[i]
+            backward(dy, outs[i - 1] if i else x, w, dxs[i], dw, db, outs[i], act, alpha)
+            dy = dxs[i]
+        loss = _core.numpy_sum(per_sample) / rows
+        return loss + self.apply(), outs[-1]
+

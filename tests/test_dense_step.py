@@ -1,0 +1,176 @@
+"""The prepared training step of Dense-only models (brisknn._dense_step) against the general
+step: the same bits, and the general step wherever the prepared one would be wrong."""
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers, models, optimizers, regularizers
+
+
+def general_only(monkeypatch):
+    monkeypatch.setattr(models.Sequential, "_dense_step", lambda self, x: None)
+
+
+def data(n=50, features=12, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, features)).astype(np.float32)
+    return x, rng.integers(0, classes, n)
+
+
+def mlp(activation="relu", head="softmax", loss="sparse_categorical_crossentropy",
+        optimizer="adam", metrics=None, **dense):
+    brisknn.utils.set_random_seed(5)
+    model = brisknn.Sequential([layers.Input((12,)),
+                                layers.Dense(16, activation=activation, **dense),
+                                layers.Dense(8, activation="tanh", use_bias=False),
+                                layers.Dense(4, activation=head)])
+    model.compile(optimizer=optimizers.get(optimizer) if isinstance(optimizer, str)
+                  else optimizer(), loss=loss, metrics=metrics)
+    return model
+
+
+def train(model, x, y, targets=None):
+    """Losses of three single steps and a shuffled fit with a short last batch."""
+    out = [model.train_on_batch(x[:32], (targets if targets is not None else y)[:32])
+           for _ in range(3)]
+    hist = model.fit(x, targets if targets is not None else y, batch_size=16, epochs=2,
+                     verbose=0)
+    return out, hist.history
+
+
+def both_ways(monkeypatch, make, targets=None):
+    x, y = data()
+    fast = make()
+    fast_losses = train(fast, x, y, targets)
+    assert fast._dense_step_cache[1] is not None  # the prepared step ran
+    with monkeypatch.context() as m:
+        general_only(m)
+        slow = make()
+        slow_losses = train(slow, x, y, targets)
+    return fast, slow, fast_losses, slow_losses
+
+
+def assert_same_state(fast, slow):
+    for a, b in zip(fast.get_weights(), slow.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(fast.optimizer.get_state().values(), slow.optimizer.get_state().values()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", [
+    "adam", "rmsprop", "sgd",
+    lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: optimizers.Adam(amsgrad=True, clipvalue=0.01),
+    lambda: optimizers.RMSprop(momentum=0.5, centered=True)])
+def test_same_bits_as_the_general_step(monkeypatch, optimizer):
+    fast, slow, a, b = both_ways(monkeypatch, lambda: mlp(
+        optimizer=optimizer, metrics=["accuracy"], kernel_regularizer=regularizers.L1L2(1e-3, 1e-2)))
+    assert a == b
+    assert_same_state(fast, slow)
+
+
+@pytest.mark.parametrize("head,loss,onehot", [
+    ("softmax", "categorical_crossentropy", True),
+    ("linear", "mse", True),
+    ("sigmoid", "binary_crossentropy", True),
+    ("linear", brisknn.losses.SparseCategoricalCrossentropy(from_logits=True), False),
+    ("softmax", brisknn.losses.CategoricalCrossentropy(label_smoothing=0.1), True)])
+def test_same_bits_for_each_loss(monkeypatch, head, loss, onehot):
+    _, y = data()
+    targets = np.eye(4, dtype=np.float32)[y] if onehot else None
+    fast, slow, a, b = both_ways(monkeypatch, lambda: mlp(head=head, loss=loss,
+                                                          metrics=["accuracy"]), targets)
+    assert a == b
+    assert_same_state(fast, slow)
+
+
+def test_same_bits_in_float64(monkeypatch):
+    brisknn.backend.set_floatx("float64")
+    try:
+        fast, slow, a, b = both_ways(monkeypatch, mlp)
+    finally:
+        brisknn.backend.set_floatx("float32")
+    assert fast.get_weights()[0].dtype == np.float64
+    assert a == b
+    assert_same_state(fast, slow)
+
+
+def prepared(model):
+    cache = model._dense_step_cache
+    return cache is not None and cache[1] is not None
+
+
+@pytest.mark.parametrize("model_fn", [
+    lambda: mlp(activation="gelu"),  # applied in a separate call
+    lambda: mlp(optimizer=lambda: optimizers.Adam(clipnorm=1.0)),
+    lambda: mlp(optimizer=lambda: optimizers.SGD(global_clipnorm=1.0)),
+    lambda: mlp(optimizer=lambda: optimizers.AdamW()),
+])
+def test_general_step_where_a_step_is_more_than_the_kernels(model_fn):
+    model = model_fn()
+    x, y = data()
+    assert np.isfinite(model.train_on_batch(x, y))
+    assert not prepared(model)
+
+
+def test_changes_after_compile_are_seen(monkeypatch):
+    x, y = data()
+
+    def run(model, fast):
+        losses = [model.train_on_batch(x, y)]
+        model.layers[1].trainable = False  # Keras' torch/JAX backends: the frozen one stays put
+        losses.append(model.train_on_batch(x, y))
+        assert not prepared(model)
+        model.layers[1].trainable = True
+        losses.append(model.train_on_batch(x, y))
+        assert prepared(model) == fast
+        model.optimizer.clipvalue = 1e-3  # read by the next step
+        losses.append(model.train_on_batch(x, y))
+        state = model.optimizer.get_state()
+        model.optimizer.set_state({k: v * 0.5 if "/" in k else v for k, v in state.items()},
+                                  model.trainable_weights)  # new slot arrays
+        losses.append(model.train_on_batch(x, y))
+        model.optimizer.learning_rate = 0.1
+        losses.append(model.train_on_batch(x, y))
+        model.pop()
+        brisknn.utils.set_random_seed(9)
+        model.add(layers.Dense(4, activation="softmax"))
+        losses.append(model.train_on_batch(x, y))
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        losses.append(model.train_on_batch(x, y))
+        assert prepared(model) == fast
+        return losses, model
+
+    a, fast = run(mlp(), True)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp(), False)
+    assert a == b
+    assert_same_state(fast, slow)
+
+
+def test_nan_in_x_is_refused_and_no_step_is_taken():
+    model = mlp()
+    x, y = data()
+    model.train_on_batch(x, y)
+    before = model.get_weights()
+    iterations = int(model.optimizer.iterations)
+    x[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"train_on_batch: x contains NaN or inf \(first at "
+                                         r"index \(3, 5\)\)"):
+        model.train_on_batch(x, y)
+    assert int(model.optimizer.iterations) == iterations
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_outputs_do_not_leak_between_steps():
+    # The step reuses its buffers: what the caller gets (losses, metrics, predict) is fresh.
+    model = mlp(metrics=["accuracy"])
+    x, y = data()
+    first = model.train_on_batch(x, y)
+    pred = model.predict(x, verbose=0)
+    model.train_on_batch(x, y)
+    assert isinstance(first[0], float) and 0 <= first[1] <= 1
+    np.testing.assert_array_equal(pred, pred.copy())
+    assert not np.shares_memory(pred, model._dense_step_cache[1].buffers[x.shape][0][-1])
