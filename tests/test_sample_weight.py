@@ -482,3 +482,41 @@ def test_bad_validation_weights_and_sequence_weights_are_refused():
     with pytest.raises(ValueError, match=r"evaluate: sample_weight has shape \(2, 3\), "
                                          r"expected \(2,\) or \(2, 4\)"):
         seq.evaluate(ids, np.zeros((2, 4)), sample_weight=np.ones((2, 3)), verbose=0)
+
+
+# -- loss objects called directly ------------------------------------------------------------
+def test_loss_objects_take_sample_weight_as_keras_reduce_weighted_values():
+    brisknn.backend.set_floatx("float64")
+    from brisknn import losses
+    rng = np.random.default_rng(8)
+    t = (rng.uniform(size=(6, 3)) > 0.5).astype(float)
+    p = rng.uniform(0.05, 0.95, (6, 3))
+    w = rng.uniform(0, 2, 6)
+    per_sample = _per_sample("binary_crossentropy", t, p)
+    bce = losses.BinaryCrossentropy
+    assert bce()(t, p, sample_weight=w) == pytest.approx((per_sample * w).sum() / 6, rel=1e-12)
+    assert bce(reduction="mean")(t, p, sample_weight=w) == pytest.approx(
+        (per_sample * w).sum() / 6, rel=1e-12)
+    assert bce(reduction="mean_with_sample_weight")(t, p, sample_weight=w) == pytest.approx(
+        (per_sample * w).sum() / w.sum(), rel=1e-12)
+    assert bce(reduction="mean_with_sample_weight")(t, p, sample_weight=np.zeros(6)) == 0.0
+    assert bce(reduction="sum")(t, p, sample_weight=w) == pytest.approx((per_sample * w).sum(),
+                                                                        rel=1e-12)
+    # (batch, 1) weights: Keras' squeeze_or_expand_to_same_rank gives the values that axis.
+    np.testing.assert_allclose(bce(reduction=None)(t, p, sample_weight=w[:, None]),
+                               (per_sample * w)[:, None], rtol=1e-12)
+    np.testing.assert_allclose(bce(reduction=None)(t, p, sample_weight=w), per_sample * w,
+                               rtol=1e-12)
+    # The model's loss is the loss object's on its outputs.
+    x, labels, w = _data()
+    model = _mlp()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    direct = losses.SparseCategoricalCrossentropy()(labels, model.predict(x, verbose=0),
+                                                     sample_weight=w)
+    assert model.evaluate(x, labels, sample_weight=w, verbose=0) == pytest.approx(direct,
+                                                                                  rel=1e-12)
+    with pytest.raises(ValueError, match=r"MeanSquaredError: sample_weight of shape \(4,\) "
+                                         r"does not fit the losses of shape \(6,\)"):
+        losses.MeanSquaredError()(t, p, sample_weight=np.ones(4))
+    with pytest.raises(TypeError, match="sample_weight must be numeric"):
+        losses.MeanSquaredError()(t, p, sample_weight=["a"] * 6)
