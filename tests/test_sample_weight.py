@@ -96,7 +96,8 @@ def test_weighted_loss_is_keras_sum_over_batch_size(loss, units, activation, tar
         pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("loss, units, activation, targets", CASES[:4], ids=[c[0] for c in CASES[:4]])
+@pytest.mark.parametrize("loss, units, activation, targets", CASES[:4],
+                         ids=[c[0] for c in CASES[:4]])
 def test_weighted_step_follows_the_gradient_of_the_weighted_loss(loss, units, activation,
                                                                  targets):
     # float64 end to end; central differences of evaluate's weighted loss (with the L2
@@ -246,7 +247,8 @@ def test_validation_data_takes_val_sample_weight():
 
 
 # -- class_weight ------------------------------------------------------------------------------
-@pytest.mark.parametrize("loss, units, activation, targets", CASES[:3], ids=[c[0] for c in CASES[:3]])
+@pytest.mark.parametrize("loss, units, activation, targets", CASES[:3],
+                         ids=[c[0] for c in CASES[:3]])
 def test_class_weight_is_the_equivalent_sample_weight(loss, units, activation, targets):
     x, labels, _ = _data(n=30)
     y = targets(labels)
