@@ -29,18 +29,26 @@ class Loss:
         return y_true * (1.0 - ls) + ls / classes
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported yet")
         y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
         if self.label_smoothing:
             y_true = self.smooth(np.asarray(y_true, dtype=np.asarray(y_pred).dtype))
-        if self.reduction in _MEANS:
+        if self.reduction in _MEANS and sample_weight is None:
             return backend.Scalar(ops.loss(y_true, y_pred, self.kernel, self.from_logits))
         # Keras' reduce_values: 'sum' adds the per-sample losses, None/'none' returns them.
-        values = _per_sample(self.kernel, y_true, y_pred, self.from_logits)
+        values = np.asarray(_per_sample(self.kernel, y_true, y_pred, self.from_logits))
+        weight = None
+        if sample_weight is not None:
+            values, weight = _weighted(values, sample_weight, type(self).__name__)
+        if self.reduction is None or self.reduction == "none":
+            return values.view(backend.Tensor)
+        total = values.sum(dtype=np.float64)
         if self.reduction == "sum":
-            return backend.Scalar(values.sum(dtype=np.float64))
-        return np.asarray(values).view(backend.Tensor)
+            return backend.Scalar(total)
+        if self.reduction == "mean_with_sample_weight" and weight is not None:
+            divisor = weight.sum(dtype=np.float64)  # Keras' divide_no_nan
+            return backend.Scalar(total / divisor if divisor else 0.0)
+        # sum_over_batch_size / mean: over the number of values, whatever the weights.
+        return backend.Scalar(total / values.size if values.size else np.nan)
 
     def get_config(self):
         config = {"name": self.name, "reduction": self.reduction}
@@ -72,6 +80,25 @@ def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
         else:
             x2 = x2[..., 0]
     return x1, x2
+
+
+def _weighted(values, sample_weight, owner):
+    """Keras' reduce_weighted_values before the reduction: (values * weight, weight) in the
+    values' dtype, their ranks matched by squeeze_or_expand_to_same_rank. A weight of fewer
+    axes than the values weighs each sample's values alike ((batch,) against (batch, steps),
+    as Keras' metrics; its losses would broadcast the trailing axes and fail)."""
+    weight = np.asarray(sample_weight)
+    if weight.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: sample_weight must be numeric, got dtype {weight.dtype}")
+    weight = weight.astype(values.dtype)
+    values, weight = squeeze_or_expand_to_same_rank(values, weight)
+    if 0 < weight.ndim < values.ndim:
+        weight = weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim))
+    try:
+        return values * weight, weight
+    except ValueError:
+        raise ValueError(f"{owner}: sample_weight of shape {np.shape(sample_weight)} does not "
+                         f"fit the losses of shape {values.shape}") from None
 
 
 def _unsupported(owner, **options):

@@ -30,6 +30,7 @@ class Sequential(LayerContainer, Layer):
         self.stop_training = False
         self.history = None
         self._metric_specs = []
+        self._weighted_metric_specs = []
         self._metrics = None
         self._train_vars = None
         self._dense_step_cache = None  # (key, DenseStep or None, what the key's ids name)
@@ -213,17 +214,18 @@ class Sequential(LayerContainer, Layer):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
                 jit_compile=None, auto_scale_loss=None):
-        if loss_weights is not None or weighted_metrics is not None:
-            raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported")
+        if loss_weights is not None:
+            raise NotImplementedError("compile: loss_weights is not supported")
         self.optimizer = optimizers.get(optimizer)
         # None is allowed, as in Keras: predict works, fit and evaluate refuse.
         self.loss = None if loss is None else losses.get(loss)
         if self.loss is not None and self.loss.reduction not in losses._MEANS:
             raise NotImplementedError(f"compile: a loss with reduction={self.loss.reduction!r} "
                                       "can be called, but fit averages over the batch only")
-        if isinstance(metrics, (str, metrics_module.Metric)):
-            metrics = [metrics]
-        self._metric_specs = list(metrics or [])
+        self._metric_specs = _metric_list(metrics)
+        # Keras 3 (compile_utils.CompileMetrics): `metrics` never see the sample weights,
+        # `weighted_metrics` get them (both see an output mask).
+        self._weighted_metric_specs = _metric_list(weighted_metrics)
         self._metrics = None
         self._train_vars = None
         self.compiled = True
@@ -238,8 +240,12 @@ class Sequential(LayerContainer, Layer):
     def _setup_training(self, y_shape=None):
         """What compile could not know before the model was built and saw its targets."""
         if self._metrics is None:
+            specs = self._metric_specs + self._weighted_metric_specs
             self._metrics = [metrics_module.get(m, self.loss.kernel, self.output_shape, y_shape)
-                             for m in self._metric_specs]
+                             for m in specs]
+            # The first len(plain) metrics are the unweighted ones.
+            self._n_plain_metrics = len(self._metric_specs)
+            self._metric_keys = _metric_keys(self._metrics, self._n_plain_metrics)
             act = self.output_activation()
             self._fused = act if (not self.loss.from_logits and
                                   (self.loss.kernel, act) in _FUSABLE) else None
@@ -277,7 +283,7 @@ class Sequential(LayerContainer, Layer):
 
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in (self._metrics or [])]
+        return ["loss"] + (self._metric_keys if self._metrics else [])
 
     def reset_metrics(self):
         for m in self._metrics or []:
@@ -368,13 +374,23 @@ class Sequential(LayerContainer, Layer):
         _check_finite(y, "y", method)
         return y
 
-    def _loss_and_grad(self, y, out, with_grad):
-        """(batch mean loss, gradient wrt out or None)."""
+    def _loss_and_grad(self, y, out, with_grad, sample_weight=None):
+        """(batch mean loss, gradient wrt out or None). sample_weight: None, or one weight per
+        loss value (shape out.shape[:-1], out's dtype, from _prepare_sample_weight).
+
+        Keras 3's "sum_over_batch_size" (losses/loss.py reduce_weighted_values, reduce_values):
+        sum(loss * sample_weight) / (number of loss values), not / sum(sample_weight); an
+        output mask (apply_mask) folds in as sample_weight * mask * total / unmasked, so the
+        sum is then divided by the unmasked count instead."""
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
         y = self.loss.smooth(y)
         weights = self._loss_mask_weights(out)
+        if weights is not None and sample_weight is not None:
+            weights = weights * sample_weight.reshape(-1)
+        row_weight = None if weights is not None or sample_weight is None else \
+            sample_weight.reshape(rows)
         grad = None
         if with_grad:
             grad = np.empty_like(out)
@@ -383,10 +399,16 @@ class Sequential(LayerContainer, Layer):
                                         1.0 if weights is not None else 1.0 / rows)
             if weights is not None:
                 grad.reshape(rows, -1)[...] *= weights[:, None]
+            elif row_weight is not None:  # d(sum(w * loss) / rows) = w * d(loss) / rows
+                grad.reshape(rows, -1)[...] *= row_weight[:, None]
         else:
             _core.loss_forward(y, out, per_sample, name, from_logits)
         if weights is not None:
             return float(per_sample.astype(np.float64) @ weights), grad
+        if row_weight is not None:
+            # The products in out's dtype as Keras' values * sample_weight: weights of 1 give
+            # the unweighted loss bit for bit.
+            per_sample *= row_weight
         # per_sample.mean(dtype=np.float64) bit for bit: NumPy's sum (computed in C: NumPy's
         # reduction machinery costs ~10 us here, its code being out of cache), then divided.
         return _core.numpy_sum(per_sample) / rows, grad
@@ -400,6 +422,86 @@ class Sequential(LayerContainer, Layer):
         weights = np.asarray(mask, dtype=np.float64).reshape(-1)
         return weights / (weights.sum() + 1e-7)
 
+    def _loss_shape(self, y):
+        """The shape of the per-sample loss values for targets y (as _prepare_y returns
+        them): one per sample, or per sample and step for a sequence output."""
+        if self.loss.kernel == "sparse_categorical_crossentropy":
+            return y.shape
+        return y.shape[:-1]
+
+    def _prepare_sample_weight(self, sample_weight, y, method, what="sample_weight"):
+        """sample_weight checked against the targets y and broadcast to one weight per loss
+        value (the model's dtype). Keras 3 takes (samples,) or, for a sequence output,
+        (samples, steps) (a trailing axis of 1 is squeezed, as its
+        squeeze_or_expand_to_same_rank does); a (samples,) weight of a sequence output
+        weights each of the sample's steps (Keras' metrics do so; its loss would raise)."""
+        if sample_weight is None:
+            return None
+        weight = np.asarray(sample_weight)
+        if weight.dtype.kind not in "biuf":
+            raise TypeError(f"{method}: {what} must be numeric, got dtype {weight.dtype}")
+        shape = self._loss_shape(y)
+        if weight.ndim == len(shape) + 1 and weight.shape[-1] == 1:
+            weight = weight[..., 0]
+        fits = 1 <= weight.ndim <= len(shape) and weight.shape[0] == shape[0] and all(
+            d in (1, e) for d, e in zip(weight.shape[1:], shape[1:]))
+        if not fits:
+            expected = f"({shape[0]},)" if len(shape) == 1 else \
+                f"({shape[0]},) or {_shape_str(shape)}"
+            raise ValueError(f"{method}: {what} has shape {weight.shape}, expected {expected} "
+                             f"for {shape[0]} samples of targets of shape {y.shape}")
+        weight = np.ascontiguousarray(weight, dtype=self.dtype)
+        _check_finite(weight, what, method)
+        weight = weight.reshape(weight.shape + (1,) * (len(shape) - weight.ndim))
+        return np.ascontiguousarray(np.broadcast_to(weight, shape))
+
+    def _training_weights(self, sample_weight, class_weight, y_raw, y, method):
+        """The per-loss-value weights fit and train_on_batch train with: sample_weight, or
+        class_weight turned into one weight per sample (Keras refuses both at once)."""
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError(f"{method}: `sample_weight` and `class_weight` cannot be "
+                                 "specified at the same time.")
+            weight = self._class_weight_to_sample_weight(class_weight, y_raw, method)
+            return self._prepare_sample_weight(weight, y, method, "class_weight")
+        return self._prepare_sample_weight(sample_weight, y, method)
+
+    def _class_weight_to_sample_weight(self, class_weight, y_raw, method):
+        """Keras 3's class_weight_to_sample_weights: each sample's class is its label (rounded),
+        the argmax of a one-hot/probability row, or the rounded label of a single output; a
+        class the dict does not name weighs 1."""
+        if not hasattr(class_weight, "items") or not hasattr(class_weight, "get"):
+            raise TypeError(f"{method}: class_weight must be a dict mapping class indices to "
+                            f"weights, got {type(class_weight).__name__}")
+        if len(self.output_shape) > 2:  # tf.keras refused these too; Keras 3 would take the
+            # argmax over the steps of sparse sequence labels as the class.
+            raise ValueError(f"{method}: class_weight needs one class per sample, i.e. an "
+                             f"output of shape (batch, classes); the model's output has shape "
+                             f"{_shape_str(self.output_shape)}. Pass a (samples, steps) "
+                             "sample_weight instead.")
+        table = {}
+        for key, value in class_weight.items():
+            index = _class_index(key)
+            if index is None:
+                raise ValueError(f"{method}: class_weight must have integer keys (class "
+                                 f"indices), got the key {key!r} of type {type(key).__name__}")
+            if isinstance(value, (str, bytes)) or not np.isscalar(value) and \
+                    np.ndim(value) != 0:
+                raise TypeError(f"{method}: class_weight[{key!r}] must be a number, got "
+                                f"{value!r}")
+            table[index] = value
+        y = np.asarray(y_raw)
+        if y.ndim > 1:
+            y = y.argmax(axis=-1) if y.shape[-1] != 1 else y[..., 0]
+        classes, which = np.unique(np.round(y.astype(np.float64)).astype(np.int64).ravel(),
+                                   return_inverse=True)
+        try:
+            weights = np.array([table.get(int(c), 1.0) for c in classes], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{method}: class_weight values must be numbers, got "
+                            f"{list(table.values())!r}") from None
+        return weights[which.reshape(-1)]
+
     def _probabilities(self, out):
         if self._fused is None or not self._metrics:
             return out
@@ -407,10 +509,13 @@ class Sequential(LayerContainer, Layer):
         _core.activation_forward(out, probs, self._fused)
         return probs
 
-    def _train_step(self, x, y, check_x=None):
+    def _train_step(self, x, y, check_x=None, sample_weight=None):
+        """One step on a batch. sample_weight is None (every sample counts the same) or one
+        weight per loss value (from _prepare_sample_weight), which only the general path
+        takes."""
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
-        step = self._dense_step(x)
+        step = self._dense_step(x) if sample_weight is None else None
         if step is not None:
             loss, out = step.run(x, y, check_x and (lambda a: _check_finite(a, "x", check_x)))
             self._update_metrics(y, out)
@@ -418,7 +523,8 @@ class Sequential(LayerContainer, Layer):
         logits = self._fused is not None
         out = self.forward(x, training=True, logits=logits, check_x=check_x)
         train_vars = self._stepped
-        loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars))
+        loss, grad = self._loss_and_grad(y, out, with_grad=bool(train_vars),
+                                         sample_weight=sample_weight)
         if train_vars:
             self.backward(grad, need_dx=False)
             penalty = self.optimizer.apply(train_vars)
@@ -427,7 +533,7 @@ class Sequential(LayerContainer, Layer):
             penalty = 0.0
         for w in self._unstepped:
             w.grad.fill(0)
-        self._update_metrics(y, out)
+        self._update_metrics(y, out, sample_weight)
         return loss + penalty
 
     def _dense_step(self, x):
@@ -442,24 +548,32 @@ class Sequential(LayerContainer, Layer):
                                       self.optimizer._slots)
         return self._dense_step_cache[1]
 
-    def _test_step(self, x, y, penalty):
+    def _test_step(self, x, y, penalty, sample_weight=None):
         out = self.forward(x, training=False, logits=self._fused is not None)
-        loss, _ = self._loss_and_grad(y, out, with_grad=False)
-        self._update_metrics(y, out)
+        loss, _ = self._loss_and_grad(y, out, with_grad=False, sample_weight=sample_weight)
+        self._update_metrics(y, out, sample_weight)
         return loss + penalty
 
-    def _update_metrics(self, y, out):
+    def _update_metrics(self, y, out, sample_weight=None):
+        if not self._metrics:
+            return
         probs = self._probabilities(out)
         mask = self._output_mask
-        if mask is not None and mask.shape == out.shape[:-1]:
-            for m in self._metrics:  # Keras weights the metrics by the output's mask too
-                m.update_state(y, probs, sample_weight=mask)
-            return
-        for m in self._metrics:
-            m.update_state(y, probs)
+        if mask is None or mask.shape != out.shape[:-1]:
+            mask = None  # Keras weights the metrics by the output's mask too
+        weighted = mask
+        if sample_weight is not None:  # Keras' apply_mask(reduction="sum"): weight * mask
+            weighted = sample_weight if mask is None else sample_weight * mask
+        for i, m in enumerate(self._metrics):
+            weight = mask if i < self._n_plain_metrics else weighted
+            if weight is None:
+                m.update_state(y, probs)
+            else:
+                m.update_state(y, probs, sample_weight=weight)
 
     def _metric_logs(self, prefix=""):
-        return {prefix + m.name: _log_value(m.result()) for m in self._metrics}
+        return {prefix + key: _log_value(m.result())
+                for key, m in zip(self._metric_keys, self._metrics)}
 
     def _logs(self, loss):
         # Keras 3 hands out logs through pythonify_logs, which sorts the keys: History, the
@@ -472,14 +586,15 @@ class Sequential(LayerContainer, Layer):
             validation_batch_size=None, validation_freq=1):
         """Trains for `epochs` epochs and returns a History (as Keras' Model.fit)."""
         self._assert_compiled("fit")
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported yet")
         if steps_per_epoch is not None or validation_steps is not None:
             raise NotImplementedError("fit: steps_per_epoch and validation_steps are not "
                                       "supported (fit makes one pass over the arrays per epoch)")
         batch_size = _batch_size(batch_size, "fit")
         x = self._prepare_x(x, "fit")
-        y = self._prepare_y(y, x.shape[0], "fit")
+        y_raw, y = y, self._prepare_y(y, x.shape[0], "fit")
+        # class_weight weighs the training samples only, validation_split's too (Keras turns
+        # it into sample weights after the split, for the training data alone).
+        sw = self._training_weights(sample_weight, class_weight, y_raw, y, "fit")
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
@@ -488,17 +603,22 @@ class Sequential(LayerContainer, Layer):
             if split == 0 or split == x.shape[0]:
                 raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
                                  f"training or validation set of {x.shape[0]} samples")
-            validation_data = (x[split:], y[split:])
+            validation_data = (x[split:], y[split:],
+                               None if sample_weight is None else sw[split:])
             x, y = x[:split], y[:split]
+            sw = None if sw is None else sw[:split]
         elif validation_data is not None:
-            # Keras also takes (x_val, y_val, val_sample_weight); weights are not supported.
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise NotImplementedError("fit: validation sample weights are not supported yet")
-            if len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be (x_val, y_val)")
-            vx = self._prepare_x(validation_data[0], "fit (validation_data)")
-            validation_data = (vx, self._prepare_y(validation_data[1], vx.shape[0],
-                                                   "fit (validation_data)"))
+            # Keras' (x_val, y_val) or (x_val, y_val, val_sample_weight).
+            if not isinstance(validation_data, (tuple, list)) or \
+                    len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be (x_val, y_val) or "
+                                 "(x_val, y_val, val_sample_weight)")
+            where = "fit (validation_data)"
+            vx = self._prepare_x(validation_data[0], where)
+            vy = self._prepare_y(validation_data[1], vx.shape[0], where)
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            validation_data = (vx, vy, self._prepare_sample_weight(vw, vy, where,
+                                                                   "val_sample_weight"))
         self._setup_training(y.shape)
         n = x.shape[0]
         steps = -(-n // batch_size)
@@ -514,6 +634,9 @@ class Sequential(LayerContainer, Layer):
             self._train_seed = int(utils.rng().integers(0, 2**63))
         x_buf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
         y_buf = np.empty((min(batch_size, n),) + y.shape[1:], dtype=y.dtype)
+        sw_buf = None if sw is None else np.empty((min(batch_size, n),) + sw.shape[1:],
+                                                  dtype=sw.dtype)
+        swb = None
         cb.on_train_begin({})
         logs = {}
         global_rng = epoch_rng = utils.rng()
@@ -535,14 +658,20 @@ class Sequential(LayerContainer, Layer):
                     lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                     if order is None:
                         xb, yb = x[lo:hi], y[lo:hi]
+                        if sw is not None:
+                            swb = sw[lo:hi]
                     else:  # gather into reused buffers: no allocation per batch
                         xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
                         # np.take on both threads (random rows come from memory: latency
                         # bound), each copying the rows it will multiply first.
                         _core.take_rows(x, order[lo:hi], xb)
                         _core.take_rows(y, order[lo:hi], yb)
+                        if sw is not None:  # the same rows as x and y
+                            swb = sw_buf[:hi - lo]
+                            _core.take_rows(sw, order[lo:hi], swb)
                     cb.on_train_batch_begin(step, {})
-                    loss_sum += self._train_step(xb, yb) * (hi - lo)
+                    # Keras' loss tracker averages the (weighted) batch losses by batch size.
+                    loss_sum += self._train_step(xb, yb, sample_weight=swb) * (hi - lo)
                     batch_logs = self._logs(loss_sum / hi)
                     cb.on_train_batch_end(step, batch_logs)
                     if self.stop_training:
@@ -564,7 +693,7 @@ class Sequential(LayerContainer, Layer):
         cb.on_train_end(logs)
         return history
 
-    def _evaluate_arrays(self, x, y, batch_size, cb=None):
+    def _evaluate_arrays(self, x, y, sample_weight, batch_size, cb=None):
         self.reset_metrics()
         penalty = sum(self.losses)
         total = 0.0
@@ -574,7 +703,8 @@ class Sequential(LayerContainer, Layer):
             hi = min(x.shape[0], lo + batch_size)
             if cb is not None:
                 cb.on_test_batch_begin(step, {})
-            total += self._test_step(x[lo:hi], y[lo:hi], penalty) * (hi - lo)
+            weight = None if sample_weight is None else sample_weight[lo:hi]
+            total += self._test_step(x[lo:hi], y[lo:hi], penalty, weight) * (hi - lo)
             if cb is not None:
                 cb.on_test_batch_end(step, self._logs(total / hi))
         logs = self._logs(total / x.shape[0])
@@ -587,27 +717,28 @@ class Sequential(LayerContainer, Layer):
             return dict(sorted(logs.items()))
         if not self._metrics:
             return logs["loss"]
-        return [logs["loss"]] + [logs[m.name] for m in self._metrics]
+        return [logs["loss"]] + [logs[key] for key in self._metric_keys]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         """The loss (and metrics) on x, y: a float, or [loss, *metrics] when compiled with
         metrics, or a dict with return_dict=True (as Keras)."""
         self._assert_compiled("evaluate")
-        if sample_weight is not None:
-            raise NotImplementedError("evaluate: sample_weight is not supported yet")
         _batch_size(batch_size, "evaluate")
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
+        sample_weight = self._prepare_sample_weight(sample_weight, y, "evaluate")
         batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "evaluate")
         x, y = x[:used], y[:used]
+        if sample_weight is not None:
+            sample_weight = sample_weight[:used]
         self._setup_training(y.shape)
         cb = None
         if callbacks or verbose:  # Keras' progress bar is a callback (on_test_* hooks)
             cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
                                                   "steps": target},
                                 _verbosity(verbose), add_history=False)
-        logs = self._evaluate_arrays(x, y, batch_size, cb)
+        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, cb)
         return self._flatten_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -641,14 +772,15 @@ class Sequential(LayerContainer, Layer):
                        return_dict=False):
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._assert_compiled("train_on_batch")
-        if sample_weight is not None or class_weight is not None:
-            raise NotImplementedError("train_on_batch: sample_weight/class_weight not supported")
         defer = self._first_layer_tests_finite()
         x = self._prepare_x(x, "train_on_batch", scan=not defer)
-        y = self._prepare_y(y, x.shape[0], "train_on_batch")
+        y_raw, y = y, self._prepare_y(y, x.shape[0], "train_on_batch")
+        sample_weight = self._training_weights(sample_weight, class_weight, y_raw, y,
+                                               "train_on_batch")
         self._setup_training(y.shape)
         self.reset_metrics()
-        loss = self._train_step(x, y, check_x="train_on_batch" if defer else None)
+        loss = self._train_step(x, y, check_x="train_on_batch" if defer else None,
+                                sample_weight=sample_weight)
         logs = {"loss": loss, **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
 
@@ -656,9 +788,11 @@ class Sequential(LayerContainer, Layer):
         self._assert_compiled("test_on_batch")
         x = self._prepare_x(x, "test_on_batch")
         y = self._prepare_y(y, x.shape[0], "test_on_batch")
+        sample_weight = self._prepare_sample_weight(sample_weight, y, "test_on_batch")
         self._setup_training(y.shape)
         self.reset_metrics()
-        logs = {"loss": self._test_step(x, y, sum(self.losses)), **self._metric_logs()}
+        logs = {"loss": self._test_step(x, y, sum(self.losses), sample_weight),
+                **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
 
     def predict_on_batch(self, x):
@@ -804,6 +938,43 @@ def _refuse_functional_and_subclassed(model, layers, name, kwargs):
             f"{type(model).__name__} defines {', '.join(overridden)}: brisknn has no automatic "
             "differentiation, so a Model subclass's call() or custom train_step would never run. "
             "Stack the layers in a Sequential (a custom layer implements forward and backward).")
+
+
+def _class_index(key):
+    """A class_weight key as the int Keras' int(key) makes of it (True is 1, "2" is 2), or
+    None if it names no class (a float with a fraction is refused rather than truncated)."""
+    if isinstance(key, (float, np.floating)):
+        return int(key) if float(key).is_integer() else None
+    if isinstance(key, (int, np.integer, str, np.str_)):
+        try:
+            return int(key)
+        except ValueError:
+            return None
+    return None
+
+
+def _metric_list(metrics):
+    if isinstance(metrics, (str, metrics_module.Metric)):
+        metrics = [metrics]
+    return list(metrics or [])
+
+
+def _metric_keys(metrics, n_plain):
+    """The log keys of compiled metrics, as Keras 3's CompileMetrics.result names them: a
+    repeated plain name gets _1, _2...; a weighted metric whose name is taken becomes
+    weighted_<name> (then weighted_<name>_1...)."""
+    keys, counts = [], {}
+    for i, m in enumerate(metrics):
+        name = m.name
+        if name in counts and i >= n_plain:
+            name = f"weighted_{m.name}"
+        if name in counts:
+            counts[name] += 1
+            name = f"{name}_{counts[name] - 1}"
+        else:
+            counts[name] = 1
+        keys.append(name)
+    return keys
 
 
 def _callback_list(callbacks, model, params, verbose, add_history):

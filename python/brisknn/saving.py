@@ -176,7 +176,10 @@ def _model_config(model):
                                     "loss": (None if model.loss is None
                                              else losses.serialize(model.loss)),
                                     "metrics": [_serialize_metric(m)
-                                                for m in model._metric_specs]}
+                                                for m in model._metric_specs],
+                                    "weighted_metrics": [
+                                        _serialize_metric(m)
+                                        for m in model._weighted_metric_specs]}
     return config
 
 
@@ -393,7 +396,10 @@ def _restore_training(model, training, compile_config, archive, path, custom_obj
         loss = None if loss is None else _deserialize_loss(loss, where, custom_objects)
         metrics = [_deserialize_metric(m, where, custom_objects)
                    for m in compile_config.get("metrics") or []]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        weighted = [_deserialize_metric(m, where, custom_objects)
+                    for m in compile_config.get("weighted_metrics") or []]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                      weighted_metrics=weighted or None)
     except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
         raise ValueError(f"{where}: bad compile configuration: {e}") from e
     opt = training.get("optimizer")
