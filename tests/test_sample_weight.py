@@ -9,6 +9,7 @@ import pytest
 
 import brisknn
 from brisknn import layers, models, optimizers, regularizers
+from conftest import numeric_grad
 
 LR = 1e-3
 
@@ -114,18 +115,7 @@ def test_weighted_step_follows_the_gradient_of_the_weighted_loss(loss, units, ac
     def weighted_loss():
         return model.evaluate(x, y, sample_weight=w, batch_size=len(x), verbose=0)
 
-    numeric = []
-    for var in model.weights:
-        grad = np.zeros_like(var.value)
-        for i in np.ndindex(var.shape):
-            old = var.value[i]
-            var.value[i] = old + 1e-6
-            up = weighted_loss()
-            var.value[i] = old - 1e-6
-            down = weighted_loss()
-            var.value[i] = old
-            grad[i] = (up - down) / 2e-6
-        numeric.append(grad)
+    numeric = [numeric_grad(weighted_loss, var.value) for var in model.weights]
     expected = weighted_loss()
     assert model.train_on_batch(x, y, sample_weight=w) == pytest.approx(expected, rel=1e-12)
     for w0, w1, g in zip(before, model.get_weights(), numeric):
@@ -374,18 +364,7 @@ def test_sequence_weights_combine_with_the_mask_as_keras(mask_zero, per_step):
     def weighted_loss():
         return model.evaluate(ids, y, sample_weight=w, verbose=0)[0]
 
-    numeric = []
-    for var in model.trainable_weights:
-        grad = np.zeros_like(var.value)
-        for i in np.ndindex(var.shape):
-            old = var.value[i]
-            var.value[i] = old + 1e-6
-            up = weighted_loss()
-            var.value[i] = old - 1e-6
-            down = weighted_loss()
-            var.value[i] = old
-            grad[i] = (up - down) / 2e-6
-        numeric.append(grad)
+    numeric = [numeric_grad(weighted_loss, var.value) for var in model.trainable_weights]
     model.train_on_batch(ids, y, sample_weight=w)
     for w0, w1, g in zip(before, model.get_weights(), numeric):
         np.testing.assert_allclose((w0 - w1) / LR, g, rtol=1e-5, atol=1e-8)
