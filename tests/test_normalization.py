@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import brisknn
-from brisknn import layers, models, optimizers
+from brisknn import _core, layers, models, optimizers
 from conftest import numeric_grad
 
 
@@ -34,15 +34,19 @@ def test_batch_norm_training_uses_batch_moments_and_moves_the_moving_ones(shape,
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_backward_matches_finite_differences(training):
+@pytest.mark.parametrize("axis,center,scale", [(-1, True, True), (1, True, True),
+                                               (-1, False, True), (1, True, False)])
+def test_batch_norm_backward_matches_finite_differences(training, axis, center, scale):
     brisknn.backend.set_floatx("float64")
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(5, 2, 3))
-    bn = layers.BatchNormalization(momentum=0.0, gamma_initializer="random_normal",
+    x = rng.normal(size=(5, 3, 4))
+    bn = layers.BatchNormalization(axis=axis, momentum=0.0, center=center, scale=scale,
+                                   gamma_initializer="random_normal",
                                    beta_initializer="random_normal")
     bn(x)
-    bn.moving_mean.assign(rng.normal(size=3))
-    bn.moving_variance.assign(rng.uniform(0.5, 2.0, size=3))
+    channels = x.shape[axis]
+    bn.moving_mean.assign(rng.normal(size=channels))
+    bn.moving_variance.assign(rng.uniform(0.5, 2.0, size=channels))
     weights = rng.normal(size=x.shape)
     stats = [v.numpy() for v in (bn.moving_mean, bn.moving_variance)]
 
@@ -56,7 +60,7 @@ def test_batch_norm_backward_matches_finite_differences(training):
     loss()
     dx = bn.backward(weights)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
-    for var in (bn.gamma, bn.beta):
+    for var in bn.trainable_weights:
         np.testing.assert_allclose(var.grad, numeric_grad(loss, var.value), rtol=1e-6,
                                    atol=1e-9)
 
@@ -100,3 +104,76 @@ def test_batch_norm_config_and_refusals_follow_keras():
                                 layers.BatchNormalization()])
     with pytest.raises(NotImplementedError, match="masked steps"):
         masked(np.array([[1, 2, 0]]), training=True)
+
+
+def _numpy_batch_norm(x3, dy3, gamma, epsilon=1e-3):
+    """The kernels' results in NumPy on x viewed as (outer, channels, inner), float64."""
+    axes = (0, 2)
+    mean, variance = x3.mean(axis=axes), x3.var(axis=axes)
+    inv = 1 / np.sqrt(variance + epsilon)
+    x_hat = (x3 - mean[:, None]) * inv[:, None]
+    y = x_hat * gamma[:, None] + 0.5
+    dx_hat = dy3 * gamma[:, None]
+    dx = (dx_hat - dx_hat.mean(axis=axes)[:, None] -
+          x_hat * (dx_hat * x_hat).mean(axis=axes)[:, None]) * inv[:, None]
+    return mean, variance, y, dx, (dy3 * x_hat).sum(axis=axes), dy3.sum(axis=axes)
+
+
+@pytest.mark.parametrize("shape", [(3000, 24, 1), (64, 5, 300), (7, 3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_kernels_match_numpy_and_not_the_thread_count(shape, dtype):
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=shape) * 3 + 1).astype(dtype)
+    dy = rng.normal(size=shape).astype(dtype)
+    gamma = rng.normal(size=shape[1]).astype(dtype)
+    beta = np.full(shape[1], 0.5, dtype)
+    expected = _numpy_batch_norm(x.astype(np.float64), dy.astype(np.float64),
+                                 gamma.astype(np.float64))
+    results = []
+    for threads in (1, 2, 3):
+        brisknn.set_num_threads(threads)
+        try:
+            mean, variance = np.empty(shape[1], dtype), np.empty(shape[1], dtype)
+            _core.batch_norm_moments(x, mean, variance)
+            inv = (1 / np.sqrt(variance + dtype(1e-3))).astype(dtype)
+            y, dx = np.empty_like(x), np.empty_like(x)
+            dgamma, dbeta = np.zeros(shape[1], dtype), np.zeros(shape[1], dtype)
+            _core.batch_norm_forward(x, mean, inv, gamma, beta, y)
+            _core.batch_norm_backward(dy, x, mean, inv, gamma, dx, dgamma, dbeta, True)
+        finally:
+            brisknn.set_num_threads(2)
+        results.append((mean, variance, y, dx, dgamma, dbeta))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, want in zip(results[0], expected):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_variance_of_a_large_mean_is_exact():
+    # Sums of squares about zero would lose the spread of 1e4 + N(0, 1e-2) in float32 and
+    # cancel in double; the kernel sums about the channel's first element.
+    rng = np.random.default_rng(3)
+    x = (1e4 + rng.normal(scale=1e-2, size=(5000, 2, 1))).astype(np.float32)
+    mean, variance = np.empty(2, np.float32), np.empty(2, np.float32)
+    _core.batch_norm_moments(x, mean, variance)
+    exact = x.astype(np.float64).var(axis=(0, 2))
+    np.testing.assert_allclose(variance, exact, rtol=1e-6)
+
+
+def test_batch_norm_kernels_refuse_bad_arguments():
+    x = np.zeros((4, 3, 2), np.float32)
+    vec = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"batch_norm_moments: mean has shape \(2,\), "
+                                         r"expected \(3,\)"):
+        _core.batch_norm_moments(x, np.zeros(2, np.float32), vec.copy())
+    with pytest.raises(TypeError, match="batch_norm_forward: mean has dtype float64"):
+        _core.batch_norm_forward(x, np.zeros(3), vec, None, None, np.empty_like(x))
+    with pytest.raises(ValueError, match=r"batch_norm_forward: x must have rank 3, got shape \(4, 3\)"):
+        _core.batch_norm_forward(x[:, :, 0], vec, vec, None, None, np.empty((4, 3), np.float32))
+    with pytest.raises(ValueError, match="share memory"):
+        _core.batch_norm_backward(x, x, vec, vec, None, None, vec, None, True)
+    with pytest.raises(ValueError, match=r"dx has shape \(4, 3, 1\)"):
+        _core.batch_norm_backward(x, x, vec, vec.copy(), None, np.zeros((4, 3, 1), np.float32),
+                                  None, None, True)

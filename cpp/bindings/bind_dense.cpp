@@ -9,14 +9,6 @@ Activation fused_backward_activation_arg(const char* fn, const std::string& name
 
 namespace {
 
-// Optional array arguments arrive as None or an array.
-template <class T>
-T* optional_out(const char* fn, const char* name, const py::object& a,
-                std::initializer_list<Index> shape) {
-  if (a.is_none()) return nullptr;
-  return out<T>(fn, name, py::cast<py::array>(a), shape);
-}
-
 void bind_matmul(py::module_& m) {
   m.def(
       "matmul",

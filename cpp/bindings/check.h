@@ -107,6 +107,19 @@ T* out_like(const char* fn, const char* name, const py::array& a, const py::arra
   return data_ptr<T>(fn, name, a, true);
 }
 
+// Optional array arguments arrive as None (nullptr) or an array.
+template <class T>
+const T* optional_in(const char* fn, const char* name, const py::object& a,
+                     std::initializer_list<Index> shape) {
+  return a.is_none() ? nullptr : in<T>(fn, name, py::cast<py::array>(a), shape);
+}
+
+template <class T>
+T* optional_out(const char* fn, const char* name, const py::object& a,
+                std::initializer_list<Index> shape) {
+  return a.is_none() ? nullptr : out<T>(fn, name, py::cast<py::array>(a), shape);
+}
+
 // Arrays of any rank viewed as (rows, last dimension): row-wise ops work over the last axis.
 inline std::pair<Index, Index> rows_cols(const py::array& a) {
   const Index cols = a.ndim() ? a.shape(a.ndim() - 1) : 1;

@@ -15,6 +15,7 @@ void bind_pool(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_recurrent(py::module_& m);
+void bind_normalization(py::module_& m);
 }  // namespace brisknn::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -31,4 +32,5 @@ PYBIND11_MODULE(_core, m) {
   bind_reduce(m);
   bind_embedding(m);
   bind_recurrent(m);
+  bind_normalization(m);
 }

@@ -2,7 +2,7 @@
 with its transfer-learning rule: a frozen layer (trainable=False) runs in inference mode."""
 import numpy as np
 
-from brisknn import initializers, regularizers
+from brisknn import _core, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 
 
@@ -14,7 +14,7 @@ class BatchNormalization(Layer):
     moving = momentum * moving + (1 - momentum) * batch. Otherwise, and always once the layer
     is frozen, the moving statistics normalize. Weights in Keras' order: gamma, beta
     (trainable), moving_mean, moving_variance (non-trainable, never stepped by an optimizer).
-    The batch statistics are NumPy reductions.
+    The statistics are summed in double (cpp/src/normalization.cpp).
     """
 
     supports_masking = True
@@ -74,55 +74,46 @@ class BatchNormalization(Layer):
                                                self.moving_variance_initializer,
                                                trainable=False)
 
-    def _broadcast(self, values, ndim):
-        shape = [1] * ndim
-        shape[self.axis] = -1
-        return values.reshape(shape)
+    def _as_3d(self, a):
+        """a viewed as (outer, channels, inner) around `axis`: the kernels' layout."""
+        axis = self.axis % a.ndim
+        return a.reshape(int(np.prod(a.shape[:axis])), a.shape[axis], -1)
 
     def forward(self, x, training=False, mask=None):
-        axis = self.axis % x.ndim
-        axes = tuple(a for a in range(x.ndim) if a != axis)
+        x = np.ascontiguousarray(x)
+        x3 = self._as_3d(x)
         self._batch_mode = bool(training and self.trainable)
         if self._batch_mode:
             if mask is not None:
                 raise NotImplementedError(f"Layer {self.name!r} (BatchNormalization): batch "
                                           "statistics over masked steps are not supported")
-            mean = x.mean(axis=axes, dtype=x.dtype)
-            variance = x.var(axis=axes, dtype=x.dtype)  # biased, as Keras 3's ops.moments
+            mean, variance = np.empty(x3.shape[1], x.dtype), np.empty(x3.shape[1], x.dtype)
+            _core.batch_norm_moments(x3, mean, variance)  # variance biased, as ops.moments
             m = x.dtype.type(self.momentum)
             self.moving_mean.assign(self.moving_mean.value * m + mean * (1 - m))
             self.moving_variance.assign(self.moving_variance.value * m + variance * (1 - m))
         else:
-            mean, variance = self.moving_mean.value, self.moving_variance.value
-        inv = 1 / np.sqrt(variance.astype(x.dtype) + x.dtype.type(self.epsilon))
-        x_hat = (x - self._broadcast(mean.astype(x.dtype), x.ndim)) * \
-            self._broadcast(inv, x.ndim)
-        self._x_hat, self._inv, self._axes = x_hat, inv, axes
-        y = x_hat * self._broadcast(self.gamma.value, x.ndim) if self.scale else x_hat.copy()
-        if self.center:
-            y += self._broadcast(self.beta.value, x.ndim)
+            mean = self.moving_mean.value.astype(x.dtype)
+            variance = self.moving_variance.value.astype(x.dtype)
+        inv = 1 / np.sqrt(variance + x.dtype.type(self.epsilon))
+        y = np.empty_like(x)
+        _core.batch_norm_forward(x3, mean, inv, self.gamma.value if self.scale else None,
+                                 self.beta.value if self.center else None, self._as_3d(y))
+        self._x, self._mean, self._inv = x3, mean, inv
         return y
 
     def backward(self, dy, need_dx=True):
-        x_hat, inv, axes = self._x_hat, self._inv, self._axes
-        dy = np.asarray(dy, dtype=x_hat.dtype)
-        if self.trainable:
-            if self.center:
-                self.beta.grad += dy.sum(axis=axes)
-            if self.scale:
-                self.gamma.grad += (dy * x_hat).sum(axis=axes)
-        if not need_dx:
-            return None
-        gamma = self.gamma.value if self.scale else np.ones_like(inv)
-        dx_hat = dy * self._broadcast(gamma, dy.ndim)
-        if not self._batch_mode:  # the statistics are constants
-            return dx_hat * self._broadcast(inv, dy.ndim)
-        # The batch mean and variance depend on x too.
-        count = dy.size // dy.shape[self.axis % dy.ndim]
-        mean_dx_hat = self._broadcast(dx_hat.mean(axis=axes), dy.ndim)
-        mean_dx_hat_x_hat = self._broadcast((dx_hat * x_hat).sum(axis=axes) / count, dy.ndim)
-        return (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * \
-            self._broadcast(inv, dy.ndim)
+        x3 = self._x
+        dy = np.ascontiguousarray(dy, dtype=x3.dtype)
+        dx = np.empty_like(dy) if need_dx else None
+        train = self.trainable
+        _core.batch_norm_backward(
+            dy.reshape(x3.shape), x3, self._mean, self._inv,
+            self.gamma.value if self.scale else None,
+            None if dx is None else dx.reshape(x3.shape),
+            self.gamma.grad if train and self.scale else None,
+            self.beta.grad if train and self.center else None, self._batch_mode)
+        return dx
 
     def get_config(self):
         config = super().get_config()
