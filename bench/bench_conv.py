@@ -94,6 +94,7 @@ CONV_CASES = [  # name, input shape, filters, padding, need_dx (the first layer 
     ("conv 128x14x14x32->64 3x3 same", (128, 14, 14, 32), 64, "same", True),
 ]
 POOL_CASE = "maxpool 2x2 128x26x26x32"
+BN_CASE = "batchnorm train 128x26x26x32"
 
 
 def conv_data(shape, filters):
@@ -166,6 +167,45 @@ def pool_funcs(library):
     return fwd, lambda: F.max_pool2d(tx, 2).backward(tdy)
 
 
+def batch_norm_funcs(library):
+    """Training mode: batch statistics, moving averages, gradients of x, gamma and beta."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(128, 26, 26, 32)).astype(np.float32)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    if library == "brisknn":
+        layer = layers.BatchNormalization()
+        layer.build(x.shape)
+
+        def both():
+            layer.forward(x, training=True)
+            layer.backward(dy)
+        return lambda: layer.forward(x, training=True), both
+    if library == "numpy":  # the formulas of brisknn's former NumPy layer
+        gamma, beta = np.ones(32, np.float32), np.zeros(32, np.float32)
+
+        def fwd():
+            mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+            inv = 1 / np.sqrt(var + np.float32(1e-3))
+            x_hat = (x - mean) * inv
+            return x_hat * gamma + beta, x_hat, inv
+
+        def both():
+            _, x_hat, inv = fwd()
+            (dy * x_hat).sum(axis=(0, 1, 2)), dy.sum(axis=(0, 1, 2))
+            dx_hat = dy * gamma
+            return (dx_hat - dx_hat.mean(axis=(0, 1, 2)) -
+                    x_hat * (dx_hat * x_hat).mean(axis=(0, 1, 2))) * inv
+        return fwd, both
+    tx = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+    tdy = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+    bn = torch.nn.BatchNorm2d(32, eps=1e-3, momentum=0.01).train()
+
+    def fwd():
+        with torch.no_grad():
+            bn(tx)
+    return fwd, lambda: bn(tx).backward(tdy)
+
+
 def measure(library, threads, repeats):
     """{case: ms} for one library, in this process."""
     brisknn.set_num_threads(threads)
@@ -176,7 +216,8 @@ def measure(library, threads, repeats):
         torch.set_flush_denormal(True)
     results = {}
     cases = [(name, conv_funcs(library, *args)) for name, *args in CONV_CASES]
-    for name, (fwd, both) in cases + [(POOL_CASE, pool_funcs(library))]:
+    for name, (fwd, both) in cases + [(POOL_CASE, pool_funcs(library)),
+                                      (BN_CASE, batch_norm_funcs(library))]:
         results[f"{name} fwd"] = median_ms(fwd, repeats)
         results[f"{name} fwd+bwd"] = median_ms(both, repeats)
     return results
