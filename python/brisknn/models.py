@@ -7,8 +7,8 @@ import numpy as np
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, summary_utils, utils
 from brisknn._dense_step import DenseStep
-from brisknn.layers.base import (Layer, LayerContainer, _shape_str, assign_weights,
-                                 refuse_symbolic)
+from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _shape_str,
+                                 assign_weights, is_symbolic, symbolic_call)
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -21,8 +21,20 @@ class Sequential(LayerContainer, Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
-        _refuse_functional_and_subclassed(self, layers, name, kwargs)
+        call_training = {}
+        if _is_functional(layers, name, kwargs):
+            # Model(inputs, outputs[, name]): the chain of calls becomes the layer list.
+            if "outputs" in kwargs:
+                inputs, outputs = kwargs.pop("inputs", layers), kwargs.pop("outputs")
+            else:  # by position: Model(inputs, outputs, name)
+                inputs, outputs = kwargs.pop("inputs", layers), name
+                name = trainable if isinstance(trainable, str) else None
+                trainable = True
+            layers, call_training = _functional_chain(inputs, outputs)
+        _refuse_subclassed(self)
         self._layers = []
+        self._input_marker = None  # the Input this model starts from (model.input)
+        self._call_training = call_training  # {layer: training} fixed by a functional call
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.compiled = False
         self.optimizer = None
@@ -72,6 +84,7 @@ class Sequential(LayerContainer, Layer):
             if self._layers:
                 raise ValueError(f"Sequential {self.name!r}: an Input can only come first")
             self._declared_input_shape = layer.shape
+            self._input_marker = layer
         elif not isinstance(layer, Layer):
             raise ValueError("Only instances of `keras.Layer` can be added to a Sequential "
                              f"model. Received: {layer!r} (of type {type(layer)})")
@@ -91,6 +104,7 @@ class Sequential(LayerContainer, Layer):
 
     def pop(self, rebuild=True):
         layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
+        self._call_training.pop(layer, None)
         self.built = False
         self._accepted_x_shape = None
         self._forget_compiled_structure()
@@ -177,7 +191,8 @@ class Sequential(LayerContainer, Layer):
             kwargs = {"logits": True} if logits and i == last else {}
             if mask is not None and layer.forward_takes_mask:
                 kwargs["mask"] = mask
-            y = layer.forward(x, training, **kwargs)
+            y = layer.forward(x, self._call_training.get(layer, training) if
+                              self._call_training else training, **kwargs)
             if check_x and i == 0 and not layer.input_finite:
                 _check_finite(x, "x", check_x)
             mask = _output_mask(layer, x, mask)
@@ -205,10 +220,33 @@ class Sequential(LayerContainer, Layer):
                 return None
         return dy
 
-    def __call__(self, x, training=False):
-        refuse_symbolic(self, x)
+    def __call__(self, x, training=None):
+        if is_symbolic(x):
+            return symbolic_call(self, x, training)
         x = self._prepare_x(x, "call")
-        return self.forward(x, training=training).view(backend.Tensor)
+        return self.forward(x, training=bool(training)).view(backend.Tensor)
+
+    @property
+    def input(self):
+        """Keras' `model.input`: the Input this model starts from. Layers called on it (or on
+        `model.output`) build a functional chain for `Model(inputs, outputs)`."""
+        if self._input_marker is None:
+            if self._input_shape is None:
+                raise ValueError(f"Sequential model '{self.name}' has no defined input yet.")
+            self._input_marker = InputLayer(batch_shape=self._input_shape)
+        return self._input_marker
+
+    @property
+    def output(self):
+        """Keras' `model.output`: the KerasTensor of the model's output, computed from
+        `model.input` through each of its layers."""
+        x = self.input
+        for layer in self._layers:
+            x = symbolic_call(layer, x, self._call_training.get(layer))
+        return x
+
+    inputs = property(lambda self: [self.input], doc="Keras' model.inputs: [model.input].")
+    outputs = property(lambda self: [self.output], doc="Keras' model.outputs: [model.output].")
 
     # -- training --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -821,6 +859,9 @@ class Sequential(LayerContainer, Layer):
                                      for l in self._layers]
         if self.built and self._input_shape is not None:
             config["build_input_shape"] = list(self._input_shape)
+        if self._call_training:  # a functional model's base(inputs, training=False)
+            config["call_training"] = {layer.name: flag
+                                       for layer, flag in self._call_training.items()}
         return config
 
     @classmethod
@@ -834,9 +875,17 @@ class Sequential(LayerContainer, Layer):
             raise ValueError(f"Sequential.from_config: 'layers' must be a list, got "
                              f"{type(layer_entries).__name__}")
         build_shape = config.pop("build_input_shape", None)
+        call_training = config.pop("call_training", {})
         model = cls(**config)
         for entry in layer_entries:
             model.add(saving.deserialize_layer(entry, custom_objects))
+        by_name = {layer.name: layer for layer in model._layers}
+        if not isinstance(call_training, dict) or any(
+                name not in by_name or not isinstance(flag, bool)
+                for name, flag in call_training.items()):
+            raise ValueError(f"Sequential.from_config: 'call_training' must map layer names "
+                             f"to booleans, got {call_training!r}")
+        model._call_training = {by_name[name]: flag for name, flag in call_training.items()}
         if build_shape is not None and not model.built and model._layers:
             model.build(tuple(build_shape))
         return model
@@ -922,15 +971,49 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     return copy
 
 
-def _refuse_functional_and_subclassed(model, layers, name, kwargs):
-    """brisknn's models are Sequential stacks run by their layers' forward/backward: say so
-    rather than fail obscurely (the functional Model(inputs, outputs)) or run a subclass's
-    call() or train_step as if it were not there."""
-    if "inputs" in kwargs or "outputs" in kwargs or isinstance(layers, InputLayer) or \
-            isinstance(name, (Layer, list, tuple)):  # Model(inputs, outputs) by position
-        raise NotImplementedError(
-            "brisknn.Model is Sequential: the functional API (Model(inputs, outputs)) is not "
-            "supported. Pass the layers as a list: Sequential([Input(shape), Dense(...), ...]).")
+def _is_functional(layers, name, kwargs):
+    """Model(inputs=..., outputs=...) or Model(inputs, outputs) by position."""
+    return "inputs" in kwargs or "outputs" in kwargs or \
+        isinstance(name, (KerasTensor, InputLayer, list, tuple, dict))
+
+
+def _one(value, what):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise NotImplementedError(f"Model: {len(value)} {what}: brisknn's functional models "
+                                      f"are chains with one input and one output")
+        value = value[0]
+    return value
+
+
+def _functional_chain(inputs, outputs):
+    """The layer list [Input, *layers] of Keras' Model(inputs, outputs) when outputs come from
+    inputs through a chain of single-input layer calls, and {layer: training} for the calls
+    that fixed a mode (base(inputs, training=False))."""
+    inputs, outputs = _one(inputs, "inputs"), _one(outputs, "outputs")
+    if not isinstance(inputs, InputLayer):
+        raise ValueError(f"Model: inputs must be the Input the layers were called on "
+                         f"(brisknn.Input(shape)), got {inputs!r}")
+    if not isinstance(outputs, KerasTensor):
+        raise ValueError(f"Model: outputs must be the result of calling layers on the inputs, "
+                         f"got {outputs!r}")
+    calls, node = [], outputs
+    while isinstance(node, KerasTensor):
+        calls.append((node._layer, node._training))
+        node = node._parent
+    if node is not inputs:
+        raise ValueError(f"Model: the outputs were computed from {node!r}, not from the given "
+                         f"inputs {inputs!r}")
+    calls.reverse()
+    return [inputs] + [layer for layer, _ in calls], \
+        {layer: bool(training) for layer, training in calls if training is not None}
+
+
+def _refuse_subclassed(model):
+    """brisknn's models are stacks run by their layers' forward/backward: say so rather than
+    run a subclass's call() or train_step as if it were not there."""
     overridden = [name for name in ("call", "train_step", "test_step", "predict_step")
                   if callable(getattr(type(model), name, None))]
     if overridden:

@@ -234,9 +234,12 @@ class Layer:
             f"Layer {self.name!r} ({type(self).__name__}) does not implement backward(dy, "
             "need_dx), so it cannot be trained through")
 
-    def __call__(self, x, training=False, mask=None):
-        """Runs the layer eagerly on a NumPy array (building it from x's shape if needed)."""
-        refuse_symbolic(self, x)
+    def __call__(self, x, training=None, mask=None):
+        """Runs the layer eagerly on a NumPy array (building it from x's shape if needed), or
+        records a functional-API call on an Input or KerasTensor."""
+        if is_symbolic(x):
+            return symbolic_call(self, x, training)
+        training = bool(training)
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings parse
             raise TypeError(f"Layer {self.name!r} ({type(self).__name__}): expected real numeric "
@@ -272,14 +275,40 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}>"
 
 
-def refuse_symbolic(layer, x):
-    """Keras' functional API calls layers on an Input (Dense(2)(Input((3,)))); brisknn's layers
-    run on arrays only, and say so rather than fail on an object array."""
-    if isinstance(x, Layer):
+class KerasTensor:
+    """What a layer returns when called on an Input or on another KerasTensor (Keras'
+    functional API): the output's shape (batch axis first, None) and dtype, and the call that
+    made it. `Model(inputs, outputs)` turns a chain of such calls into a Sequential."""
+
+    def __init__(self, shape, dtype, layer, parent=None, training=None):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self._layer, self._parent, self._training = layer, parent, training
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return (f"<KerasTensor shape={self.shape}, dtype={self.dtype.name}, "
+                f"name={self._layer.name}>")
+
+
+def is_symbolic(x):
+    """x is an Input (an InputLayer) or a KerasTensor: a functional-API call."""
+    return isinstance(x, KerasTensor) or getattr(x, "is_input_marker", False)
+
+
+def symbolic_call(layer, x, training):
+    """Keras' functional call of layer on x: the layer is built for x's shape, and the result
+    records the call (training=None: the model's mode; True/False: always that mode)."""
+    shape = x.shape if isinstance(x, KerasTensor) else x._declared_input_shape
+    layer._ensure_built((None,) + tuple(shape[1:]))
+    out = layer.compute_output_shape((shape[0],) + tuple(shape[1:]))
+    if isinstance(out, list):  # a layer with return_state gives several outputs
         raise NotImplementedError(
-            f"Layer {layer.name!r} ({type(layer).__name__}) was called on {type(x).__name__} "
-            f"{x.name!r}: brisknn has no functional API (layers run on arrays). Put the Input "
-            "and the layers in a Sequential instead.")
+            f"Layer {layer.name!r} ({type(layer).__name__}) gives several outputs: brisknn's "
+            "functional models are chains of single-output layers")
+    return KerasTensor(out, layer.dtype or backend.floatx(), layer, x, training)
 
 
 class LayerContainer:

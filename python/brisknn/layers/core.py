@@ -8,7 +8,10 @@ from brisknn.layers.base import Layer, _as_shape, _shape_str
 
 
 class InputLayer(Layer):
-    """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer."""
+    """Marks a Sequential's input shape (what `brisknn.Input(shape)` returns); not a real layer.
+    Layers called on it start a functional-API chain (see Model(inputs, outputs))."""
+
+    is_input_marker = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
                  batch_shape=None, sparse=None, ragged=None, optional=False, **kwargs):

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from brisknn import _core, initializers, regularizers
-from brisknn.layers.base import Layer, _shape_str, refuse_symbolic
+from brisknn.layers.base import Layer, _shape_str, is_symbolic, symbolic_call
 
 
 class Embedding(Layer):
@@ -91,11 +91,12 @@ class Embedding(Layer):
                          f"input_dim={self.input_dim} (ids must be in [0, {self.input_dim}))")
 
     # -- computation -------------------------------------------------------------------------
-    def __call__(self, x, training=False):
-        refuse_symbolic(self, x)
+    def __call__(self, x, training=None):
+        if is_symbolic(x):
+            return symbolic_call(self, x, training)
         ids = self.as_ids(x)
         self._ensure_built((None,) + ids.shape[1:])
-        return self.forward(ids, training=training)
+        return self.forward(ids, training=bool(training))
 
     def forward(self, x, training=False):
         if x.dtype not in (np.int32, np.int64) or not x.flags.c_contiguous:

@@ -131,7 +131,7 @@ class _Recurrent(Layer):
 
     _state_count = 1  # LSTM: h and c
 
-    def __call__(self, x, training=False, mask=None, initial_state=None):
+    def __call__(self, x, training=None, mask=None, initial_state=None):
         """As Layer.__call__; with return_state, [output, *final states] (Keras' order: LSTM
         [output, h, c], SimpleRNN and GRU [output, h])."""
         if initial_state is not None:

@@ -1,0 +1,114 @@
+"""Keras' functional API for chains: Model(inputs, outputs) from layers called on an Input."""
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers
+from brisknn.layers import Dense
+from brisknn.layers.base import KerasTensor
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def test_a_chain_is_the_sequential_of_its_layers():
+    brisknn.utils.set_random_seed(1)
+    inputs = brisknn.Input((6,))
+    hidden = Dense(8, activation="relu")(inputs)
+    assert isinstance(hidden, KerasTensor) and hidden.shape == (None, 8)
+    outputs = Dense(3, activation="softmax")(layers.Dropout(0.2)(hidden))
+    model = brisknn.Model(inputs=inputs, outputs=outputs, name="chain")
+    brisknn.utils.set_random_seed(1)
+    same = brisknn.Sequential([brisknn.Input((6,)), Dense(8, activation="relu"),
+                               layers.Dropout(0.2), Dense(3, activation="softmax")])
+    assert model.name == "chain" and len(model.layers) == 3 and model.input is inputs
+    assert [w.shape for w in model.get_weights()] == [(6, 8), (8,), (8, 3), (3,)]
+    x, y = data()
+    histories = []
+    for m in (model, same):
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        brisknn.utils.set_random_seed(3)  # the same shuffles and dropout masks
+        histories.append(m.fit(x, y, epochs=2, batch_size=8, verbose=0).history)
+    assert histories[0] == histories[1]
+    for a, b in zip(model.get_weights(), same.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    positional = brisknn.Model(inputs, outputs, "by_position")
+    assert positional.name == "by_position" and positional.layers == model.layers
+
+
+def base_model():
+    brisknn.utils.set_random_seed(2)
+    return brisknn.Sequential([brisknn.Input((6,)), Dense(8), layers.BatchNormalization(),
+                               layers.Dropout(0.5), Dense(4, activation="relu")], name="base")
+
+
+def test_base_called_with_training_false_stays_in_inference_mode():
+    # Keras' transfer-learning recipe: x = base(inputs, training=False) keeps the base's
+    # BatchNormalization and Dropout in inference mode even while it is fine-tuned.
+    base = base_model()
+    inputs = brisknn.Input((6,))
+    outputs = Dense(3, activation="softmax")(base(inputs, training=False))
+    model = brisknn.Model(inputs, outputs)
+    x, y = data()
+    bn = base.layers[1]
+    moving = [bn.moving_mean.numpy(), bn.moving_variance.numpy()]
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), moving[0])  # no batch statistics
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), moving[1])
+    # The base learned (it is trainable), in inference mode: its training output is its
+    # predict output.
+    np.testing.assert_array_equal(base.forward(x, training=False), model.layers[0].forward(
+        x, training=model._call_training[base]))
+    # Without training=False the base trains in training mode: the moving statistics move.
+    free = brisknn.Model(inputs2 := brisknn.Input((6,)), Dense(3)(base(inputs2)))
+    free.compile("sgd", "mse")
+    free.fit(x, np.zeros((len(x), 3)), epochs=1, batch_size=8, verbose=0)
+    assert not np.array_equal(bn.moving_mean.numpy(), moving[0])
+
+
+def test_a_head_on_base_output_shares_the_base_layers():
+    base = base_model()
+    head = Dense(2)(base.output)
+    model = brisknn.Model(base.input, head)
+    assert model.layers[:-1] == base.layers and model.input is base.input
+    assert base.output.shape == (None, 4) and model.outputs[0].shape == (None, 2)
+    x, _ = data()
+    before = base.get_weights()
+    model.compile("adam", "mse")
+    model.fit(x, np.ones((len(x), 2)), epochs=1, verbose=0)
+    assert not np.array_equal(base.get_weights()[0], before[0])  # one set of weights
+
+
+def test_functional_model_round_trips_through_a_file(tmp_path):
+    base = base_model()
+    inputs = brisknn.Input((6,))
+    model = brisknn.Model(inputs, Dense(3)(base(inputs, training=False)))
+    model.compile("adam", "mse")
+    x, _ = data()
+    model.fit(x, np.zeros((len(x), 3)), epochs=1, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = brisknn.models.load_model(path)
+    assert {l.name: f for l, f in again._call_training.items()} == {base.name: False}
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_what_is_not_a_chain_is_refused():
+    inputs, other = brisknn.Input((3,)), brisknn.Input((3,))
+    with pytest.raises(ValueError, match="computed from .* not from the given inputs"):
+        brisknn.Model(other, Dense(2)(inputs))
+    with pytest.raises(NotImplementedError, match="2 inputs: brisknn's functional models"):
+        brisknn.Model([inputs, other], Dense(2)(inputs))
+    with pytest.raises(ValueError, match="outputs must be the result of calling layers"):
+        brisknn.Model(inputs, inputs)
+    shared = Dense(3)
+    with pytest.raises(ValueError, match="added twice"):
+        brisknn.Model(inputs, shared(shared(inputs)))
+    sequence = brisknn.Input((5, 3))
+    with pytest.raises(NotImplementedError, match="several outputs"):
+        layers.LSTM(2, return_state=True)(sequence)
+    # Eager calls are unchanged.
+    assert Dense(2)(np.ones((4, 3), np.float32)).shape == (4, 2)
