@@ -88,6 +88,10 @@ class Sequential(LayerContainer, Layer):
             self._layers.append(layer)
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
+            for inner in self._leaf_layers():  # Keras 3: a stateful RNN needs a static batch
+                check = getattr(inner, "_require_static_batch", None)
+                if check is not None:
+                    check(self._declared_input_shape)
 
     def pop(self, rebuild=True):
         layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
