@@ -438,3 +438,50 @@ def test_non_stateful_layer_has_no_states_and_reset_is_harmless():
     config = layers.LSTM(2, stateful=True).get_config()
     assert config["stateful"] is True
     assert layers.LSTM.from_config(config).stateful
+
+
+def test_bidirectional_of_a_stateful_layer_carries_both_copies_states():
+    rng = np.random.default_rng(13)
+    x1, x2 = rng.normal(size=(2, 2, 4, 3)).astype(np.float32)
+    model = brisknn.Sequential([brisknn.Input(batch_shape=(2, 4, 3)),
+                                layers.Bidirectional(layers.LSTM(3, stateful=True))])
+    bi = model.layers[0]
+    assert bi.stateful and len(bi.states) == 4
+    first = model.predict(x1, batch_size=2, verbose=0)
+    model.predict(x2, batch_size=2, verbose=0)
+    bi.reset_states()
+    assert not any(np.asarray(s).any() for s in bi.states)
+    np.testing.assert_array_equal(model.predict(x1, batch_size=2, verbose=0), first)
+    with pytest.raises(ValueError, match="batch size must be static"):
+        brisknn.Sequential([brisknn.Input((4, 3)),
+                            layers.Bidirectional(layers.GRU(3, stateful=True))])
+    with pytest.raises(AttributeError, match="must be stateful"):
+        layers.Bidirectional(layers.GRU(3)).reset_state()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_initial_state_results_do_not_depend_on_thread_count(cell):
+    rng = np.random.default_rng(14)
+    batch, steps, in_dim, units = 16, 12, 32, 24  # enough rows to split among threads
+    layer, *_ = _layer(cell, units, in_dim, rng, dtype="float32", return_sequences=True,
+                       recurrent_dropout=0.25, seed=5)
+    x = rng.normal(size=(batch, steps, in_dim)).astype(np.float32)
+    states = [s.astype(np.float32) for s in _states(cell, batch, units, rng)]
+    mask = rng.random((batch, steps)) > 0.2
+    dy = rng.normal(size=(batch, steps, units)).astype(np.float32)
+    results = []
+    saved = brisknn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            brisknn.set_num_threads(threads)
+            layer._seeds = np.random.default_rng(5)  # the same dropout masks each time
+            for var in layer.weights:
+                var.grad.fill(0)
+            y = layer.forward(x, training=True, mask=mask, initial_state=states)
+            dx = layer.backward(dy)
+            results.append([y.tobytes(), dx.tobytes()] +
+                           [g.tobytes() for g in layer.initial_state_grads] +
+                           [var.grad.tobytes() for var in layer.weights])
+    finally:
+        brisknn.set_num_threads(saved)
+    assert results[0] == results[1]

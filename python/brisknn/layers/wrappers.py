@@ -62,7 +62,7 @@ class Bidirectional(LayerContainer, Layer):
         self.merge_mode = merge_mode
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = False
-        self.stateful = False
+        self.stateful = self.forward_layer.stateful  # each copy carries its own states
         self._initial_weights = list(weights) if weights else None
         self.trainable = self._trainable  # the copies follow the wrapper's flag
 
@@ -73,6 +73,25 @@ class Bidirectional(LayerContainer, Layer):
 
     _inner_layers = _wrapped_layers
 
+
+    # -- stateful copies (Keras 3) -------------------------------------------------------------
+    @property
+    def states(self):
+        """The forward copy's states then the backward copy's, or None."""
+        f, b = self.forward_layer.states, self.backward_layer.states
+        return tuple(f + b) if f and b else None
+
+    def reset_state(self):
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def reset_states(self):  # Keras' compatibility alias
+        self.reset_state()
+
+    def _require_static_batch(self, input_shape):
+        self.forward_layer._require_static_batch(input_shape)
 
     # -- shapes --------------------------------------------------------------------------------
     def build(self, input_shape):
