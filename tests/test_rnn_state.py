@@ -485,3 +485,29 @@ def test_initial_state_results_do_not_depend_on_thread_count(cell):
     finally:
         brisknn.set_num_threads(saved)
     assert results[0] == results[1]
+
+
+def test_bidirectional_initial_state_halves_and_their_gradients():
+    brisknn.backend.set_floatx("float64")
+    rng = np.random.default_rng(15)
+    bi = layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="sum")
+    x = rng.normal(size=(2, 4, 2))
+    bi(x)  # build
+    for var in bi.weights:
+        var.value[...] = rng.normal(size=var.shape) * 0.5
+    states = [rng.normal(size=(2, 3)) for _ in range(4)]
+    y = bi(x, initial_state=states)
+    fw, bw = bi.forward_layer, bi.backward_layer
+    want = np.asarray(fw(x, initial_state=states[:2])) + \
+        np.asarray(bw(x, initial_state=states[2:]))[:, ::-1]
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    bi(x, initial_state=states)
+    dy = rng.normal(size=y.shape)
+    bi.backward(dy)
+    assert len(bi.initial_state_grads) == 4
+
+    def loss():
+        return float((np.asarray(bi.forward(x, initial_state=states)) * dy).sum())
+
+    for state, grad in zip(states, bi.initial_state_grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, state), rtol=1e-6, atol=1e-9)
