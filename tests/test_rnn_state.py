@@ -347,6 +347,7 @@ def test_stateful_states_are_not_weights_and_not_saved(tmp_path):
     first = model.predict(x, batch_size=4, verbose=0)
     second = model.predict(x, batch_size=4, verbose=0)  # starts from the carried states
     assert not np.allclose(first, second)
+    assert model.input_shape == (4, 5, 2)  # the declared batch size stays
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = brisknn.models.load_model(path)
