@@ -436,6 +436,8 @@ def test_non_stateful_layer_has_no_states_and_reset_is_harmless():
     layer(np.zeros((1, 2, 1)))
     assert layer.states is None and layer.stateful is False
     layer.reset_states()
+    zeros = layers.LSTM(3).get_initial_state(batch_size=2)  # Keras 3's RNN method
+    assert [z.shape for z in zeros] == [(2, 3), (2, 3)] and not any(z.any() for z in zeros)
     config = layers.LSTM(2, stateful=True).get_config()
     assert config["stateful"] is True
     assert layers.LSTM.from_config(config).stateful

@@ -109,7 +109,7 @@ class _Recurrent(Layer):
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(),
                                         self.bias_regularizer)
         if self.stateful:
-            self._build_states(input_shape[0], input_shape)
+            self._build_states(input_shape[0])
 
     def _bias_shape(self):
         return (self._gates * self.units,)
@@ -158,7 +158,7 @@ class _Recurrent(Layer):
     def _state_names(self):
         return ["h", "c"][:self._state_count]
 
-    def _build_states(self, batch, input_shape=None):
+    def _build_states(self, batch):
         """Keras 3's RNN.build for a stateful layer: zero states of the batch size, outside the
         weights (not trained, not saved); built again, they are reset. A batch size still
         unknown (a direct call, a Sequential without Input) is fixed by the first batch, as
@@ -183,6 +183,12 @@ class _Recurrent(Layer):
                 f"dynamic batch size: sequence.shape={tuple(input_shape)} (layer {self.name!r}: "
                 "give it with Input(shape, batch_size=...), Input(batch_shape=...) or "
                 "batch_input_shape=...)")
+
+    def get_initial_state(self, batch_size):
+        """Keras 3: the zero states a sequence starts from, one (batch_size, units) per state."""
+        dtype = self.dtype or np.dtype(backend.floatx())
+        return [_tensor(np.zeros((batch_size, self.units), dtype=dtype))
+                for _ in range(self._state_count)]
 
     def reset_state(self):
         """Keras 3: zeroes the states a stateful layer carries (does nothing otherwise)."""
