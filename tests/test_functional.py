@@ -112,3 +112,9 @@ def test_what_is_not_a_chain_is_refused():
         layers.LSTM(2, return_state=True)(sequence)
     # Eager calls are unchanged.
     assert Dense(2)(np.ones((4, 3), np.float32)).shape == (4, 2)
+
+
+def test_initial_state_in_a_functional_chain_is_refused():
+    sequence = brisknn.Input((5, 3))
+    with pytest.raises(NotImplementedError, match="initial_state in a functional model"):
+        layers.LSTM(2)(sequence, initial_state=[np.zeros((1, 2))] * 2)

@@ -484,8 +484,6 @@ def test_feature_mismatch_in_a_model_raises():
 
 
 def test_unsupported_arguments_raise_clearly():
-    with pytest.raises(NotImplementedError, match="stateful"):
-        layers.GRU(3, stateful=True)
     with pytest.raises(NotImplementedError, match="reset_after"):
         layers.GRU(3, reset_after=False)
     with pytest.raises(ValueError, match="activation must be one of"):
@@ -665,10 +663,7 @@ def test_return_state_survives_get_config_and_a_saved_model_refuses_it_clearly(c
         model.predict(np.zeros((2, 4, 2)), verbose=0)
 
 
-def test_initial_state_and_bidirectional_with_return_state_are_refused_clearly():
-    lstm = layers.LSTM(3, return_state=True)
-    x = np.zeros((2, 4, 2), dtype=np.float32)
-    with pytest.raises(NotImplementedError, match="initial_state"):
-        lstm(x, initial_state=[np.zeros((2, 3)), np.zeros((2, 3))])
+def test_bidirectional_with_return_state_is_refused_clearly():
+    # (stateful layers and initial_state: tests/test_rnn_state.py)
     with pytest.raises(NotImplementedError, match="return_state"):
         layers.Bidirectional(layers.GRU(3, return_state=True))

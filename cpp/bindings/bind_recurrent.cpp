@@ -99,6 +99,19 @@ const std::uint8_t* step_mask_arg(const char* fn, const std::optional<py::array>
   return static_cast<const std::uint8_t*>(mask->data());
 }
 
+// An initial state or its gradient: (batch, units); c0 and dc0 only for LSTM.
+template <class T>
+T* state_arg(const char* fn, const char* name, const std::optional<py::array>& a,
+             const RecurrentShape& s, bool lstm_only, bool writeable) {
+  if (!a) return nullptr;
+  if (lstm_only && s.cell != RecurrentCell::LSTM) {
+    fail_value(std::string(fn) + ": " + name + " is for LSTM only (its cell state); SimpleRNN " +
+               "and GRU have one state");
+  }
+  expect_shape(fn, name, *a, {s.batch, s.units});
+  return data_ptr<T>(fn, name, *a, writeable);
+}
+
 template <class T>
 T* workspace_arg(const char* fn, const py::array& ws, const RecurrentShape& s, bool backward) {
   const Index needed = recurrent_workspace_size(s, backward);
@@ -132,7 +145,8 @@ void bind_recurrent(py::module_& m) {
          const py::array& h, const std::optional<py::array>& gates,
          const std::optional<py::array>& carry, const py::array& workspace,
          const std::string& activation, const std::string& recurrent_activation,
-         const std::optional<py::array>& mask) {
+         const std::optional<py::array>& mask, const std::optional<py::array>& h0,
+         const std::optional<py::array>& c0) {
         const char* fn = "recurrent_forward";
         const RecurrentCell cell = cell_arg(fn, cell_name);
         const Activation act = recurrent_activation_arg(fn, "activation", activation);
@@ -154,23 +168,32 @@ void bind_recurrent(py::module_& m) {
           T* cp = saved_arg<T>(fn, "carry", s, carry, s.units);
           const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, false);
+          const T* h0p = state_arg<T>(fn, "h0", h0, s, false, false);
+          const T* c0p = state_arg<T>(fn, "c0", c0, s, true, false);
+          if (s.cell == RecurrentCell::LSTM && !h0p != !c0p) {
+            fail_value(std::string(fn) + ": LSTM takes both initial states h0 and c0, or neither");
+          }
           expect_disjoint(fn, {{"x", x}, {"kernel", kernel}, {"recurrent_kernel", rk},
                                {"bias", handle(bias)}, {"input_mask", handle(input_mask)},
                                {"recurrent_mask", handle(rec_mask)}, {"h", h},
                                {"gates", handle(gates)}, {"carry", handle(carry)},
-                               {"workspace", workspace}});
+                               {"workspace", workspace}, {"h0", handle(h0)},
+                               {"c0", handle(c0)}});
           py::gil_scoped_release release;
-          recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, mp, ws);
+          recurrent_forward<T>(s, act, rec_act, hp, gp, cp, xp, kp, rkp, bp, imp, rmp, mp, ws,
+                               h0p, c0p);
         });
       },
       py::arg("cell"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
       py::arg("bias"), py::arg("input_mask"), py::arg("recurrent_mask"), py::arg("h"),
       py::arg("gates"), py::arg("carry"), py::arg("workspace"), py::arg("activation") = "tanh",
       py::arg("recurrent_activation") = "sigmoid", py::arg("mask") = py::none(),
+      py::arg("h0") = py::none(), py::arg("c0") = py::none(),
       "Runs a SimpleRNN/LSTM/GRU over x (batch, steps, in): every hidden state into h (batch, "
       "steps, units); LSTM/GRU also fill gates (batch, steps, G*units) and carry (batch, steps, "
       "units) for recurrent_backward. Masks (count, batch, width) hold inverted-dropout factors. "
-      "mask (batch, steps), bool or uint8, skips the False steps: the state carries over.");
+      "mask (batch, steps), bool or uint8, skips the False steps: the state carries over. "
+      "h0 (and LSTM's c0), (batch, units), are the initial states; None means zeros.");
   m.def(
       "recurrent_backward",
       [](const std::string& cell_name, const py::array& dy, const py::array& x,
@@ -180,7 +203,9 @@ void bind_recurrent(py::module_& m) {
          const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
          const std::optional<py::array>& drk, const std::optional<py::array>& dbias,
          const py::array& workspace, const std::string& activation,
-         const std::string& recurrent_activation, const std::optional<py::array>& mask) {
+         const std::string& recurrent_activation, const std::optional<py::array>& mask,
+         const std::optional<py::array>& h0, const std::optional<py::array>& c0,
+         const std::optional<py::array>& dh0, const std::optional<py::array>& dc0) {
         const char* fn = "recurrent_backward";
         const RecurrentCell cell = cell_arg(fn, cell_name);
         const Activation act = recurrent_activation_arg(fn, "activation", activation);
@@ -208,16 +233,25 @@ void bind_recurrent(py::module_& m) {
                                               : optional_out<T>(fn, "dbias", dbias, {gu});
           const std::uint8_t* mp = step_mask_arg(fn, mask, s);
           T* ws = workspace_arg<T>(fn, workspace, s, true);
+          const T* h0p = state_arg<T>(fn, "h0", h0, s, false, false);
+          const T* c0p = state_arg<T>(fn, "c0", c0, s, true, false);
+          if (s.cell == RecurrentCell::LSTM && !h0p != !c0p) {
+            fail_value(std::string(fn) + ": LSTM takes both initial states h0 and c0, or neither");
+          }
+          T* dh0p = state_arg<T>(fn, "dh0", dh0, s, false, true);
+          T* dc0p = state_arg<T>(fn, "dc0", dc0, s, true, true);
+          if (dc0p && !dh0p) fail_value(std::string(fn) + ": dc0 needs dh0 too");
           expect_disjoint(fn, {{"dy", dy}, {"x", x}, {"kernel", kernel}, {"recurrent_kernel", rk},
                                {"input_mask", handle(input_mask)},
                                {"recurrent_mask", handle(rec_mask)}, {"h", h},
                                {"gates", handle(gates)}, {"carry", handle(carry)},
                                {"dx", handle(dx)}, {"dkernel", handle(dkernel)},
                                {"drecurrent_kernel", handle(drk)}, {"dbias", handle(dbias)},
-                               {"workspace", workspace}});
+                               {"workspace", workspace}, {"h0", handle(h0)}, {"c0", handle(c0)},
+                               {"dh0", handle(dh0)}, {"dc0", handle(dc0)}});
           py::gil_scoped_release release;
           recurrent_backward<T>(s, act, rec_act, dxp, dkp, drkp, dbp, dyp, sequences, xp, kp, rkp,
-                                imp, rmp, mp, hp, gp, cp, ws);
+                                imp, rmp, mp, hp, gp, cp, ws, h0p, c0p, dh0p, dc0p);
         });
       },
       py::arg("cell"), py::arg("dy"), py::arg("x"), py::arg("kernel"),
@@ -225,10 +259,12 @@ void bind_recurrent(py::module_& m) {
       py::arg("gates"), py::arg("carry"), py::arg("dx"), py::arg("dkernel"),
       py::arg("drecurrent_kernel"), py::arg("dbias"), py::arg("workspace"),
       py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
-      py::arg("mask") = py::none(),
+      py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
+      py::arg("dh0") = py::none(), py::arg("dc0") = py::none(),
       "Backpropagation through time from dy (batch, steps, units), or (batch, units) for the "
       "last state only: dx is overwritten, dkernel/drecurrent_kernel/dbias are added into; pass "
-      "None to skip any. The other arguments (mask too) are recurrent_forward's.");
+      "None to skip any. The other arguments (mask, h0, c0 too) are recurrent_forward's. dh0 (and "
+      "LSTM's dc0), (batch, units), receive the gradient of the initial states (overwritten).");
 }
 
 }  // namespace brisknn::bind

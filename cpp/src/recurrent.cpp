@@ -281,7 +281,7 @@ template <class T>
 void recurrent_forward(const RecurrentShape& s, Activation act, Activation rec_act, T* h,
                        T* gates, T* carry, const T* x, const T* kernel, const T* rk,
                        const T* bias, const T* input_mask, const T* rec_mask,
-                       const std::uint8_t* step_mask, T* ws) {
+                       const std::uint8_t* step_mask, T* ws, const T* h0, const T* c0) {
   const Index u = s.units, gu = s.gates() * u, steps = s.steps;
   const ForwardParts parts = forward_parts(s);
   const bool gru = s.cell == RecurrentCell::GRU, simple = s.cell == RecurrentCell::SimpleRNN;
@@ -296,24 +296,27 @@ void recurrent_forward(const RecurrentShape& s, Activation act, Activation rec_a
     T* rec = ws + parts.rec + b0 * gu;
     for (Index t = 0; t < steps; ++t) {
       const Index row0 = b0 * steps + t;
-      // h_{t-1} of rows b0.. (stride steps*u), or the zero row (stride 0) at t = 0.
-      const T* hprev = t ? h + (row0 - 1) * u : zero;
-      const Index ldh = t ? steps * u : 0;
+      // h_{t-1} of rows b0.. (stride steps*u); at t = 0 the initial state's rows (stride u), or
+      // the zero row (stride 0), whose product the first step skips.
+      const T* hprev = t ? h + (row0 - 1) * u : h0 ? h0 + b0 * u : zero;
+      const Index ldh = t ? steps * u : h0 ? u : 0;
+      const bool product = t || h0;
       if (gru) {
         for (Index b = b0; b < b1; ++b) {
           T* r = rec + (b - b0) * gu;
           if (rec_bias) std::memcpy(r, rec_bias, sizeof(T) * gu);
           else std::fill(r, r + gu, T(0));
         }
-        if (t) add_recurrent_product(rec, gu, hprev, ldh, rk, rec_mask, s, b0, b1, hm);
-      } else if (t) {
+        if (product) add_recurrent_product(rec, gu, hprev, ldh, rk, rec_mask, s, b0, b1, hm);
+      } else if (product) {
         add_recurrent_product(z + row0 * gu, steps * gu, hprev, ldh, rk, rec_mask, s, b0, b1, hm);
       }
       for (Index b = b0; b < b1; ++b) {
         const Index row = b * steps + t;
         StepRows<T> p{z + row * gu, h + row * u, carry ? carry + row * u : nullptr,
-                      t ? h + (row - 1) * u : zero,
-                      t && carry ? carry + (row - 1) * u : zero, rec + (b - b0) * gu};
+                      t ? h + (row - 1) * u : h0 ? h0 + b * u : zero,
+                      t && carry ? carry + (row - 1) * u : c0 ? c0 + b * u : zero,
+                      rec + (b - b0) * gu};
         if (step_mask && !step_mask[row]) {
           // A masked step keeps the state: h_t = h_{t-1} (LSTM: c_t = c_{t-1}), copied, so
           // whatever the skipped gate math would give never reaches it. GRU's carry and the
@@ -403,7 +406,7 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
                         T* dkernel, T* drk, T* dbias, const T* dy, bool sequences, const T* x,
                         const T* kernel, const T* rk, const T* input_mask, const T* rec_mask,
                         const std::uint8_t* step_mask, const T* h, const T* gates,
-                        const T* carry, T* ws) {
+                        const T* carry, T* ws, const T* h0, const T* c0, T* dh0, T* dc0) {
   const Index u = s.units, G = s.gates(), gu = G * u, steps = s.steps, in = s.in;
   const Index rows = s.batch * steps;
   const BackwardParts parts = backward_parts(s);
@@ -445,15 +448,16 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
         BackRows<T> p{dhb, dc + i * u, dgx + row * gu, dgr + row * gu,
                       sgates + row * (s.cell == RecurrentCell::SimpleRNN ? u : gu),
                       h + row * u, carry ? carry + row * u : nullptr,
-                      t ? h + (row - 1) * u : zero, t && carry ? carry + (row - 1) * u : zero,
-                      tmp + i * u};
+                      t ? h + (row - 1) * u : h0 ? h0 + b * u : zero,
+                      t && carry ? carry + (row - 1) * u : c0 ? c0 + b * u : zero, tmp + i * u};
         switch (s.cell) {
           case RecurrentCell::SimpleRNN: simple_rnn_back_step(p, u, act); break;
           case RecurrentCell::LSTM: lstm_back_step(p, u, act, rec_act); break;
           case RecurrentCell::GRU: gru_back_step(p, u, act, rec_act); break;
         }
       }
-      if (t == 0) break;
+      // At t = 0 the product gives dL/dh_{-1}, needed only for the initial state's gradient.
+      if (t == 0 && !dh0) break;
       // dh_{t-1} += sum_j (dgr_t[:, cols_j] U[:, cols_j]^T) * mask_j
       const T* a = dgr + (b0 * steps + t) * gu;
       for (Index j = 0; j < rg; ++j) {
@@ -468,6 +472,8 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
             ConstArrayMap<T>(rec_mask + (j * s.batch + b0) * u, n * u);
       }
     }
+    if (dh0) std::memcpy(dh0 + b0 * u, dh, sizeof(T) * n * u);
+    if (dc0) std::memcpy(dc0 + b0 * u, dc, sizeof(T) * n * u);
   });
 
   // Weight gradients and dx as big products over all steps.
@@ -486,13 +492,16 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
   }
   if (drk) {
     for (Index j = 0; j < rg; ++j) {
-      // big = h_{t-1} (times mask j): h shifted one step, zero at t = 0.
+      // big = h_{t-1} (times mask j): h shifted one step, h0 (or zero) at t = 0.
       const T* m = rec_mask ? rec_mask + j * s.batch * u : nullptr;
       parallel_for(s.batch, std::max<Index>(1, (1 << 15) / std::max<Index>(steps * u, 1)),
                    [&](Index b0, Index b1) {
                      for (Index b = b0; b < b1; ++b) {
                        T* o = big + b * steps * u;
-                       std::fill(o, o + u, T(0));
+                       if (!h0) std::fill(o, o + u, T(0));
+                       else if (m) ArrayMap<T>(o, u) = ConstArrayMap<T>(h0 + b * u, u) *
+                                                      ConstArrayMap<T>(m + b * u, u);
+                       else std::memcpy(o, h0 + b * u, sizeof(T) * u);
                        if (m) {
                          ConstArrayMap<T> mb(m + b * u, u);
                          for (Index t = 1; t < steps; ++t)
@@ -543,11 +552,12 @@ void recurrent_backward(const RecurrentShape& s, Activation act, Activation rec_
 #define BRISKNN_INSTANTIATE(T)                                                               \
   template void recurrent_forward<T>(const RecurrentShape&, Activation, Activation, T*, T*, \
                                      T*, const T*, const T*, const T*, const T*, const T*,  \
-                                     const T*, const std::uint8_t*, T*);                     \
+                                     const T*, const std::uint8_t*, T*, const T*,            \
+                                     const T*);                                              \
   template void recurrent_backward<T>(const RecurrentShape&, Activation, Activation, T*, T*, \
                                       T*, T*, const T*, bool, const T*, const T*, const T*,  \
                                       const T*, const T*, const std::uint8_t*, const T*,     \
-                                      const T*, const T*, T*);
+                                      const T*, const T*, T*, const T*, const T*, T*, T*);
 BRISKNN_INSTANTIATE(float)
 BRISKNN_INSTANTIATE(double)
 #undef BRISKNN_INSTANTIATE

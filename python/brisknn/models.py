@@ -101,6 +101,10 @@ class Sequential(LayerContainer, Layer):
             self._layers.append(layer)
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
+            for inner in self._leaf_layers():  # Keras 3: a stateful RNN needs a static batch
+                check = getattr(inner, "_require_static_batch", None)
+                if check is not None:
+                    check(self._declared_input_shape)
 
     def pop(self, rebuild=True):
         layer = self._layers.pop()  # IndexError on an empty model, as Keras 3
@@ -136,8 +140,9 @@ class Sequential(LayerContainer, Layer):
         if self.built and self._input_shape is not None and \
                 len(self._input_shape) == len(input_shape):
             # A dimension declared None (Input((None,)) for sequences of any length) stays
-            # None, as in the layers' own shapes.
-            input_shape = tuple(None if e is None else a
+            # None, as in the layers' own shapes; a declared batch size (a stateful model's)
+            # stays too when data comes in with the batch left open.
+            input_shape = tuple(None if e is None else e if a is None else a
                                 for e, a in zip(self.input_shape, input_shape))
         self.input_shape, self.output_shape, self.built = input_shape, shape, True
         return shape

@@ -46,24 +46,32 @@ Index recurrent_workspace_size(const RecurrentShape& s, bool backward);
 //   GRU:       z, r = rec_act(x K_zr + b_zr + (h_{t-1} m) U_zr + b'_zr),
 //              hh = act(x K_h + b_h + r ((h_{t-1} m) U_h + b'_h)), h = z h_{t-1} + (1 - z) hh
 // step_mask (batch, steps), 0 or 1, may be null: where 0 the step is skipped, Keras' masking:
-// h_t = h_{t-1} and (LSTM) c_t = c_{t-1}, so h holds the last unmasked state (zero before any).
+// h_t = h_{t-1} and (LSTM) c_t = c_{t-1}, so h holds the last unmasked state (the initial state
+// before any).
+// h0 (batch, units) and, for LSTM, c0 (batch, units) are the initial states h_{-1}, c_{-1}
+// (Keras' initial_state); null means zeros, and then the first step skips its recurrent
+// product exactly as it always has.
 template <class T>
 void recurrent_forward(const RecurrentShape& s, Activation act, Activation recurrent_act, T* h,
                        T* gates, T* carry, const T* x, const T* kernel,
                        const T* recurrent_kernel, const T* bias, const T* input_mask,
-                       const T* recurrent_mask, const std::uint8_t* step_mask, T* workspace);
+                       const T* recurrent_mask, const std::uint8_t* step_mask, T* workspace,
+                       const T* h0 = nullptr, const T* c0 = nullptr);
 
 // Backpropagation through time from dy, the gradient of every hidden state (batch, steps, units)
 // when sequences, else of the last one only (batch, units). dx (batch, steps, in) is overwritten;
 // dkernel, drecurrent_kernel and dbias (shaped as their weights) are added into. Any of them may
 // be null to skip it. The other arguments are recurrent_forward's, with its outputs (the same
 // step_mask: a masked step passes dL/dh_t, dL/dc_t on to the previous step and adds nothing).
+// dh0 (batch, units) and, for LSTM, dc0 receive dL/dh_{-1}, dL/dc_{-1}, the gradient with respect
+// to the initial states (overwritten; null to skip), whether h0/c0 were given or zero.
 template <class T>
 void recurrent_backward(const RecurrentShape& s, Activation act, Activation recurrent_act, T* dx,
                         T* dkernel, T* drecurrent_kernel, T* dbias, const T* dy, bool sequences,
                         const T* x, const T* kernel, const T* recurrent_kernel,
                         const T* input_mask, const T* recurrent_mask,
                         const std::uint8_t* step_mask, const T* h, const T* gates,
-                        const T* carry, T* workspace);
+                        const T* carry, T* workspace, const T* h0 = nullptr,
+                        const T* c0 = nullptr, T* dh0 = nullptr, T* dc0 = nullptr);
 
 }  // namespace brisknn

@@ -2,8 +2,8 @@
 fused C++ call (see cpp/src/recurrent.cpp)."""
 import numpy as np
 
-from brisknn import _core, activations, initializers, regularizers, utils
-from brisknn.layers.base import Layer, _shape_str, _tensor
+from brisknn import _core, activations, backend, initializers, regularizers, utils
+from brisknn.layers.base import Layer, _shape_str, _tensor, is_symbolic
 
 # The kernels apply activations element by element inside their step loop and keep only outputs:
 # every element-wise activation whose derivative follows from its output (Keras' parameter for
@@ -43,9 +43,6 @@ class _Recurrent(Layer):
                            ("bias_constraint", bias_constraint)):
             if value is not None:
                 raise NotImplementedError(f"{kind}: {arg} is not supported")
-        if stateful:
-            raise NotImplementedError(
-                f"{kind}: stateful=True is not supported (every batch starts from zero states)")
         self.units = int(units)
         self.activation = self._activation_arg(activation, "activation")
         self.recurrent_activation = self._activation_arg(recurrent_activation,
@@ -67,7 +64,10 @@ class _Recurrent(Layer):
         # passes one array on and refuses such a layer (see models.Sequential._ensure_built).
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        # Keras 3: a stateful layer starts each batch from the final states of the previous one
+        # (no gradient flows back into it); `states` holds them, else None.
+        self.stateful = bool(stateful)
+        self.states = None
         self.unroll = bool(unroll)  # a speed hint in Keras; one fused loop computes the same
         self.implementation = int(implementation)
         self.use_cudnn = use_cudnn
@@ -108,6 +108,8 @@ class _Recurrent(Layer):
         if self.use_bias:
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(),
                                         self.bias_regularizer)
+        if self.stateful:
+            self._build_states(input_shape[0])
 
     def _bias_shape(self):
         return (self._gates * self.units,)
@@ -131,17 +133,128 @@ class _Recurrent(Layer):
 
     _state_count = 1  # LSTM: h and c
 
+    # After backward: the gradient of the loss with respect to the initial states the last
+    # forward pass was given by `layer(x, initial_state=...)`, as a list in the same order
+    # ([dh0] or LSTM's [dh0, dc0], each (batch, units)); None when it started from zeros or
+    # from a stateful layer's carried states (no gradient flows into the previous batch).
+    initial_state_grads = None
+    _call_initial_state = None  # initial_state of the current direct call, for forward
+
     def __call__(self, x, training=None, mask=None, initial_state=None):
         """As Layer.__call__; with return_state, [output, *final states] (Keras' order: LSTM
-        [output, h, c], SimpleRNN and GRU [output, h])."""
-        if initial_state is not None:
+        [output, h, c], SimpleRNN and GRU [output, h]). initial_state, as in Keras: the states
+        to start from, [h0] (or a bare array) for SimpleRNN and GRU, [h0, c0] for LSTM, each
+        (batch, units)."""
+        if initial_state is not None and is_symbolic(x):
             raise NotImplementedError(
-                f"Layer {self.name!r} ({type(self).__name__}): initial_state is not supported "
-                "(the kernels start every sequence from zero states)")
-        y = super().__call__(x, training=training, mask=mask)
+                f"Layer {self.name!r} ({type(self).__name__}): initial_state in a functional "
+                "model would be a second input; brisknn's functional models are chains")
+        self._call_initial_state = initial_state
+        try:
+            y = super().__call__(x, training=training, mask=mask)
+        finally:
+            self._call_initial_state = None
         if not self.return_state:
             return y
         return [y] + [_tensor(state) for state in self._final_states()]
+
+    # -- initial and carried states ------------------------------------------------------------
+    def _state_names(self):
+        return ["h", "c"][:self._state_count]
+
+    def _build_states(self, batch):
+        """Keras 3's RNN.build for a stateful layer: zero states of the batch size, outside the
+        weights (not trained, not saved); built again, they are reset. A batch size still
+        unknown (a direct call, a Sequential without Input) is fixed by the first batch, as
+        Keras' eager build does; a declared input shape without one is refused as in Keras."""
+        if self.states is not None:
+            self.reset_state()
+            return
+        if batch is None:
+            if self._declared_input_shape is not None:
+                self._require_static_batch(self._declared_input_shape)
+            return
+        self.states = [backend.Variable(np.zeros((batch, self.units), dtype=self.dtype),
+                                        "rnn_state", trainable=False,
+                                        path=f"{self.name}/rnn_state")
+                       for _ in range(self._state_count)]
+
+    def _require_static_batch(self, input_shape):
+        """Keras' error for a stateful layer whose model declares no batch size."""
+        if self.stateful and self.states is None and input_shape[0] is None:
+            raise ValueError(
+                "When using `stateful=True` in a RNN, the batch size must be static. Found "
+                f"dynamic batch size: sequence.shape={tuple(input_shape)} (layer {self.name!r}: "
+                "give it with Input(shape, batch_size=...), Input(batch_shape=...) or "
+                "batch_input_shape=...)")
+
+    def get_initial_state(self, batch_size):
+        """Keras 3: the zero states a sequence starts from, one (batch_size, units) per state."""
+        dtype = self.dtype or np.dtype(backend.floatx())
+        return [_tensor(np.zeros((batch_size, self.units), dtype=dtype))
+                for _ in range(self._state_count)]
+
+    def reset_state(self):
+        """Keras 3: zeroes the states a stateful layer carries (does nothing otherwise)."""
+        if self.states is not None:
+            for var in self.states:
+                var.value.fill(0)
+
+    def reset_states(self):
+        """Keras 3's compatibility alias of reset_state."""
+        self.reset_state()
+
+    def _carried_states(self, batch):
+        """Copies of a stateful layer's states (created at the first batch if the batch size
+        was unknown at build), checked against the batch."""
+        if self.states is None:
+            self._build_states(batch)
+        expected = self.states[0].shape[0]
+        if batch != expected:
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) is stateful with batch size "
+                f"{expected} (states of shape {(expected, self.units)}), got a batch of {batch} "
+                f"samples: every batch must have {expected} (pass fit/evaluate/predict "
+                f"batch_size={expected} and a number of samples it divides)")
+        return [var.value.copy() for var in self.states]
+
+    def _checked_initial_state(self, initial_state, x):
+        kind, names = type(self).__name__, self._state_names()
+        batch, dtype = x.shape[0], self.kernel.dtype
+        expected = (batch, self.units)
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+            else [initial_state]
+        if len(states) != len(names):
+            raise ValueError(
+                f"Layer {self.name!r} ({kind}) expects {len(names)} initial "
+                f"state{'s' if len(names) > 1 else ''} [{', '.join(names)}], each of shape "
+                f"(batch, units) = {expected}, got {len(states)}")
+        out = []
+        for name, state in zip(names, states):
+            a = np.asarray(state)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"Layer {self.name!r} ({kind}): initial state {name} must hold "
+                                f"real numbers, got dtype {a.dtype}")
+            if a.shape != expected:
+                raise ValueError(
+                    f"Layer {self.name!r} ({kind}): initial state {name} must have shape "
+                    f"(batch, units) = {expected} for input of shape {x.shape}, got {a.shape}")
+            out.append(np.array(a, dtype=dtype, order="C"))  # a copy: backward reads it
+        return out
+
+    def _start_states(self, initial_state, x):
+        """(h0, c0) for the kernel, None where zero, and whether they came from the caller."""
+        carried = self._carried_states(x.shape[0]) if self.stateful else None
+        if initial_state is not None:
+            states, given = self._checked_initial_state(initial_state, x), True
+        elif carried is not None:
+            states, given = carried, False
+        else:
+            return None, None, False
+        if not any(state.any() for state in states):
+            # All zeros: the kernels' own zero start, bit for bit what no initial state gives.
+            return None, None, given
+        return states[0], states[1] if len(states) > 1 else None, given
 
     def _final_states(self):
         """The states after the last processed step of the last forward pass (the last input
@@ -204,7 +317,7 @@ class _Recurrent(Layer):
             mask = mask != 0
         return np.ascontiguousarray(mask[:, ::-1] if self.go_backwards else mask)
 
-    def forward(self, x, training=False, mask=None):
+    def forward(self, x, training=False, mask=None, initial_state=None):
         kind = type(self).__name__
         x = np.asarray(x)
         if x.ndim != 3:
@@ -223,6 +336,9 @@ class _Recurrent(Layer):
         batch, steps, _ = x.shape
         if mask is not None:
             mask = self._step_mask(mask, batch, steps)
+        if initial_state is None:
+            initial_state = self._call_initial_state
+        h0, c0, given = self._start_states(initial_state, x)
         n_in, n_rec = self._mask_counts(training)
         input_mask = self._draw_mask("input_mask", n_in, in_dim, batch, self.dropout,
                                      dtype) if n_in else None
@@ -241,8 +357,11 @@ class _Recurrent(Layer):
         _core.recurrent_forward(self._cell, x, self.kernel.value, self.recurrent_kernel.value,
                                 self.bias.value if self.use_bias else None, input_mask, rec_mask,
                                 h, gates, carry, ws, self.activation, self.recurrent_activation,
-                                mask)
-        self._saved = (x, input_mask, rec_mask, h, gates, carry, mask)
+                                mask, h0, c0)
+        self._saved = (x, input_mask, rec_mask, h, gates, carry, mask, h0, c0, given)
+        if self.stateful:  # Keras: the final states become the next batch's initial states
+            for var, state in zip(self.states, self._final_states()):
+                var.value[...] = state
         if mask is not None and self.zero_output_for_mask:
             # h stays as backward needs it. Keras' backends zero the last output too when the
             # last step is masked.
@@ -251,9 +370,10 @@ class _Recurrent(Layer):
 
     def backward(self, dy, need_dx=True):
         train = self.trainable
-        if not need_dx and not train:
+        x, input_mask, rec_mask, h, gates, carry, mask, h0, c0, given = self._saved
+        self.initial_state_grads = None
+        if not need_dx and not train and not given:
             return None
-        x, input_mask, rec_mask, h, gates, carry, mask = self._saved
         batch, steps, in_dim = x.shape
         dy = np.ascontiguousarray(dy, dtype=x.dtype)
         if mask is not None and self.zero_output_for_mask:  # zeroed outputs have no gradient
@@ -263,12 +383,17 @@ class _Recurrent(Layer):
         ws = self._workspace("backward_ws", _core.recurrent_workspace_size(
             self._cell, batch, steps, in_dim, self.units, n_in, n_rec, True), x.dtype)
         dx = np.empty_like(x) if need_dx else None
+        state_grads = [np.empty((batch, self.units), dtype=x.dtype)
+                       for _ in range(self._state_count)] if given else [None, None]
         _core.recurrent_backward(
             self._cell, dy, x, self.kernel.value, self.recurrent_kernel.value, input_mask,
             rec_mask, h, gates, carry, dx, self.kernel.grad if train else None,
             self.recurrent_kernel.grad if train else None,
             self.bias.grad if train and self.use_bias else None, ws, self.activation,
-            self.recurrent_activation, mask)
+            self.recurrent_activation, mask, h0, c0, state_grads[0],
+            state_grads[1] if len(state_grads) > 1 else None)
+        if given:
+            self.initial_state_grads = state_grads
         if dx is not None and self.go_backwards:
             dx = np.ascontiguousarray(dx[:, ::-1])
         return dx

@@ -62,7 +62,7 @@ class Bidirectional(LayerContainer, Layer):
         self.merge_mode = merge_mode
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = False
-        self.stateful = False
+        self.stateful = self.forward_layer.stateful  # each copy carries its own states
         self._initial_weights = list(weights) if weights else None
         self.trainable = self._trainable  # the copies follow the wrapper's flag
 
@@ -73,6 +73,25 @@ class Bidirectional(LayerContainer, Layer):
 
     _inner_layers = _wrapped_layers
 
+
+    # -- stateful copies (Keras 3) -------------------------------------------------------------
+    @property
+    def states(self):
+        """The forward copy's states then the backward copy's, or None."""
+        f, b = self.forward_layer.states, self.backward_layer.states
+        return tuple(f + b) if f and b else None
+
+    def reset_state(self):
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def reset_states(self):  # Keras' compatibility alias
+        self.reset_state()
+
+    def _require_static_batch(self, input_shape):
+        self.forward_layer._require_static_batch(input_shape)
 
     # -- shapes --------------------------------------------------------------------------------
     def build(self, input_shape):
@@ -94,9 +113,32 @@ class Bidirectional(LayerContainer, Layer):
         return mask if self.return_sequences else None
 
     # -- computation ---------------------------------------------------------------------------
-    def forward(self, x, training=False, mask=None):
-        y = self.forward_layer.forward(x, training=training, mask=mask)
-        y_rev = self.backward_layer.forward(x, training=training, mask=mask)
+    # After backward, with an initial_state given: the forward copy's state gradients then the
+    # backward copy's, as the states were given (see the recurrent layers).
+    initial_state_grads = None
+    _call_initial_state = None
+
+    def __call__(self, x, training=False, mask=None, initial_state=None):
+        """As Keras 3: initial_state holds the forward layer's states then the backward
+        layer's (its first half goes to the forward layer)."""
+        self._call_initial_state = initial_state
+        try:
+            return super().__call__(x, training=training, mask=mask)
+        finally:
+            self._call_initial_state = None
+
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        if initial_state is None:
+            initial_state = self._call_initial_state
+        states = (None, None)
+        if initial_state is not None:
+            initial_state = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+                else [initial_state]
+            half = len(initial_state) // 2
+            states = (initial_state[:half], initial_state[half:])
+        y = self.forward_layer.forward(x, training=training, mask=mask, initial_state=states[0])
+        y_rev = self.backward_layer.forward(x, training=training, mask=mask,
+                                            initial_state=states[1])
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]
         self._outputs = (y, y_rev)
@@ -122,6 +164,8 @@ class Bidirectional(LayerContainer, Layer):
             dy_b = dy_b[:, ::-1]
         dx = self.forward_layer.backward(np.ascontiguousarray(dy_f), need_dx)
         dx_b = self.backward_layer.backward(np.ascontiguousarray(dy_b), need_dx)
+        grads = (self.forward_layer.initial_state_grads, self.backward_layer.initial_state_grads)
+        self.initial_state_grads = grads[0] + grads[1] if grads[0] and grads[1] else None
         if dx is None or dx_b is None:
             return None
         return dx + dx_b

@@ -9,6 +9,10 @@ all steps: input_mask (batch, in) or (count, batch, in), recurrent_mask (batch, 
 `mask` (batch, steps) is Keras' step mask (bool, or any numbers with 0 = masked): a masked step is
 skipped, the state carrying over (h_t = h_{t-1}, LSTM c_t = c_{t-1}), so it holds the last
 unmasked state; backward passes the gradient through it to the previous state.
+
+`initial_state` (forward only) is Keras' call argument: [h0] (or a bare h0) for simple_rnn and
+gru, [h0, c0] for lstm, each (batch, units); None starts from zeros. (Layers expose the gradient
+with respect to it as `layer.initial_state_grads` after backward.)
 """
 import numpy as np
 
@@ -53,8 +57,20 @@ def _prepare(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask
             _mask(recurrent_mask, "recurrent_mask", x.dtype))
 
 
+def _initial_state(cell, initial_state, dtype):
+    if initial_state is None:
+        return None, None
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    count = 2 if cell == "lstm" else 1
+    if len(states) != count:
+        raise ValueError(f"{cell}: initial_state needs {count} array(s) of shape (batch, units), "
+                         f"got {len(states)}")
+    states = [np.array(as_float(a, "initial_state", dtype), order="C") for a in states]
+    return states[0], states[1] if count == 2 else None
+
+
 def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask, activation,
-             recurrent_activation, mask=None):
+             recurrent_activation, mask=None, initial_state=None):
     x, kernel, recurrent_kernel, bias, im, rm = _prepare(cell, x, kernel, recurrent_kernel, bias,
                                                          input_mask, recurrent_mask)
     batch, steps, in_dim = x.shape
@@ -69,8 +85,9 @@ def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask
     ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
                                                  False), dtype=x.dtype)
     mask = _step_mask(mask, x)
+    h0, c0 = _initial_state(cell, initial_state, x.dtype)
     _core.recurrent_forward(cell, x, kernel, recurrent_kernel, bias, im, rm, h, gates, carry, ws,
-                            activation, recurrent_activation, mask)
+                            activation, recurrent_activation, mask, h0, c0)
     return (x, kernel, recurrent_kernel, bias, im, rm, mask), (h, gates, carry)
 
 
@@ -95,24 +112,29 @@ def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, activation="tanh", input_mask=None,
-               recurrent_mask=None, mask=None):
-    """Every hidden state (batch, steps, units) of h_t = act(x_t K + b + h_{t-1} U), h_{-1} = 0."""
+               recurrent_mask=None, mask=None, initial_state=None):
+    """Every hidden state (batch, steps, units) of h_t = act(x_t K + b + h_{t-1} U), h_{-1} = 0
+    or initial_state."""
     return _forward("simple_rnn", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, "sigmoid", mask)[1][0]
+                    activation, "sigmoid", mask, initial_state)[1][0]
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, activation="tanh",
-         recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None):
-    """Every hidden state (batch, steps, units) of a Keras LSTM (zero initial h and c)."""
+         recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None,
+         initial_state=None):
+    """Every hidden state (batch, steps, units) of a Keras LSTM (initial h and c zero, or
+    initial_state [h0, c0])."""
     return _forward("lstm", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, recurrent_activation, mask)[1][0]
+                    activation, recurrent_activation, mask, initial_state)[1][0]
 
 
 def gru(x, kernel, recurrent_kernel, bias=None, activation="tanh",
-        recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None):
-    """Every hidden state (batch, steps, units) of a Keras GRU with reset_after=True."""
+        recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None, mask=None,
+        initial_state=None):
+    """Every hidden state (batch, steps, units) of a Keras GRU with reset_after=True (from
+    zeros, or initial_state [h0])."""
     return _forward("gru", x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                    activation, recurrent_activation, mask)[1][0]
+                    activation, recurrent_activation, mask, initial_state)[1][0]
 
 
 def simple_rnn_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
