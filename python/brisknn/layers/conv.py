@@ -2,7 +2,7 @@
 Conv1D on (batch, steps, channels) sequences, run by the same 2-D kernels on images of height 1."""
 import numpy as np
 
-from brisknn import _core, initializers, regularizers
+from brisknn import _core, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
@@ -25,7 +25,8 @@ class _ConvOptions(_ActivationMixin):
 
     def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
                           dilation_rate, activation, use_bias, kernel_initializer,
-                          bias_initializer, kernel_regularizer, bias_regularizer, **refused):
+                          bias_initializer, kernel_regularizer, bias_regularizer,
+                          kernel_constraint=None, bias_constraint=None, **refused):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
@@ -44,6 +45,8 @@ class _ConvOptions(_ActivationMixin):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
 
@@ -57,7 +60,8 @@ class _ConvOptions(_ActivationMixin):
                       bias_initializer=initializers.serialize(self.bias_initializer),
                       kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
                       bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=None, bias_constraint=None)
+                      kernel_constraint=constraints.serialize(self.kernel_constraint),
+                      bias_constraint=constraints.serialize(self.bias_constraint))
         return config
 
 
@@ -107,10 +111,10 @@ class _Convolution(_ConvOptions, Layer):
 
     def _add_weights(self, kernel_shape):
         self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
-                                      self.kernel_regularizer)
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
 
     def get_config(self):
         return {**super().get_config(), "groups": 1}
@@ -297,10 +301,11 @@ class Conv2DTranspose(_ConvOptions, Layer):
                              f"{tuple(input_shape)}")
         self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters,
                                                                     input_shape[-1]),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4:
