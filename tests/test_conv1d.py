@@ -258,8 +258,9 @@ def test_conv1d_refuses_what_it_does_not_support_by_name():
     with pytest.raises(ValueError, match=r"channels_last.*\(batch, steps, channels\).*"
                                          r"channels_first"):
         layers.Conv1D(2, 3, data_format="channels_first")
-    with pytest.raises(NotImplementedError, match="dilation_rate"):
-        layers.Conv1D(2, 3, dilation_rate=2)
+    with pytest.raises(ValueError, match="`strides > 1` not supported in conjunction with "
+                                         "`dilation_rate > 1`"):
+        layers.Conv1D(2, 3, strides=2, dilation_rate=2)
     with pytest.raises(NotImplementedError, match="groups"):
         layers.Conv1D(2, 3, groups=2)
     with pytest.raises(ValueError, match="padding must be 'valid', 'same' or 'causal'"):

@@ -64,7 +64,8 @@ def assert_same_state(fast, slow):
     lambda: optimizers.RMSprop(momentum=0.5, centered=True)])
 def test_same_bits_as_the_general_step(monkeypatch, optimizer):
     fast, slow, a, b = both_ways(monkeypatch, lambda: mlp(
-        optimizer=optimizer, metrics=["accuracy"], kernel_regularizer=regularizers.L1L2(1e-3, 1e-2)))
+        optimizer=optimizer, metrics=["accuracy"],
+        kernel_regularizer=regularizers.L1L2(1e-3, 1e-2)))
     assert a == b
     assert_same_state(fast, slow)
 

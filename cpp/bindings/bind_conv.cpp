@@ -27,7 +27,7 @@ std::string shape_str(const Shape& s) {
 // The convolution of x (batch, height, width, in_c) with kernel (k_h, k_w, in_c, out_c),
 // checked: ranks, matching channels, non-empty sizes, strides, and a kernel that fits.
 Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair strides,
-                       const std::string& padding) {
+                       const std::string& padding, Pair dilation) {
   const bool same = parse_padding(fn, padding);
   if (x.size() != 4) {
     fail_value(std::string(fn) + ": x must have rank 4 (batch, height, width, channels), got "
@@ -51,7 +51,7 @@ Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair
   s.in_c = x[3];
   s.out_c = kernel[3];
   window_axes(fn, {x[1], x[2]}, {kernel[0], kernel[1]}, strides, same,
-              "kernel of shape " + shape_str(kernel), &s.h, &s.w);
+              "kernel of shape " + shape_str(kernel), &s.h, &s.w, dilation);
   return s;
 }
 
@@ -82,10 +82,11 @@ T* optional_out_like(const char* fn, const char* name, const std::optional<py::a
 
 void forward(const py::array& x, const py::array& kernel, const std::optional<py::array>& bias,
              const py::array& y, const py::array& workspace, Pair strides,
-             const std::string& padding, const std::string& activation, double alpha) {
+             const std::string& padding, const std::string& activation, double alpha,
+             Pair dilation) {
   const char* fn = "conv2d_forward";
   const Activation act = activation_arg(fn, activation);
-  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
   dispatch_float(fn, x, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = data_ptr<T>(fn, "x", x, false);
@@ -103,10 +104,10 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
               const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
               const std::optional<py::array>& dbias, const py::array& workspace, Pair strides,
               const std::string& padding, const std::optional<py::array>& y,
-              const std::string& activation, double alpha) {
+              const std::string& activation, double alpha, Pair dilation) {
   const char* fn = "conv2d_backward";
   const Activation act = fused_backward_activation_arg(fn, activation);
-  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding);
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
   if (act != Activation::Linear && !y) {
     fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
   }
@@ -132,39 +133,49 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
 void bind_conv(py::module_& m) {
   m.def(
       "window_output_length",
-      [](Index length, Index window, Index stride, const std::string& padding) {
+      [](Index length, Index window, Index stride, const std::string& padding,
+         Index dilation) {
         const char* fn = "window_output_length";
         WindowAxis axis;
-        if (length < 0 || window < 1 || stride < 1) {
-          fail_value(std::string(fn) + ": expected length >= 0, window >= 1, stride >= 1");
+        if (length < 0 || window < 1 || stride < 1 || dilation < 1) {
+          fail_value(std::string(fn) + ": expected length >= 0, window >= 1, stride >= 1, "
+                     "dilation >= 1");
         }
-        window_axis(length, window, stride, parse_padding(fn, padding), &axis);
+        if (!window_span_fits(window, dilation)) {
+          fail_value(std::string(fn) + ": (window - 1) * dilation + 1 overflows");
+        }
+        window_axis(length, window, stride, parse_padding(fn, padding), &axis, dilation);
         return axis.out;
       },
       py::arg("length"), py::arg("window"), py::arg("stride"), py::arg("padding"),
+      py::arg("dilation") = 1,
       "Output length of a window sliding over `length` positions: 'valid' gives 0 when the "
-      "window does not fit, 'same' gives ceil(length / stride).");
+      "window (spanning (window - 1) * dilation + 1) does not fit, 'same' gives "
+      "ceil(length / stride).");
   m.def(
       "conv2d_workspace_size",
       [](const Shape& x_shape, const Shape& kernel_shape, Pair strides,
-         const std::string& padding, bool backward) {
-        const Conv2DShape s =
-            conv_shape("conv2d_workspace_size", x_shape, kernel_shape, strides, padding);
+         const std::string& padding, bool backward, Pair dilation) {
+        const Conv2DShape s = conv_shape("conv2d_workspace_size", x_shape, kernel_shape,
+                                         strides, padding, dilation);
         return conv2d_workspace_size(s, backward, get_num_threads());
       },
       py::arg("x_shape"), py::arg("kernel_shape"), py::arg("strides"), py::arg("padding"),
-      py::arg("backward"),
+      py::arg("backward"), py::arg("dilation_rate") = Pair{1, 1},
       "Elements (of x's dtype) of the workspace conv2d_forward/backward use on the current "
       "thread count. Keep one buffer and reuse it across calls.");
   m.def("conv2d_forward", &forward, py::arg("x"), py::arg("kernel"), py::arg("bias"),
         py::arg("y"), py::arg("workspace"), py::arg("strides"), py::arg("padding"),
         py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        py::arg("dilation_rate") = Pair{1, 1},
         "y (batch, out_h, out_w, out_c) = activation(conv(x, kernel) + bias); bias may be "
-        "None.");
+        "None. dilation_rate (d_h, d_w) spaces the kernel taps d apart (an atrous "
+        "convolution).");
   m.def("conv2d_backward", &backward, py::arg("dy"), py::arg("x"), py::arg("kernel"),
         py::arg("dx"), py::arg("dkernel"), py::arg("dbias"), py::arg("workspace"),
         py::arg("strides"), py::arg("padding"), py::arg("y") = py::none(),
         py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        py::arg("dilation_rate") = Pair{1, 1},
         "From dy = dL/dy and the forward output y: dz = dy * activation'(y) (dz = dy for "
         "'linear', the default), then dx overwritten, dkernel and dbias accumulated (+=); any of "
         "them may be None to skip it.");

@@ -1,6 +1,7 @@
 #include "brisknn/conv.h"
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
 #include "brisknn/dense.h"
@@ -20,19 +21,27 @@ constexpr Index kElementGrain = 1 << 15;
 // direct form is store-bound, always goes through im2col + GEMM.
 constexpr Index kDirectPatch = 32;
 
-// The columns j of a kernel row that land inside the image for an output column starting at
-// input column w0: [lo, hi), empty when hi <= lo.
-inline void valid_columns(const WindowAxis& w, Index w0, Index* lo, Index* hi) {
-  *lo = std::max<Index>(0, -w0);
-  *hi = std::min<Index>(w.kernel, w.in - w0);
+// The taps j of a window starting at input position `start` that land inside the input:
+// start + j * dilation in [0, in) for j in [lo, hi), empty when hi <= lo.
+inline void valid_taps(const WindowAxis& a, Index start, Index* lo, Index* hi) {
+  if (a.dilation == 1) {
+    *lo = std::max<Index>(0, -start);
+    *hi = std::min<Index>(a.kernel, a.in - start);
+    return;
+  }
+  const Index d = a.dilation;
+  *lo = start >= 0 ? 0 : (-start + d - 1) / d;
+  *hi = start >= a.in ? 0 : std::min<Index>(a.kernel, (a.in - start + d - 1) / d);
 }
 
 // col (images * out_h * out_w, k_h * k_w * in_c): each row the receptive field of one output
-// pixel, zeros where it hangs over the padding. Along a kernel row the input columns are
-// consecutive whatever the stride, so each kernel row is one contiguous copy of (hi - lo) * C.
+// pixel, zeros where it hangs over the padding. Undilated, the input columns along a kernel row
+// are consecutive whatever the stride, so each kernel row is one contiguous copy of
+// (hi - lo) * C; dilated, each tap is a copy of its C channels.
 template <class T>
 void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
   const Index C = s.in_c, D = s.patch(), KW = s.w.kernel, row_len = KW * C;
+  const Index dh = s.h.dilation, dw = s.w.dilation;
   for (Index g = 0; g < images; ++g) {
     const T* img = x + g * s.h.in * s.w.in * C;
     for (Index oh = 0; oh < s.h.out; ++oh) {
@@ -40,17 +49,23 @@ void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
       for (Index ow = 0; ow < s.w.out; ++ow, col += D) {
         const Index w0 = ow * s.w.stride - s.w.pad_before;
         Index lo, hi;
-        valid_columns(s.w, w0, &lo, &hi);
+        valid_taps(s.w, w0, &lo, &hi);
         for (Index i = 0; i < s.h.kernel; ++i) {
           T* dst = col + i * row_len;
-          const Index h = h0 + i;
+          const Index h = h0 + i * dh;
           if (h < 0 || h >= s.h.in || hi <= lo) {
             std::fill(dst, dst + row_len, T(0));
             continue;
           }
           std::fill(dst, dst + lo * C, T(0));
-          std::copy(img + (h * s.w.in + w0 + lo) * C, img + (h * s.w.in + w0 + hi) * C,
-                    dst + lo * C);
+          const T* src = img + (h * s.w.in + w0) * C;
+          if (dw == 1) {
+            std::copy(src + lo * C, src + hi * C, dst + lo * C);
+          } else {
+            for (Index j = lo; j < hi; ++j) {
+              std::copy(src + j * dw * C, src + (j * dw + 1) * C, dst + j * C);
+            }
+          }
           std::fill(dst + hi * C, dst + row_len, T(0));
         }
       }
@@ -58,10 +73,12 @@ void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
   }
 }
 
-// dx (images, in_h, in_w, in_c) = the sum of each dcol row back over its receptive field.
+// dx (images, in_h, in_w, in_c) = the sum of each dcol row back over its receptive field
+// (im2col's transpose, tap for tap).
 template <class T>
 void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
   const Index C = s.in_c, D = s.patch(), KW = s.w.kernel, row_len = KW * C;
+  const Index dh = s.h.dilation, dw = s.w.dilation;
   std::fill(dx, dx + images * s.h.in * s.w.in * C, T(0));
   for (Index g = 0; g < images; ++g) {
     T* img = dx + g * s.h.in * s.w.in * C;
@@ -70,14 +87,21 @@ void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
       for (Index ow = 0; ow < s.w.out; ++ow, dcol += D) {
         const Index w0 = ow * s.w.stride - s.w.pad_before;
         Index lo, hi;
-        valid_columns(s.w, w0, &lo, &hi);
+        valid_taps(s.w, w0, &lo, &hi);
         if (hi <= lo) continue;
         for (Index i = 0; i < s.h.kernel; ++i) {
-          const Index h = h0 + i;
+          const Index h = h0 + i * dh;
           if (h < 0 || h >= s.h.in) continue;
-          const Index len = (hi - lo) * C;
-          ArrayMap<T>(img + (h * s.w.in + w0 + lo) * C, len) +=
-              ConstArrayMap<T>(dcol + i * row_len + lo * C, len);
+          T* dst = img + (h * s.w.in + w0) * C;
+          const T* src = dcol + i * row_len;
+          if (dw == 1) {
+            const Index len = (hi - lo) * C;
+            ArrayMap<T>(dst + lo * C, len) += ConstArrayMap<T>(src + lo * C, len);
+          } else {
+            for (Index j = lo; j < hi; ++j) {
+              ArrayMap<T>(dst + j * dw * C, C) += ConstArrayMap<T>(src + j * C, C);
+            }
+          }
         }
       }
     }
@@ -93,11 +117,12 @@ void for_each_pixel(const Conv2DShape& s, Index images, F&& f) {
   for (Index g = 0; g < images; ++g) {
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
-      const Index i_lo = std::max<Index>(0, -h0), i_hi = std::min<Index>(s.h.kernel, s.h.in - h0);
+      Index i_lo, i_hi;
+      valid_taps(s.h, h0, &i_lo, &i_hi);
       for (Index ow = 0; ow < s.w.out; ++ow, ++r) {
         const Index w0 = ow * s.w.stride - s.w.pad_before;
         Index j_lo, j_hi;
-        valid_columns(s.w, w0, &j_lo, &j_hi);
+        valid_taps(s.w, w0, &j_lo, &j_hi);
         f(r, ((g * s.h.in + h0) * s.w.in + w0) * C, i_lo, i_hi, j_lo, j_hi);
       }
     }
@@ -117,6 +142,7 @@ template <int W, class T>
 void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
                          Index images, Index f0) {
   const Index C = s.in_c, F = s.out_c, KW = s.w.kernel, row = s.w.in * C;
+  const Index tap_row = s.h.dilation * row, tap_col = s.w.dilation * C;
   const Chunk<T, W> start =
       bias ? Chunk<T, W>(ConstChunkMap<T, W>(bias + f0)) : Chunk<T, W>::Zero();
   for_each_pixel(s, images, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
@@ -124,7 +150,7 @@ void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const
     Chunk<T, W> acc = start;
     for (Index i = i_lo; i < i_hi; ++i) {
       for (Index j = j_lo; j < j_hi; ++j) {
-        const T* xp = x + base + i * row + j * C;
+        const T* xp = x + base + i * tap_row + j * tap_col;
         const T* kp = kernel + (i * KW + j) * C * F + f0;
         for (Index c = 0; c < C; ++c) acc += xp[c] * ConstChunkMap<T, W>(kp + c * F);
       }
@@ -211,22 +237,29 @@ void add_partials(T* out, const T* partials, Index count, Index len, Index strid
 
 }  // namespace
 
-bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* axis) {
+bool window_span_fits(Index kernel, Index dilation) {
+  return kernel - 1 <= (std::numeric_limits<Index>::max() - 1) / dilation;
+}
+
+bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* axis,
+                 Index dilation) {
   axis->in = in;
   axis->kernel = kernel;
   axis->stride = stride;
+  axis->dilation = dilation;
+  const Index span = axis->span();  // TF's effective kernel, (kernel - 1) * dilation + 1
   if (same) {
     // Written so that no intermediate overflows, whatever the stride or size Python passes:
     // ceil(in / stride), and the window's overhang past the last position's input.
     axis->out = in / stride + (in % stride != 0);
     const Index covered = axis->out > 0 ? in - (axis->out - 1) * stride : 0;  // in [1, stride]
-    const Index pad_total = std::max<Index>(kernel - covered, 0);
+    const Index pad_total = std::max<Index>(span - covered, 0);
     axis->pad_before = pad_total / 2;
     return true;
   }
   axis->pad_before = 0;
-  axis->out = in >= kernel ? (in - kernel) / stride + 1 : 0;
-  return in >= kernel;
+  axis->out = in >= span ? (in - span) / stride + 1 : 0;
+  return in >= span;
 }
 
 Index conv2d_block_images(const Conv2DShape& s) {

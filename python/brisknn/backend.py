@@ -81,9 +81,10 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
     is identity.
     """
 
-    __slots__ = ("value", "grad", "name", "path", "_trainable", "regularizer")
+    __slots__ = ("value", "grad", "name", "path", "_trainable", "regularizer", "constraint")
 
-    def __init__(self, value, name, trainable=True, regularizer=None, path=None):
+    def __init__(self, value, name, trainable=True, regularizer=None, path=None,
+                 constraint=None):
         value = np.asarray(value)  # np.ascontiguousarray would turn a scalar into shape (1,)
         self.value = value if value.flags.c_contiguous else np.ascontiguousarray(value)
         self.grad = np.zeros_like(self.value)
@@ -92,6 +93,8 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
         self.path = path or name
         self._trainable = bool(trainable)
         self.regularizer = regularizer
+        # As Keras: the optimizer projects the weight with it after each step.
+        self.constraint = constraint
 
     @property
     def trainable(self):

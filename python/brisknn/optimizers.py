@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from brisknn import _core
+from brisknn import _core, constraints
 
 # Keras base-optimizer arguments brisknn does not implement, with the values that mean "off".
 _OFF = {"use_ema": False, "ema_overwrite_frequency": None,
@@ -196,6 +196,7 @@ class Optimizer:
                 penalty += self._kernel(value, grad, *slots, *args, l1, l2, scale, clipvalue)
         for var, term in decay:
             var.value -= term
+        _apply_constraints(variables)
         self._iterations += 1
         return penalty
 
@@ -221,8 +222,9 @@ class Optimizer:
         """apply(variables) for a loop that steps the same weights again and again: the kernel's
         argument list built once (the weights' arrays and slots never change identity; their
         regularizers are fixed when they are created). Valid while `_static_config()` is
-        unchanged and `_slots` is the same dict. None when a step needs more than the kernel call: clipping by norm and
-        weight decay read the weights first, and a repeated weight is stepped twice."""
+        unchanged and `_slots` is the same dict. None when a step needs more than the kernel
+        call: clipping by norm and weight decay read the weights first, and a repeated weight
+        is stepped twice. Constraints are projected after the kernel call, as in apply()."""
         clips_norm = (self.clipnorm and self.clipnorm > 0) or (
             self.global_clipnorm and self.global_clipnorm > 0)
         if clips_norm or self.weight_decay or len(set(variables)) != len(variables):
@@ -232,6 +234,7 @@ class Optimizer:
 
         def step():
             penalty = kernel(params, *self._step_args(), clipvalue)
+            _apply_constraints(variables)
             self._iterations += 1
             return penalty
         return step
@@ -398,6 +401,14 @@ class Optimizer:
 
     def _step_args(self):
         raise NotImplementedError
+
+
+def _apply_constraints(variables):
+    """Keras' BaseOptimizer.apply: after the update, each stepped variable with a constraint
+    is replaced by its projection (read at every step: a constraint may be set at any time)."""
+    for var in variables:
+        if var.constraint is not None:
+            constraints.apply(var)
 
 
 def _square_sum(var):

@@ -145,11 +145,15 @@ def deserialize_layer(entry, custom_objects=None):
         raise ValueError(f"Unknown layer class {name!r}: brisknn only loads its own layers "
                          f"({', '.join(sorted(known))}); pass your own classes in "
                          "custom_objects={'Name': Class}")
+    from brisknn import constraints
     from brisknn.models import Sequential
     try:
-        if issubclass(cls, Sequential):
-            return cls.from_config(entry["config"], custom_objects=custom_objects)
-        return cls.from_config(entry["config"])
+        # A layer's constraints are rebuilt by constraints.get from their dicts; your own
+        # Constraint classes come from custom_objects.
+        with constraints.custom_objects_scope(custom_objects):
+            if issubclass(cls, Sequential):
+                return cls.from_config(entry["config"], custom_objects=custom_objects)
+            return cls.from_config(entry["config"])
     except ValueError:
         raise
     except (TypeError, KeyError, AttributeError, NotImplementedError) as e:

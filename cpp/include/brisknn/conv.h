@@ -7,13 +7,21 @@
 namespace brisknn {
 
 // One spatial axis of a sliding window: Keras/TF 'valid' keeps full windows only; 'same' gives
-// out = ceil(in / stride) with the odd padding row/column at the end (bottom/right).
+// out = ceil(in / stride) with the odd padding row/column at the end (bottom/right). A dilated
+// window takes every `dilation`-th position: kernel taps spanning (kernel - 1) * dilation + 1.
 struct WindowAxis {
   Index in, kernel, stride, pad_before, out;
+  Index dilation = 1;
+  Index span() const { return (kernel - 1) * dilation + 1; }  // the effective kernel
 };
 
-// Returns false when a 'valid' window does not fit (kernel > in): no output at all.
-bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* axis);
+// Returns false when a 'valid' window does not fit (span > in): no output at all. The caller
+// checks that (kernel - 1) * dilation does not overflow (see window_span_fits).
+bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* axis,
+                 Index dilation = 1);
+
+// Whether (kernel - 1) * dilation + 1 fits in an Index, for kernel, dilation >= 1.
+bool window_span_fits(Index kernel, Index dilation);
 
 struct Conv2DShape {
   Index batch, in_c, out_c;

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from brisknn import backend, initializers, regularizers
+from brisknn import backend, constraints, initializers, regularizers
 
 _name_counts = {}
 
@@ -91,12 +91,14 @@ class Layer:
         self.output_shape = None
 
     # -- weights -----------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True,
+                   constraint=None):
         _charge_weight_budget(self.name, name, shape)
         init = initializers.get(initializer)
         value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
-                               regularizer=regularizers.get(regularizer))
+                               regularizer=regularizers.get(regularizer),
+                               constraint=constraints.get(constraint))
         self._weights.append(var)
         if trainable:
             self._trainable_variables.append(var)

@@ -2,7 +2,7 @@
 Conv1D on (batch, steps, channels) sequences, run by the same 2-D kernels on images of height 1."""
 import numpy as np
 
-from brisknn import _core, initializers, regularizers
+from brisknn import _core, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
@@ -20,12 +20,14 @@ class _ConvOptions(_ActivationMixin):
     `rank` is the number of spatial axes (2 for images, 1 for sequences)."""
 
     rank = 2
+    _dilates = True  # the layer runs dilated kernels
     _paddings = ("valid", "same")
     _layout = "images as (batch, height, width, channels)"
 
     def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
                           dilation_rate, activation, use_bias, kernel_initializer,
-                          bias_initializer, kernel_regularizer, bias_regularizer, **refused):
+                          bias_initializer, kernel_regularizer, bias_regularizer,
+                          kernel_constraint=None, bias_constraint=None, **refused):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
@@ -33,7 +35,13 @@ class _ConvOptions(_ActivationMixin):
         self.strides = normalize_tuple(strides, self.rank, "strides", where)
         self.padding = normalize_padding(padding, where, self._paddings)
         check_data_format(data_format, where, self._layout)
-        if normalize_tuple(dilation_rate, self.rank, "dilation_rate", where) != (1,) * self.rank:
+        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", where)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            # Keras' BaseConv rule, for any mix of axes
+            raise ValueError(f"{where}: `strides > 1` not supported in conjunction with "
+                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                             f"dilation_rate={self.dilation_rate}")
+        if not self._dilates and max(self.dilation_rate) > 1:
             raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
         for name, value in refused.items():
             if value is not None:
@@ -44,6 +52,8 @@ class _ConvOptions(_ActivationMixin):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
 
@@ -51,13 +61,14 @@ class _ConvOptions(_ActivationMixin):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
                       padding=self.padding, data_format="channels_last",
-                      dilation_rate=(1,) * self.rank,
+                      dilation_rate=self.dilation_rate,
                       activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
                       bias_initializer=initializers.serialize(self.bias_initializer),
                       kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
                       bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=None, bias_constraint=None)
+                      kernel_constraint=constraints.serialize(self.kernel_constraint),
+                      bias_constraint=constraints.serialize(self.bias_constraint))
         return config
 
 
@@ -71,22 +82,26 @@ class _Convolution(_ConvOptions, Layer):
     def _kernel_4d(self, array):
         return array
 
+    @property
+    def _dilation_2d(self):
+        return self.dilation_rate
+
     def _workspace_for(self, x4, strides, padding, backward):
         self._workspace = workspace(self._workspace, x4.shape,
                                     self._kernel_4d(self.kernel.value).shape, strides, padding,
-                                    backward, x4.dtype)
+                                    backward, x4.dtype, self._dilation_2d)
         return self._workspace
 
     def _convolve(self, x4, strides, padding, training, logits):
         """y (batch, out_h, out_w, filters) from x4 (batch, h, w, in_channels)."""
         act = self._kernel_activation(logits)
         kernel = self._kernel_4d(self.kernel.value)
-        y = np.empty(conv2d_output_shape(x4.shape, kernel.shape, strides, padding),
-                     dtype=x4.dtype)
+        y = np.empty(conv2d_output_shape(x4.shape, kernel.shape, strides, padding, "conv2d",
+                                         self._dilation_2d), dtype=x4.dtype)
         # Training sizes the workspace for backward too, so backward finds it ready.
         ws = self._workspace_for(x4, strides, padding, backward=training)
         _core.conv2d_forward(x4, kernel, self.bias.value if self.use_bias else None, y, ws,
-                             strides, padding, act, self.activation_alpha)
+                             strides, padding, act, self.activation_alpha, self._dilation_2d)
         y = self._activate_separately(y)
         self._x, self._y = x4, y
         return y
@@ -102,15 +117,16 @@ class _Convolution(_ConvOptions, Layer):
                               self._kernel_4d(self.kernel.grad) if train else None,
                               self.bias.grad if train and self.use_bias else None,
                               self._workspace_for(self._x, strides, padding, backward=True),
-                              strides, padding, self._y, act, self.activation_alpha)
+                              strides, padding, self._y, act, self.activation_alpha,
+                              self._dilation_2d)
         return dx
 
     def _add_weights(self, kernel_shape):
         self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
-                                      self.kernel_regularizer)
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
 
     def get_config(self):
         return {**super().get_config(), "groups": 1}
@@ -153,7 +169,7 @@ class Conv2D(_Convolution):
     def compute_output_shape(self, input_shape):
         return conv2d_output_shape(tuple(input_shape), self._kernel_shape(input_shape),
                                    self.strides, self.padding,
-                                   f"Layer {self.name!r} (Conv2D)")
+                                   f"Layer {self.name!r} (Conv2D)", self.dilation_rate)
 
     def forward(self, x, training=False, logits=False):
         return self._convolve(x, self.strides, self.padding, training, logits)
@@ -198,8 +214,14 @@ class Conv1D(_Convolution):
         return array.reshape((1,) + array.shape)
 
     @property
+    def _dilation_2d(self):
+        return (1, self.dilation_rate[0])
+
+    @property
     def _left_pad(self):
-        return self.kernel_size[0] - 1 if self.padding == "causal" else 0
+        # Keras' _compute_causal_padding: dilation_rate * (kernel_size - 1)
+        return self.dilation_rate[0] * (self.kernel_size[0] - 1) if self.padding == "causal" \
+            else 0
 
     @property
     def _window(self):
@@ -230,11 +252,14 @@ class Conv1D(_Convolution):
         if steps is not None:
             (_, stride), padding = self._window
             steps = _core.window_output_length(steps + self._left_pad, self.kernel_size[0],
-                                               stride, padding)
+                                               stride, padding, self.dilation_rate[0])
             if steps == 0:
-                raise ValueError(f"{where}: kernel_size {self.kernel_size[0]} is larger than "
-                                 f"the input of shape {_shape_str(input_shape)} with "
-                                 "padding='valid'")
+                d = self.dilation_rate[0]
+                dilated = f" with dilation_rate {d} (spanning " \
+                    f"{(self.kernel_size[0] - 1) * d + 1})" if d > 1 else ""
+                raise ValueError(f"{where}: kernel_size {self.kernel_size[0]}{dilated} is "
+                                 f"larger than the input of shape {_shape_str(input_shape)} "
+                                 "with padding='valid'")
         return (input_shape[0], steps, self.filters)
 
     def forward(self, x, training=False, logits=False):
@@ -275,6 +300,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
     """
 
     input_spec_last_axis_only = True
+    _dilates = False
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
@@ -297,10 +323,11 @@ class Conv2DTranspose(_ConvOptions, Layer):
                              f"{tuple(input_shape)}")
         self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters,
                                                                     input_shape[-1]),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4:

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from brisknn import _core, activations, initializers, regularizers, utils
+from brisknn import _core, activations, constraints, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _as_shape, _shape_str
 
 
@@ -114,9 +114,7 @@ class Dense(_ActivationMixin, Layer):
         super().__init__(**kwargs)
         if not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        _refuse("Dense", activity_regularizer=activity_regularizer,
-                kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                lora_rank=lora_rank)
+        _refuse("Dense", activity_regularizer=activity_regularizer, lora_rank=lora_rank)
         self.units = int(units)
         self._set_activation(activation)
         self.use_bias = use_bias
@@ -124,6 +122,8 @@ class Dense(_ActivationMixin, Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
 
     def build(self, input_shape):
@@ -131,10 +131,11 @@ class Dense(_ActivationMixin, Layer):
             raise ValueError(f"Layer {self.name!r} (Dense) needs a known last input dimension, "
                              f"got input shape {_shape_str(input_shape)}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -173,7 +174,8 @@ class Dense(_ActivationMixin, Layer):
                       bias_initializer=initializers.serialize(self.bias_initializer),
                       kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
                       bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=None, bias_constraint=None)
+                      kernel_constraint=constraints.serialize(self.kernel_constraint),
+                      bias_constraint=constraints.serialize(self.bias_constraint))
         return config
 
 

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from brisknn import _core, initializers, regularizers
+from brisknn import _core, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str, is_symbolic, symbolic_call
 
 
@@ -30,15 +30,15 @@ class Embedding(Layer):
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Embedding: {arg} must be a positive integer, got {value!r}")
-        if embeddings_constraint is not None or activity_regularizer is not None:
-            raise NotImplementedError("Embedding: embeddings_constraint and activity_regularizer "
-                                      "are not supported")
+        if activity_regularizer is not None:
+            raise NotImplementedError("Embedding: activity_regularizer is not supported")
         if input_length is not None:
             warnings.warn("Embedding: argument `input_length` is deprecated (Keras 3 ignores "
                           "it). Just remove it.", stacklevel=2)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero  # as Keras 3
         if weights is not None and not (isinstance(weights, (list, tuple)) and len(weights) == 1):
@@ -56,7 +56,8 @@ class Embedding(Layer):
     def build(self, input_shape=None):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer,
-                                          self.embeddings_regularizer)
+                                          self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -125,7 +126,8 @@ class Embedding(Layer):
         config.update(input_dim=self.input_dim, output_dim=self.output_dim,
                       embeddings_initializer=initializers.serialize(self.embeddings_initializer),
                       embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
-                      activity_regularizer=None, embeddings_constraint=None,
+                      activity_regularizer=None,
+                      embeddings_constraint=constraints.serialize(self.embeddings_constraint),
                       mask_zero=self.mask_zero)
         return config
 

@@ -2,7 +2,7 @@
 with its transfer-learning rule: a frozen layer (trainable=False) runs in inference mode."""
 import numpy as np
 
-from brisknn import _core, initializers, regularizers
+from brisknn import _core, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 
 
@@ -27,10 +27,6 @@ class BatchNormalization(Layer):
                  gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
         where = f"BatchNormalization {self.name!r}"
-        for name, value in (("beta_constraint", beta_constraint),
-                            ("gamma_constraint", gamma_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"{where}: {name} is not supported")
         if synchronized:
             raise ValueError("Argument synchronized=True is only supported with the "
                              "TensorFlow backend.")
@@ -48,6 +44,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     def _accepts(self, input_shape):
@@ -64,10 +62,11 @@ class BatchNormalization(Layer):
         shape = (input_shape[self.axis],)
         if self.scale:
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
-                                         self.gamma_regularizer)
+                                         self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center:
             self.beta = self.add_weight("beta", shape, self.beta_initializer,
-                                        self.beta_regularizer)
+                                        self.beta_regularizer, constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,
@@ -126,5 +125,6 @@ class BatchNormalization(Layer):
                 self.moving_variance_initializer),
             beta_regularizer=regularizers.serialize(self.beta_regularizer),
             gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
-            beta_constraint=None, gamma_constraint=None, synchronized=False)
+            beta_constraint=constraints.serialize(self.beta_constraint),
+            gamma_constraint=constraints.serialize(self.gamma_constraint), synchronized=False)
         return config

@@ -2,7 +2,7 @@
 fused C++ call (see cpp/src/recurrent.cpp)."""
 import numpy as np
 
-from brisknn import _core, activations, backend, initializers, regularizers, utils
+from brisknn import _core, activations, backend, constraints, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _shape_str, _tensor, is_symbolic
 
 # The kernels apply activations element by element inside their step loop and keep only outputs:
@@ -37,12 +37,8 @@ class _Recurrent(Layer):
         super().__init__(name=name, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
-        for arg, value in (("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint),
-                           ("recurrent_constraint", recurrent_constraint),
-                           ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"{kind}: {arg} is not supported")
+        if activity_regularizer is not None:
+            raise NotImplementedError(f"{kind}: activity_regularizer is not supported")
         self.units = int(units)
         self.activation = self._activation_arg(activation, "activation")
         self.recurrent_activation = self._activation_arg(recurrent_activation,
@@ -54,6 +50,9 @@ class _Recurrent(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         # Keras clips the rates to [0, 1] and applies dropout only for 0 < rate < 1.
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
@@ -101,13 +100,14 @@ class _Recurrent(Layer):
                              f"input shape {_shape_str(input_shape)}")
         width = self._gates * self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], width), self.kernel_initializer,
-                                      self.kernel_regularizer)
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
                                                 self.recurrent_initializer,
-                                                self.recurrent_regularizer)
+                                                self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(),
-                                        self.bias_regularizer)
+                                        self.bias_regularizer, constraint=self.bias_constraint)
         if self.stateful:
             self._build_states(input_shape[0])
 
@@ -409,7 +409,9 @@ class _Recurrent(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            recurrent_constraint=constraints.serialize(self.recurrent_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
             dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
             return_sequences=self.return_sequences, return_state=self.return_state,
             go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,

@@ -44,40 +44,47 @@ def normalize_padding(padding, where, allowed=("valid", "same")):
     return p
 
 
-def window_output_shape(input_shape, window, strides, padding, where, what):
+def window_output_shape(input_shape, window, strides, padding, where, what, dilation=(1, 1)):
     """(out_h, out_w) of a window sliding over input_shape (batch, h, w, c); None stays None.
-    Raises ValueError naming `where` when a 'valid' window (described by `what`) does not fit."""
+    Raises ValueError naming `where` when a 'valid' window (described by `what`) does not fit.
+    A dilated window spans (k - 1) * d + 1 positions (Keras' output size)."""
     if len(input_shape) != 4:
         raise ValueError(f"{where}: expected a 4-D input (batch, height, width, channels), got "
                          f"shape {tuple(input_shape)}")
     out = []
-    for size, k, s in zip(input_shape[1:3], window, strides):
-        n = None if size is None else _core.window_output_length(size, k, s, padding)
+    for size, k, s, d in zip(input_shape[1:3], window, strides, dilation):
+        n = None if size is None else _core.window_output_length(size, k, s, padding, d)
         if n == 0:
+            if tuple(dilation) != (1, 1):
+                what = (f"{what} with dilation_rate {tuple(dilation)} (spanning "
+                        f"{tuple((kk - 1) * dd + 1 for kk, dd in zip(window, dilation))})")
             raise ValueError(f"{where}: {what} is larger than the input of shape "
                              f"{tuple(input_shape)} with padding='valid'")
         out.append(n)
     return tuple(out)
 
 
-def conv2d_output_shape(input_shape, kernel_shape, strides, padding, where="conv2d"):
+def conv2d_output_shape(input_shape, kernel_shape, strides, padding, where="conv2d",
+                        dilation_rate=(1, 1)):
     """(batch, out_h, out_w, filters) for x of input_shape and a kernel of kernel_shape."""
     kernel_shape = tuple(kernel_shape)
     if len(kernel_shape) != 4:
         raise ValueError(f"{where}: kernel must be 4-D (k_h, k_w, in_channels, filters), got "
                          f"shape {kernel_shape}")
     spatial = window_output_shape(input_shape, kernel_shape[:2], strides, padding, where,
-                                  f"kernel of shape {kernel_shape}")
+                                  f"kernel of shape {kernel_shape}", dilation_rate)
     if input_shape[3] is not None and input_shape[3] != kernel_shape[2]:
         raise ValueError(f"{where}: input of shape {tuple(input_shape)} has {input_shape[3]} "
                          f"channels, the kernel of shape {kernel_shape} expects {kernel_shape[2]}")
     return (input_shape[0],) + spatial + (kernel_shape[3],)
 
 
-def workspace(buffer, x_shape, kernel_shape, strides, padding, backward, dtype):
+def workspace(buffer, x_shape, kernel_shape, strides, padding, backward, dtype,
+              dilation_rate=(1, 1)):
     """A workspace for conv2d on these shapes: `buffer` when it is large enough, else a new one.
     Keeping the returned array and passing it back makes repeated calls allocation-free."""
-    size = _core.conv2d_workspace_size(x_shape, kernel_shape, strides, padding, backward)
+    size = _core.conv2d_workspace_size(x_shape, kernel_shape, strides, padding, backward,
+                                       dilation_rate)
     if buffer is None or buffer.dtype != dtype or buffer.size < size:
         buffer = np.empty(max(size, 1), dtype=dtype)
     return buffer
@@ -90,9 +97,11 @@ def _activation(activation, alpha):
 
 
 # -- convolution -----------------------------------------------------------------------------
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, alpha=None):
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, alpha=None,
+           dilation_rate=1):
     """activation(conv(x, kernel) + bias): x (batch, height, width, in_channels), kernel
-    (k_h, k_w, in_channels, filters), bias (filters,) or None; Keras 'valid'/'same' padding.
+    (k_h, k_w, in_channels, filters), bias (filters,) or None; Keras 'valid'/'same' padding;
+    `dilation_rate` spaces the kernel taps (an atrous convolution, spanning (k - 1) * d + 1).
     Returns (batch, out_h, out_w, filters). Like Keras (and every DL library) this is a
     cross-correlation: the kernel is not flipped."""
     x = as_float(x)
@@ -100,15 +109,17 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, al
     bias = None if bias is None else as_float(bias, "bias", x.dtype)
     strides = normalize_pair(strides, "strides", "conv2d")
     padding = normalize_padding(padding, "conv2d")
+    dilation = normalize_pair(dilation_rate, "dilation_rate", "conv2d")
     name, alpha = _activation(activation, alpha)
-    y = np.empty(conv2d_output_shape(x.shape, kernel.shape, strides, padding), dtype=x.dtype)
-    ws = workspace(None, x.shape, kernel.shape, strides, padding, False, x.dtype)
-    _core.conv2d_forward(x, kernel, bias, y, ws, strides, padding, name, alpha)
+    y = np.empty(conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d",
+                                     dilation), dtype=x.dtype)
+    ws = workspace(None, x.shape, kernel.shape, strides, padding, False, x.dtype, dilation)
+    _core.conv2d_forward(x, kernel, bias, y, ws, strides, padding, name, alpha, dilation)
     return y
 
 
 def conv2d_backward(dy, x, kernel, strides=1, padding="valid", y=None, activation=None,
-                    alpha=None):
+                    alpha=None, dilation_rate=1):
     """(dx, dkernel, dbias) from dy (batch, out_h, out_w, filters). Without an activation dy
     is the gradient with respect to conv(x, kernel) + bias; with one, dy is the gradient with
     respect to y = conv2d(x, kernel, bias, ..., activation), and y must be given."""
@@ -118,13 +129,15 @@ def conv2d_backward(dy, x, kernel, strides=1, padding="valid", y=None, activatio
     y = None if y is None else as_float(y, "y", x.dtype)
     strides = normalize_pair(strides, "strides", "conv2d_backward")
     padding = normalize_padding(padding, "conv2d_backward")
+    dilation = normalize_pair(dilation_rate, "dilation_rate", "conv2d_backward")
     name, alpha = _activation(activation, alpha)
-    conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d_backward")
+    conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d_backward", dilation)
     dx = np.empty_like(x)
     dkernel = np.zeros_like(kernel)
     dbias = np.zeros(kernel.shape[3:], dtype=x.dtype)
-    ws = workspace(None, x.shape, kernel.shape, strides, padding, True, x.dtype)
-    _core.conv2d_backward(dy, x, kernel, dx, dkernel, dbias, ws, strides, padding, y, name, alpha)
+    ws = workspace(None, x.shape, kernel.shape, strides, padding, True, x.dtype, dilation)
+    _core.conv2d_backward(dy, x, kernel, dx, dkernel, dbias, ws, strides, padding, y, name, alpha,
+                          dilation)
     return dx, dkernel, dbias
 
 
