@@ -367,6 +367,8 @@ class Sequential(LayerContainer, Layer):
 
     def _loss_and_grad(self, y, out, with_grad):
         """(batch mean loss, gradient wrt out or None)."""
+        if self.loss.kernel is None:  # a loss computed in NumPy (losses.py: Huber, Hinge, ...)
+            return self.loss.batch_loss_and_grad(y, out, with_grad, self._loss_mask_weights(out))
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None

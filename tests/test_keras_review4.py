@@ -1,0 +1,155 @@
+"""Fourth Keras-fidelity review: what a Keras 3 user calls directly (losses, metrics,
+activations, initializers, regularizers, utils, callbacks), checked against Keras 3's own
+formulas and docstring examples (keras/src/losses/losses.py, keras/src/metrics/*.py, ...)."""
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers, losses
+from conftest import numeric_grad
+
+
+# -- losses computed in NumPy: Keras' docstring values and formulas -----------------------------
+def test_new_loss_classes_give_keras_docstring_values():
+    yt, yp = [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]
+    assert float(losses.Huber()(yt, yp)) == pytest.approx(0.155)
+    np.testing.assert_allclose(losses.huber(yt, yp), [0.18, 0.13], rtol=1e-6)
+    assert float(losses.LogCosh()([[0., 1.], [0., 0.]], [[1., 1.], [0., 0.]])) == \
+        pytest.approx(0.108, abs=5e-4)
+    np.testing.assert_allclose(
+        losses.cosine_similarity([[0., 1.], [1., 1.], [1., 1.]], [[1., 0.], [1., 1.], [-1., -1.]]),
+        [0., -1., 1.], atol=1e-6)
+    assert float(losses.Hinge()(yt, yp)) == pytest.approx(1.3)
+    assert float(losses.SquaredHinge()(yt, yp)) == pytest.approx(1.86)
+    assert float(losses.CategoricalHinge()(yt, yp)) == pytest.approx(1.4)
+    assert float(losses.KLDivergence()(yt, yp)) == pytest.approx(0.458, abs=5e-4)
+    assert float(losses.Poisson()([[0., 1.], [0., 0.]], [[1., 1.], [0., 0.]])) == \
+        pytest.approx(0.5, abs=1e-6)
+    assert float(losses.MeanAbsolutePercentageError()([[2., 1.], [2., 3.]],
+                                                      [[1., 1.], [1., 0.]])) == pytest.approx(50)
+    assert float(losses.MeanSquaredLogarithmicError()([[0., 1.], [0., 0.]],
+                                                      [[1., 1.], [1., 0.]])) == \
+        pytest.approx(0.240, abs=5e-4)
+
+
+def _keras_reference(name, t, p):
+    eps = 1e-7
+    if name == "huber":
+        e = p - t
+        return np.where(np.abs(e) <= 1.0, 0.5 * e * e, np.abs(e) - 0.5).mean(-1)
+    if name == "log_cosh":
+        return np.log(np.cosh(p - t)).mean(-1)
+    if name == "mean_absolute_percentage_error":
+        return 100 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), eps)), -1)
+    if name == "mean_squared_logarithmic_error":
+        return np.mean((np.log(np.maximum(p, eps) + 1) - np.log(np.maximum(t, eps) + 1)) ** 2, -1)
+    if name == "cosine_similarity":
+        return -np.sum(t / np.linalg.norm(t, axis=-1, keepdims=True) *
+                       p / np.linalg.norm(p, axis=-1, keepdims=True), -1)
+    if name in ("hinge", "squared_hinge"):
+        h = np.maximum(1 - t * p, 0)
+        return (h if name == "hinge" else h * h).mean(-1)
+    if name == "categorical_hinge":
+        return np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0)
+    if name == "kl_divergence":
+        tc, pc = np.clip(t, eps, 1), np.clip(p, eps, 1)
+        return (tc * np.log(tc / pc)).sum(-1)
+    if name == "poisson":
+        return (p - t * np.log(p + eps)).mean(-1)
+    raise KeyError(name)
+
+
+NUMPY_LOSSES = ["huber", "log_cosh", "mean_absolute_percentage_error",
+                "mean_squared_logarithmic_error", "cosine_similarity", "hinge", "squared_hinge",
+                "categorical_hinge", "kl_divergence", "poisson"]
+
+
+def _loss_data(name, rng, shape=(4, 3, 5)):
+    p = rng.uniform(0.1, 0.9, shape)
+    if name in ("hinge", "squared_hinge"):
+        t = rng.choice([-1.0, 1.0], shape)
+    elif name in ("categorical_hinge", "kl_divergence"):
+        t = np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
+    else:
+        t = rng.uniform(0.1, 2.0, shape)
+    return t, p
+
+
+@pytest.mark.parametrize("name", NUMPY_LOSSES)
+def test_numpy_losses_match_keras_formulas_per_sample_and_reduced(name):
+    t, p = _loss_data(name, np.random.default_rng(0))
+    expected = _keras_reference(name, t, p)
+    fn = getattr(losses, name)
+    np.testing.assert_allclose(fn(t, p), expected, rtol=1e-6, atol=1e-9)
+    assert fn(t, p).shape == (4, 3)
+    cls = type(losses.get(name))
+    assert float(cls()(t, p)) == pytest.approx(expected.mean(), rel=1e-6)
+    assert float(cls(reduction="sum")(t, p)) == pytest.approx(expected.sum(), rel=1e-6)
+    np.testing.assert_allclose(cls(reduction=None)(t, p), expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(cls(reduction="none")(t, p), expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NUMPY_LOSSES)
+def test_numpy_losses_gradient_matches_finite_differences(name):
+    t, p = _loss_data(name, np.random.default_rng(1), shape=(3, 4))
+    loss = losses.get(name)
+    value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
+    assert value == pytest.approx(float(loss(t, p)))
+    expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_huber_delta_gradient_and_hinge_binary_labels():
+    t = np.array([[0.0, 1.0, 3.0]])
+    p = np.array([[2.5, 1.2, 0.0]])
+    loss = losses.Huber(delta=2.0)
+    np.testing.assert_allclose(losses.huber(t, p, delta=2.0),
+                               [(2 * 2.5 - 2 + 0.5 * 0.04 + 2 * 3 - 2) / 3])
+    expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
+    np.testing.assert_allclose(loss.batch_loss_and_grad(t, p, True)[1], expected, atol=1e-7)
+    # 0/1 labels are read as -1/1 (Keras' convert_binary_labels_to_hinge)
+    np.testing.assert_allclose(losses.hinge([[0., 1.]], [[0.5, 0.5]]), [(1.5 + 0.5) / 2])
+
+
+def test_loss_get_knows_keras_class_names_functions_and_aliases():
+    assert isinstance(losses.get("CategoricalCrossentropy"), losses.CategoricalCrossentropy)
+    assert isinstance(losses.get("MeanSquaredError"), losses.MeanSquaredError)
+    for name, cls in [("huber", losses.Huber), ("Huber", losses.Huber), ("kld", losses.KLDivergence),
+                      ("KLD", losses.KLDivergence), ("mape", losses.MeanAbsolutePercentageError),
+                      ("msle", losses.MeanSquaredLogarithmicError), ("log_cosh", losses.LogCosh),
+                      ("hinge", losses.Hinge), ("poisson", losses.Poisson),
+                      ("cosine_similarity", losses.CosineSimilarity),
+                      ("categorical_hinge", losses.CategoricalHinge)]:
+        assert isinstance(losses.get(name), cls), name
+    assert isinstance(losses.get(losses.huber), losses.Huber)
+    loss = losses.get({"class_name": "Huber", "config": {"delta": 3.0, "name": "h"}})
+    assert loss.delta == 3.0 and loss.name == "h"
+    assert losses.Huber().name == "huber_loss" and losses.KLDivergence().name == "kl_divergence"
+    assert losses.Huber(2.0, "sum").reduction == "sum"
+
+
+def test_custom_loss_subclass_with_call_reduces_as_keras():
+    class Cube(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.mean((y_pred - y_true) ** 3, axis=-1)
+
+    t, p = np.zeros((2, 2)), np.array([[1.0, 2.0], [3.0, 0.0]])
+    assert float(Cube()(t, p)) == pytest.approx((4.5 + 13.5) / 2)
+    assert float(Cube(reduction="sum")(t, p)) == pytest.approx(18.0)
+    np.testing.assert_allclose(Cube(reduction=None)(t, p), [4.5, 13.5])
+    assert Cube().name == "cube"
+
+
+@pytest.mark.parametrize("loss", ["huber", "log_cosh", losses.Huber(delta=0.5), "mape"])
+def test_fit_trains_with_the_numpy_losses_and_reports_their_value(loss):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 3.0)[:, None]
+    model = brisknn.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile(brisknn.optimizers.Adam(0.05), loss=loss)
+    history = model.fit(x, y, epochs=20, batch_size=16, verbose=0).history["loss"]
+    assert history[-1] < 0.7 * history[0]
+    value = model.evaluate(x, y, verbose=0)
+    assert isinstance(value, float)
+    expected = float(losses.get(loss)(y, model.predict(x, verbose=0)))
+    assert value == pytest.approx(expected, rel=1e-5)
