@@ -226,8 +226,10 @@ def test_log_softmax_is_row_wise_and_stable():
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(np.exp(activations.log_softmax(x3)), activations.softmax(x3),
                                rtol=1e-12)
-    with pytest.raises(ValueError, match="log_softmax: brisknn computes log_softmax over the last"):
-        activations.log_softmax(x3, axis=0)
+    # Keras' axis: along any axis, not just the last
+    np.testing.assert_allclose(activations.log_softmax(x3, axis=0),
+                               np.moveaxis(REFERENCE["log_softmax"](np.moveaxis(x3, 0, -1)), -1, 0),
+                               rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "mish"])

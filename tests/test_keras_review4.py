@@ -153,3 +153,87 @@ def test_fit_trains_with_the_numpy_losses_and_reports_their_value(loss):
     assert isinstance(value, float)
     expected = float(losses.get(loss)(y, model.predict(x, verbose=0)))
     assert value == pytest.approx(expected, rel=1e-5)
+
+
+# -- activations called directly ---------------------------------------------------------------
+def test_relu_takes_keras3_negative_slope_max_value_and_threshold():
+    from brisknn import activations
+    x = [-10, -5, 0.0, 5, 10]  # Keras' docstring examples
+    np.testing.assert_array_equal(activations.relu(x), [0, 0, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, negative_slope=0.5), [-5, -2.5, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, max_value=5.0), [0, 0, 0, 5, 5])
+    np.testing.assert_array_equal(activations.relu(x, threshold=5.0), [0, 0, 0, 0, 10])
+    # all three: Keras' ReLU.static_call gives x * (x > t), clipped, minus slope * relu(t - x)
+    np.testing.assert_allclose(activations.relu(x, negative_slope=0.5, max_value=5.0,
+                                                threshold=2.0), [-6, -3.5, -1, 5, 5])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -2])
+def test_softmax_and_log_softmax_take_any_axis(axis):
+    from brisknn import activations
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    expected = e / e.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(activations.softmax(x, axis=axis), expected, rtol=1e-12)
+    np.testing.assert_allclose(activations.log_softmax(x, axis=axis), np.log(expected),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_value": 6.0}, {"negative_slope": 0.1},
+                                    {"max_value": 1.5, "negative_slope": 0.2, "threshold": 0.5},
+                                    {"threshold": 1.0}, {"max_value": 2.0}])
+def test_relu_layer_forward_and_backward_as_keras(kwargs):
+    from brisknn import activations
+    layer = layers.ReLU(**kwargs)
+    x = np.random.default_rng(0).normal(0, 2, size=(4, 6))
+    x[np.abs(x - kwargs.get("threshold", 0.0)) < 1e-3] += 0.01  # away from the kinks
+    x[np.abs(x - kwargs.get("max_value", 99.0)) < 1e-3] += 0.01
+    y = layer(x)
+    np.testing.assert_allclose(y, activations.relu(x, kwargs.get("negative_slope", 0.0),
+                                                   kwargs.get("max_value"),
+                                                   kwargs.get("threshold", 0.0)))
+    dy = np.random.default_rng(1).normal(size=x.shape)
+    layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    expected = numeric_grad(lambda: float((layer.forward(x) * dy).sum()), x)
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
+    config = layer.get_config()
+    assert config["max_value"] == kwargs.get("max_value")
+    assert config["negative_slope"] == kwargs.get("negative_slope", 0.0)
+    assert config["threshold"] == kwargs.get("threshold", 0.0)
+    with pytest.raises(ValueError, match="max_value"):
+        layers.ReLU(max_value=-1)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_softmax_layer_forward_backward_and_elu_layer(axis):
+    layer = layers.Softmax(axis=axis)
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    e = np.exp(x)
+    np.testing.assert_allclose(layer(x), e / e.sum(axis=axis, keepdims=True), rtol=1e-6)
+    dy = np.random.default_rng(1).normal(size=x.shape)
+    layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    expected = numeric_grad(lambda: float((layer.forward(x) * dy).sum()), x)
+    np.testing.assert_allclose(dx, expected, rtol=1e-5, atol=1e-8)
+    assert layer.get_config()["axis"] == axis
+    elu = layers.ELU(alpha=0.5)
+    np.testing.assert_allclose(elu(np.array([[-1.0, 2.0]])), [[0.5 * np.expm1(-1.0), 2.0]])
+    assert elu.get_config()["alpha"] == 0.5
+
+
+def test_models_with_relu_and_softmax_layers_train_save_and_load(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = brisknn.Sequential([layers.Input((4,)), layers.Dense(8), layers.ReLU(max_value=3.0,
+                                negative_slope=0.1), layers.Dense(2), layers.Softmax()])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=15, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = brisknn.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+    assert loaded.layers[1].max_value == 3.0 and loaded.layers[1].negative_slope == 0.1

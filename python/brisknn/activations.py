@@ -1,4 +1,6 @@
 """Activation functions by Keras name, evaluated by the C++ kernels."""
+import numpy as np
+
 from brisknn import _core, ops
 
 NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
@@ -30,17 +32,39 @@ def alpha(name):
     return _core.activation_default_alpha(name)
 
 
-def _last_axis(name, x, axis):
-    if axis not in (-1, getattr(x, "ndim", 0) - 1):
-        raise ValueError(f"{name}: brisknn computes {name} over the last axis only")
+def _along_axis(kernel, x, axis):
+    """kernel (which works over the last axis) applied along `axis`, as Keras' softmax(x, axis)."""
+    x = ops.as_float(x)
+    if x.ndim == 0:
+        raise ValueError("softmax: expected an array of at least one dimension, got a scalar")
+    axis = int(axis)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {x.ndim}")
+    if axis % x.ndim == x.ndim - 1:
+        return kernel(x)
+    return np.moveaxis(kernel(np.ascontiguousarray(np.moveaxis(x, axis, -1))), -1, axis)
 
 
 def linear(x):
     return ops.linear(x)
 
 
-def relu(x):
-    return ops.relu(x)
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras 3's relu: max(x, 0) by default; x at or below `threshold` becomes
+    negative_slope * (x - threshold), and the result is capped at `max_value`."""
+    if negative_slope == 0 and max_value is None and threshold == 0:
+        return ops.relu(x)
+    if max_value is None and threshold == 0:
+        return ops.leaky_relu(x, negative_slope)
+    x = ops.as_float(x)
+    # As Keras' ReLU.static_call: the part above the threshold kept, clipped to [0, max_value],
+    # minus negative_slope * relu(threshold - x).
+    y = x * (x > threshold).astype(x.dtype) if threshold != 0 else np.maximum(x, 0)
+    if max_value is not None:
+        y = np.clip(y, 0, max_value)
+    if negative_slope != 0:
+        y = y - negative_slope * np.maximum(threshold - x, 0)
+    return y.astype(x.dtype, copy=False)
 
 
 def leaky_relu(x, negative_slope=0.2):
@@ -64,8 +88,7 @@ def softplus(x):
 
 
 def softmax(x, axis=-1):
-    _last_axis("softmax", x, axis)
-    return ops.softmax(x)
+    return _along_axis(ops.softmax, x, axis)
 
 
 def relu6(x):
@@ -116,8 +139,7 @@ hard_swish = hard_silu
 
 
 def log_softmax(x, axis=-1):
-    _last_axis("log_softmax", x, axis)
-    return ops.log_softmax(x)
+    return _along_axis(ops.log_softmax, x, axis)
 
 
 def celu(x, alpha=1.0):

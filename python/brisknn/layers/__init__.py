@@ -1,5 +1,5 @@
 """Keras-named layers."""
-from brisknn.layers.activations import LeakyReLU
+from brisknn.layers.activations import ELU, LeakyReLU, ReLU, Softmax
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
                                  Convolution2DTranspose)
@@ -24,4 +24,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
-__all__ += ["Rescaling", "TimeDistributed"]
+__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU"]

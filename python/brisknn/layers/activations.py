@@ -1,7 +1,8 @@
 """Activation layers with their own arguments (Keras 3's keras/src/layers/activations/):
-LeakyReLU, the discriminator's activation in Keras' GAN recipes."""
+LeakyReLU (the discriminator's activation in Keras' GAN recipes), ReLU, Softmax and ELU."""
 import warnings
 
+from brisknn import activations
 from brisknn.layers.base import Layer
 from brisknn.layers.core import Activation
 
@@ -26,4 +27,105 @@ class LeakyReLU(Activation):
     def get_config(self):
         config = Layer.get_config(self)  # not Activation's: the activation is implied
         config["negative_slope"] = self.negative_slope
+        return config
+
+
+class ReLU(Activation):
+    """Keras 3's ReLU layer: max(x, 0) by default; `negative_slope` below `threshold`, capped
+    at `max_value` (activations.relu's rule). The plain, relu6 and leaky cases run on the C++
+    kernels; the others in NumPy."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None and max_value < 0.0:
+            raise ValueError("max_value of a ReLU layer cannot be a negative value. "
+                             f"Received: max_value={max_value}")
+        if negative_slope is None or negative_slope < 0.0:
+            raise ValueError("negative_slope of a ReLU layer cannot be a negative value. "
+                             f"Received: negative_slope={negative_slope}")
+        if threshold is None or threshold < 0.0:
+            raise ValueError("threshold of a ReLU layer cannot be a negative value. "
+                             f"Received: threshold={threshold}")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope = float(negative_slope)
+        self.threshold = float(threshold)
+        plain = self.threshold == 0 and self.negative_slope == 0
+        if plain and self.max_value == 6.0:
+            kernel = "relu6"
+        elif self.threshold == 0 and self.max_value is None:
+            kernel = "leaky_relu" if self.negative_slope else "relu"
+        else:
+            kernel = None
+        super().__init__(kernel or "relu", **kwargs)
+        self._numpy = kernel is None
+        if kernel == "leaky_relu":
+            self.activation_alpha = self.negative_slope
+
+    def forward(self, x, training=False, logits=False):
+        if not self._numpy:
+            return super().forward(x, training, logits)
+        self._emitted_logits = False
+        self._x = x
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
+
+    def backward(self, dy, need_dx=True):
+        if not self._numpy:
+            return super().backward(dy, need_dx)
+        if not need_dx:
+            return None
+        x = self._x
+        above = x > self.threshold
+        if self.max_value is not None:
+            slope = above & (x < self.max_value)
+        else:
+            slope = above
+        grad = slope.astype(x.dtype) + self.negative_slope * (x < self.threshold)
+        return (dy * grad).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update(max_value=self.max_value, negative_slope=self.negative_slope,
+                      threshold=self.threshold)
+        return config
+
+
+class Softmax(Activation):
+    """Keras 3's Softmax layer over `axis` (the last by default, which the model can fuse with
+    a cross-entropy as it does the 'softmax' activation)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__("softmax", **kwargs)
+        self.axis = int(axis)
+
+    def forward(self, x, training=False, logits=False):
+        if self.axis % max(x.ndim, 1) == x.ndim - 1:
+            return super().forward(x, training, logits)
+        self._emitted_logits = False
+        self._y = activations.softmax(x, axis=self.axis).astype(x.dtype, copy=False)
+        return self._y
+
+    def backward(self, dy, need_dx=True):
+        if self.axis % max(dy.ndim, 1) == dy.ndim - 1:
+            return super().backward(dy, need_dx)
+        if not need_dx:
+            return None
+        y = self._y
+        return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config["axis"] = self.axis
+        return config
+
+
+class ELU(Activation):
+    """Keras 3's ELU layer: x for x > 0, alpha * (exp(x) - 1) below."""
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__("elu", **kwargs)
+        self.alpha = float(alpha)
+        self.activation_alpha = self.alpha
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config["alpha"] = self.alpha
         return config
