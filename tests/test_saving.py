@@ -128,6 +128,14 @@ def _rescaling_time_distributed():
         layers.LSTM(2), layers.Dense(1)]), (4, 3, 2)
 
 
+def _activation_layers():
+    return models.Sequential([
+        layers.Input((3, 4)), layers.Dense(5), layers.ReLU(max_value=2.0, negative_slope=0.1,
+                                                           threshold=0.2),
+        layers.ReLU(), layers.ELU(alpha=0.5), layers.Softmax(axis=1), layers.Flatten(),
+        layers.Dense(2), layers.Softmax()]), (3, 4)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -144,7 +152,8 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
           "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
           "rescaling_time_distributed": (_rescaling_time_distributed,
-                                         {"Rescaling", "TimeDistributed", "LSTM"})}
+                                         {"Rescaling", "TimeDistributed", "LSTM"}),
+          "activation_layers": (_activation_layers, {"ReLU", "ELU", "Softmax"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):
