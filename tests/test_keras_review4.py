@@ -237,3 +237,67 @@ def test_models_with_relu_and_softmax_layers_train_save_and_load(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6)
     assert loaded.layers[1].max_value == 3.0 and loaded.layers[1].negative_slope == 0.1
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def test_new_metric_classes_give_keras_docstring_values():
+    from brisknn import metrics
+    yt, yp = [[0, 1], [0, 0]], [[1, 1], [0, 0]]
+    m = metrics.CosineSimilarity(axis=1)
+    assert float(m([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]])) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]], sample_weight=[0.3, 0.7])
+    assert float(m.result()) == pytest.approx(0.7)
+    m = metrics.LogCoshError()
+    assert m.name == "logcosh" and float(m(yt, yp)) == pytest.approx(0.10844523, rel=1e-6)
+    m.reset_state()
+    m.update_state(yt, yp, sample_weight=[1, 0])
+    assert float(m.result()) == pytest.approx(0.21689045, rel=1e-6)
+    assert float(metrics.MeanAbsolutePercentageError()(yt, yp)) == pytest.approx(2.5e8)
+    assert float(metrics.MeanSquaredLogarithmicError()(yt, yp)) == pytest.approx(0.12011322)
+    assert float(metrics.Poisson()(yt, yp)) == pytest.approx(0.49999997)
+    p2 = [[0.6, 0.4], [0.4, 0.6]]
+    assert float(metrics.Hinge()(yt, p2)) == pytest.approx(1.3)
+    assert float(metrics.SquaredHinge()(yt, p2)) == pytest.approx(1.86)
+    assert float(metrics.CategoricalHinge()(yt, p2)) == pytest.approx(1.4)
+    assert float(metrics.KLDivergence()(yt, p2)) == pytest.approx(0.45814306, rel=1e-6)
+    r2 = metrics.R2Score()
+    assert float(r2(np.array([[1], [4], [3]]), np.array([[2], [4], [4]]))) == \
+        pytest.approx(0.57142854, rel=1e-6)
+    assert float(metrics.TruePositives()([0, 1, 1, 1], [1, 0, 1, 1])) == 2
+    assert float(metrics.FalsePositives()([0, 1, 0, 0], [0, 0, 1, 1])) == 2
+    assert float(metrics.TrueNegatives()([0, 1, 0, 0], [1, 1, 0, 0])) == 2
+    assert float(metrics.FalseNegatives()([0, 1, 1, 1], [0, 1, 0, 0])) == 2
+    tp = metrics.TruePositives(thresholds=[0.15, 0.5, 0.95])
+    np.testing.assert_array_equal(tp([0, 1, 1, 1], [0.1, 0.2, 0.6, 0.9]), [3, 2, 0])
+
+
+def test_r2_score_matches_the_formula_with_aggregations_and_adjustment():
+    from brisknn import metrics
+    rng = np.random.default_rng(0)
+    t, p = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    raw = 1 - ((t - p) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(metrics.R2Score(class_aggregation=None)(t, p), raw)
+    variance = ((t - t.mean(0)) ** 2).sum(0)
+    assert float(metrics.R2Score("variance_weighted_average")(t, p)) == \
+        pytest.approx((variance * raw).sum() / variance.sum())
+    n = t.size  # Keras counts every value as a sample
+    assert float(metrics.R2Score(num_regressors=2)(t, p)) == \
+        pytest.approx(1 - (1 - raw.mean()) * (n - 1) / (n - 2 - 1))
+
+
+def test_compile_takes_the_new_metric_names_and_history_uses_them():
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = np.abs(x.sum(axis=1, keepdims=True)) + 1
+    model = brisknn.Sequential([layers.Input((3,)), layers.Dense(1)])
+    model.compile("adam", "mse", metrics=["mape", "msle", brisknn.metrics.R2Score(),
+                                          brisknn.metrics.LogCoshError()])
+    history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0).history
+    for key in ("mape", "msle", "r2_score", "logcosh", "val_mape", "val_r2_score"):
+        assert key in history, key
+    pred = model.predict(x[24:], verbose=0)
+    assert history["val_mape"][-1] == pytest.approx(
+        float(np.mean(100 * np.abs((y[24:] - pred) / y[24:]))), rel=1e-5)
+    stop = brisknn.callbacks.EarlyStopping(monitor="val_mape", patience=0)
+    model.fit(x, y, epochs=1, validation_split=0.25, verbose=0, callbacks=[stop])
+    assert stop.monitor_op is not None and stop.best < np.inf  # mode auto: minimised
