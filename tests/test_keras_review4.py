@@ -301,3 +301,75 @@ def test_compile_takes_the_new_metric_names_and_history_uses_them():
     stop = brisknn.callbacks.EarlyStopping(monitor="val_mape", patience=0)
     model.fit(x, y, epochs=1, validation_split=0.25, verbose=0, callbacks=[stop])
     assert stop.monitor_op is not None and stop.best < np.inf  # mode auto: minimised
+
+
+# -- initializers, regularizers, utils -----------------------------------------------------------
+def test_initializers_get_takes_keras_class_names_classes_and_dicts():
+    from brisknn import initializers
+    assert isinstance(initializers.get("GlorotUniform"), initializers.GlorotUniform)
+    assert isinstance(initializers.get("HeNormal"), initializers.HeNormal)
+    assert isinstance(initializers.get(initializers.Orthogonal), initializers.Orthogonal)
+    const = initializers.get({"class_name": "Constant", "config": {"value": 3.0}})
+    np.testing.assert_array_equal(const((2,)), [3.0, 3.0])
+    assert initializers.get(None) is None
+    clone = initializers.GlorotNormal(seed=3).clone()
+    assert isinstance(clone, initializers.GlorotNormal) and clone.seed == 3
+    dense = layers.Dense(3, kernel_initializer=initializers.Ones)
+    dense.build((None, 2))
+    np.testing.assert_array_equal(dense.kernel.numpy(), np.ones((2, 3)))
+
+
+def test_variance_scaling_validates_and_draws_keras_distributions():
+    from brisknn import initializers
+    for bad in ({"scale": 0.0}, {"mode": "fan_sum"}, {"distribution": "gamma"}):
+        with pytest.raises(ValueError):
+            initializers.VarianceScaling(**bad)
+    assert initializers.VarianceScaling(distribution="normal").distribution == "truncated_normal"
+    # untruncated_normal: a plain normal of stddev sqrt(scale / fan)
+    w = initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal", seed=0)((400, 500))
+    assert w.std() == pytest.approx(np.sqrt(2 / 400), rel=0.01)
+    assert np.abs(w).max() > 2.5 * np.sqrt(2 / 400)  # not cut at two standard deviations
+    # glorot_normal: truncated at 2 stddev, stddev sqrt(2 / (fan_in + fan_out)) after the cut
+    g = initializers.GlorotNormal(seed=1)((300, 500))
+    assert g.std() == pytest.approx(np.sqrt(2 / 800), rel=0.01)
+    assert np.abs(g).max() <= 2 * np.sqrt(2 / 800) / 0.87962566103423978 + 1e-6
+    with pytest.raises(ValueError, match="at least two-dimensional"):
+        initializers.Orthogonal()((3,))
+
+
+def test_regularizers_take_none_as_the_default_and_refuse_negative_factors():
+    from brisknn import regularizers
+    assert regularizers.L2(None).l2 == 0.01 and regularizers.L1(None).l1 == 0.01
+    assert regularizers.L1L2(None, 0.1).get_config() == {"l1": 0.0, "l2": 0.1}
+    w = np.array([[1.0, -2.0], [3.0, 4.0]])
+    assert regularizers.L2()(w) == pytest.approx(0.01 * 30)
+    assert regularizers.L1L2(0.01, 0.02)(w) == pytest.approx(0.01 * 10 + 0.02 * 30)
+    for bad in (-1.0, float("nan"), float("inf"), "0.1"):
+        with pytest.raises(ValueError, match="non-negative"):
+            regularizers.L2(bad)
+    assert isinstance(regularizers.get(regularizers.L1), regularizers.L1)
+    assert regularizers.L1L2.from_config({"l1": 0.5, "l2": 0.0}).l1 == 0.5
+
+
+def test_utils_normalize_as_keras():
+    from brisknn import utils
+    x = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(utils.normalize(x), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(utils.normalize(x, order=1), [[3 / 7, 4 / 7], [0.0, 0.0]])
+    np.testing.assert_allclose(utils.normalize(np.array([[3.0, 4.0], [0, 2]]), axis=0),
+                               [[1.0, 4 / np.sqrt(20)], [0.0, 2 / np.sqrt(20)]])
+
+
+def test_add_weight_takes_keras3_keywords():
+    class Scale(brisknn.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones",
+                                     trainable=True, name="w")
+            self.v = self.add_weight(shape=(2, 3))  # Keras: glorot_uniform, named 'variable'
+
+    layer = Scale()
+    layer.build((None, 4))
+    np.testing.assert_array_equal(layer.w.numpy(), np.ones(4))
+    assert layer.v.name == "variable" and layer.v.shape == (2, 3)
+    limit = np.sqrt(6 / 5)
+    assert np.all(np.abs(layer.v.numpy()) <= limit) and np.any(layer.v.numpy() != 0)
