@@ -373,3 +373,41 @@ def test_add_weight_takes_keras3_keywords():
     assert layer.v.name == "variable" and layer.v.shape == (2, 3)
     limit = np.sqrt(6 / 5)
     assert np.all(np.abs(layer.v.numpy()) <= limit) and np.any(layer.v.numpy() != 0)
+
+
+def test_f1_and_fbeta_scores_as_keras():
+    from brisknn import metrics
+    y_true = np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]], np.int32)
+    y_pred = np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]], np.float32)
+    m = metrics.F1Score(threshold=0.5)
+    m.update_state(y_true, y_pred)
+    np.testing.assert_allclose(m.result(), [0.5, 0.8, 0.6666667], rtol=1e-6)
+    np.testing.assert_allclose(metrics.FBetaScore(beta=2.0, threshold=0.5)(y_true, y_pred),
+                               [0.3846154, 0.90909094, 0.8333332], rtol=1e-6)
+    per_class = np.array([0.5, 0.8, 2 / 3])
+    assert float(metrics.F1Score("macro", 0.5)(y_true, y_pred)) == \
+        pytest.approx(per_class.mean(), rel=1e-6)
+    support = y_true.sum(0)
+    assert float(metrics.F1Score("weighted", 0.5)(y_true, y_pred)) == \
+        pytest.approx((per_class * support).sum() / support.sum(), rel=1e-6)
+    tp, fp, fn = 4, 2, 2  # micro: every class's counts together
+    assert float(metrics.F1Score("micro", 0.5)(y_true, y_pred)) == \
+        pytest.approx(2 * tp / (2 * tp + fp + fn), rel=1e-6)
+    # threshold None: each row's largest score is its prediction
+    onehot = np.eye(3)[[0, 1, 2, 1]]
+    scores = np.array([[.8, .1, .1], [.2, .7, .1], [.5, .2, .3], [.1, .8, .1]])
+    np.testing.assert_allclose(metrics.F1Score()(onehot, scores), [2 / 3, 1.0, 0.0], atol=1e-6)
+    assert "beta" not in metrics.F1Score().get_config()
+    with pytest.raises(ValueError, match="average"):
+        metrics.F1Score(average="samples")
+
+
+def test_fit_progress_bar_shows_an_array_metric_by_its_mean(capsys):
+    x = np.random.default_rng(0).random((30, 4)).astype("float32")
+    y = np.eye(3)[np.random.default_rng(1).integers(0, 3, 30)]
+    model = brisknn.Sequential([layers.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy", metrics=[brisknn.metrics.F1Score()])
+    history = model.fit(x, y, epochs=1, verbose=1).history
+    scores = history["f1_score"][0]
+    assert scores.shape == (3,)
+    assert f"f1_score: {np.mean(scores):.4f}" in capsys.readouterr().out

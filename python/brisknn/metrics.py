@@ -667,6 +667,100 @@ class FalseNegatives(_ConfusionCount):
         return ~pred & label
 
 
+class FBetaScore(Metric):
+    """Keras' FBetaScore for (batch, classes) targets: per class, (1 + beta^2) P R /
+    (beta^2 P + R) from true/false positive and false negative counts over every sample seen.
+    A prediction counts as positive above `threshold`, or (threshold None) where it is its
+    row's largest non-zero score; `average` None (one score per class), 'micro', 'macro' or
+    'weighted' (by each class's support)."""
+    _direction = "up"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: "
+                             "{None, 'micro', 'macro', 'weighted'}. "
+                             f"Received: average={average}")
+        if not isinstance(beta, float):
+            raise ValueError("Invalid `beta` argument value. It should be a Python float. "
+                             f"Received: beta={beta} of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: "
+                             f"beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError("Invalid `threshold` argument value. It should be a Python "
+                                 f"float. Received: threshold={threshold} of type "
+                                 f"'{type(threshold)}'")
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError("Invalid `threshold` argument value. It should verify "
+                                 f"0 < threshold <= 1. Received: threshold={threshold}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.axis = None if average == "micro" else 0
+        self._counts = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = np.asarray(y_true, dtype=np.float64)
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError("FBetaScore expects 2D inputs with shape (batch_size, output_dim). "
+                             f"Received input shapes: y_pred.shape={y_pred.shape} and "
+                             f"y_true.shape={y_true.shape}.")
+        if self._counts is None:
+            shape = () if self.average == "micro" else (y_pred.shape[-1],)
+            self._counts = [self.add_variable(shape, name=n) for n in (
+                "true_positives", "false_positives", "false_negatives", "intermediate_weights")]
+        if self.threshold is None:
+            top = y_pred.max(axis=-1, keepdims=True)
+            pred = ((y_pred >= top) & (np.abs(y_pred) > 1e-9)).astype(np.float64)
+        else:
+            pred = (y_pred > self.threshold).astype(np.float64)
+        weight = None if sample_weight is None else \
+            np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1)
+
+        def weighted_sum(values):
+            return (values if weight is None else values * weight).sum(axis=self.axis)
+
+        for var, values in zip(self._counts, (pred * y_true, pred * (1 - y_true),
+                                              (1 - pred) * y_true, y_true)):
+            var.value += weighted_sum(values)
+
+    @property
+    def true_positives(self):
+        return self._counts[0] if self._counts else None
+
+    def result(self):
+        if self._counts is None:
+            return backend.Scalar(0.0)
+        tp, fp, fn, support = (v.value for v in self._counts)
+        eps = backend.epsilon()
+        precision = tp / (tp + fp + eps)
+        recall = tp / (tp + fn + eps)
+        beta2 = self.beta ** 2
+        score = precision * recall / (beta2 * precision + recall + eps) * (1 + beta2)
+        if self.average == "weighted":
+            score = (score * support / (support.sum() + eps)).sum()
+        elif self.average is not None:
+            score = np.mean(score)
+        return backend.Scalar(score) if np.ndim(score) == 0 else score
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta,
+                "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta 1: the harmonic mean of precision and recall."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
 class AUC(Metric):
     """Keras' AUC: true/false positive/negative counts at `num_thresholds` thresholds (evenly
     spaced in (0, 1), plus -1e-7 and 1 + 1e-7 at the ends), then the area under the ROC or PR
@@ -794,7 +888,7 @@ _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError
             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsolutePercentageError,
             MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity, Hinge, SquaredHinge,
             CategoricalHinge, KLDivergence, Poisson, R2Score, TruePositives, FalsePositives,
-            TrueNegatives, FalseNegatives)
+            TrueNegatives, FalseNegatives, FBetaScore, F1Score)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
