@@ -411,3 +411,23 @@ def test_fit_progress_bar_shows_an_array_metric_by_its_mean(capsys):
     scores = history["f1_score"][0]
     assert scores.shape == (3,)
     assert f"f1_score: {np.mean(scores):.4f}" in capsys.readouterr().out
+
+
+def test_precision_and_recall_take_top_k_as_keras():
+    from brisknn import metrics
+    assert float(metrics.Precision(top_k=2)([0, 0, 1, 1], [1, 1, 1, 1])) == 0.0
+    assert float(metrics.Precision(top_k=4)([0, 0, 1, 1], [1, 1, 1, 1])) == 0.5
+    y_true = [[0, 0, 1], [0, 1, 0]]
+    y_pred = [[0.1, 0.2, 0.7], [0.5, 0.2, 0.3]]
+    assert float(metrics.Precision(top_k=1)(y_true, y_pred)) == 0.5
+    assert float(metrics.Recall(top_k=2)(y_true, y_pred)) == 0.5
+    assert float(metrics.Recall(top_k=1, class_id=2)([[0, 0, 1], [0, 0, 1]], y_pred)) == 0.5
+    # top_k with a threshold: a kept score must also pass it
+    assert float(metrics.Precision(top_k=2, thresholds=0.4)(y_true, y_pred)) == 0.5
+
+
+def test_activations_serialize_and_deserialize():
+    from brisknn import activations
+    assert activations.serialize(activations.relu) == "relu"
+    assert activations.deserialize("swish") is activations.silu
+    np.testing.assert_allclose(activations.deserialize("relu")(np.array([-1.0, 2.0])), [0, 2])

@@ -170,3 +170,13 @@ def squareplus(x, b=4):
 def sparse_plus(x):
     """0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1."""
     return ops.sparse_plus(x)
+
+
+def serialize(activation):
+    """The Keras name of an activation function of this module (or of a name)."""
+    return get(activation)
+
+
+def deserialize(name):
+    """The activation function of this module a Keras name refers to."""
+    return globals()[get(name)]

@@ -548,16 +548,16 @@ class _ThresholdMetric(Metric):
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(dtype=dtype, name=name)
-        if top_k is not None:
-            raise NotImplementedError(f"{type(self).__name__}: top_k is not supported yet")
         self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
-        listed = thresholds if isinstance(thresholds, (list, tuple)) else [
-            0.5 if thresholds is None else thresholds]
-        for t in listed:
-            if not 0 <= t <= 1:
-                raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
+        listed = thresholds if isinstance(thresholds, (list, tuple)) else [thresholds]
+        if thresholds is None:  # Keras: 0.5, or with top_k every one of the k largest counts
+            listed = [0.5 if top_k is None else -np.inf]
+        else:
+            for t in listed:
+                if not 0 <= t <= 1:
+                    raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
         self.thresholds = [float(t) for t in listed]
         self.true_positives = self.add_variable((len(self.thresholds),), name="true_positives")
         self.add_variable((len(self.thresholds),), name=self._other)
@@ -565,6 +565,11 @@ class _ThresholdMetric(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
                                                         np.asarray(y_true))
+        if self.top_k is not None:  # Keras' _filter_top_k: all but the k largest become -inf
+            keep = np.argsort(-y_pred, axis=-1, kind="stable")[..., :self.top_k]
+            top = np.full_like(y_pred, -np.inf)
+            np.put_along_axis(top, keep, np.take_along_axis(y_pred, keep, axis=-1), axis=-1)
+            y_pred = top
         if self.class_id is not None:
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         label = (y_true != 0).reshape(-1)
