@@ -431,3 +431,16 @@ def test_activations_serialize_and_deserialize():
     assert activations.serialize(activations.relu) == "relu"
     assert activations.deserialize("swish") is activations.silu
     np.testing.assert_allclose(activations.deserialize("relu")(np.array([-1.0, 2.0])), [0, 2])
+
+
+def test_direct_calls_return_values_that_answer_numpy_as_keras_tensors():
+    from brisknn import activations, initializers, metrics, regularizers
+    assert np.array_equal(activations.relu([-1.0, 2.0]).numpy(), [0.0, 2.0])
+    assert activations.swish is activations.silu
+    assert initializers.GlorotUniform(seed=1)((3, 4)).numpy().shape == (3, 4)
+    assert initializers.Zeros()((2,)).numpy().tolist() == [0.0, 0.0]
+    assert regularizers.L2(0.5)(np.ones(2)).numpy() == np.float32(1.0)
+    assert metrics.binary_accuracy([[1.0]], [[0.7]]).numpy().tolist() == [1.0]
+    layer = layers.Dense(2, kernel_initializer="ones")
+    layer.build((None, 3))
+    assert type(layer.kernel.value) is np.ndarray  # weights stay plain arrays

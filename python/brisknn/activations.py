@@ -1,7 +1,9 @@
 """Activation functions by Keras name, evaluated by the C++ kernels."""
+import functools
+
 import numpy as np
 
-from brisknn import _core, ops
+from brisknn import _core, backend, ops
 
 NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
          "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "gelu", "silu", "mish",
@@ -180,3 +182,17 @@ def serialize(activation):
 def deserialize(name):
     """The activation function of this module a Keras name refers to."""
     return globals()[get(name)]
+
+
+def _returning_tensors(fn):
+    # As Keras' activations return backend tensors: an array that also answers .numpy().
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        return np.asarray(fn(x, *args, **kwargs)).view(backend.Tensor)
+    return wrapper
+
+
+for _name in NAMES:
+    globals()[_name] = _returning_tensors(globals()[_name])
+swish, hard_swish = silu, hard_silu  # noqa: F821  (the wrapped functions)
+del _name

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from brisknn import backend
+
 
 def _rng():
     from brisknn import utils
@@ -37,6 +39,18 @@ def _truncated_normal(rng, shape, stddev, dtype):
 
 class Initializer:
     seed = None
+
+    def __init_subclass__(cls, **kwargs):
+        # As Keras' initializers return backend tensors, each subclass's values come back as
+        # an array that also answers .numpy().
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_returns_tensor", False):
+            def __call__(self, shape, dtype=None, _call=call):
+                return np.asarray(_call(self, shape, dtype=dtype)).view(backend.Tensor)
+            __call__._returns_tensor = True
+            __call__.__doc__ = call.__doc__
+            cls.__call__ = __call__
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError

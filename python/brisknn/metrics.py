@@ -247,6 +247,23 @@ from brisknn.losses import (binary_crossentropy, categorical_crossentropy,  # no
                             mean_absolute_percentage_error, mean_squared_logarithmic_error,
                             poisson, sparse_categorical_crossentropy, squared_hinge)
 
+def _returning_tensors(fn):
+    # As Keras' metric functions return backend tensors: arrays that also answer .numpy().
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return np.asarray(fn(*args, **kwargs)).view(backend.Tensor)
+    return wrapper
+
+
+(accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+ top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+ mean_absolute_error) = map(_returning_tensors, (
+     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+     mean_absolute_error))
+
 _FUNCTIONS = {f.__name__: f for f in (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,

@@ -16,7 +16,8 @@ class Regularizer:
             penalty += self.l1 * float(np.abs(x).sum())
         if self.l2:
             penalty += self.l2 * float(np.square(x).sum())
-        return penalty
+        from brisknn import backend
+        return backend.Scalar(penalty)  # a float that also answers .numpy(), as Keras' tensor
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}

@@ -2,6 +2,8 @@
 LeakyReLU (the discriminator's activation in Keras' GAN recipes), ReLU, Softmax and ELU."""
 import warnings
 
+import numpy as np
+
 from brisknn import activations
 from brisknn.layers.base import Layer
 from brisknn.layers.core import Activation
@@ -65,7 +67,8 @@ class ReLU(Activation):
             return super().forward(x, training, logits)
         self._emitted_logits = False
         self._x = x
-        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
+        return np.asarray(activations.relu(x, self.negative_slope, self.max_value,
+                                           self.threshold))
 
     def backward(self, dy, need_dx=True):
         if not self._numpy:
@@ -100,7 +103,7 @@ class Softmax(Activation):
         if self.axis % max(x.ndim, 1) == x.ndim - 1:
             return super().forward(x, training, logits)
         self._emitted_logits = False
-        self._y = activations.softmax(x, axis=self.axis).astype(x.dtype, copy=False)
+        self._y = np.asarray(activations.softmax(x, axis=self.axis)).astype(x.dtype, copy=False)
         return self._y
 
     def backward(self, dy, need_dx=True):
