@@ -444,3 +444,34 @@ def test_direct_calls_return_values_that_answer_numpy_as_keras_tensors():
     layer = layers.Dense(2, kernel_initializer="ones")
     layer.build((None, 3))
     assert type(layer.kernel.value) is np.ndarray  # weights stay plain arrays
+
+
+def test_a_keras_style_custom_metric_with_assign_add_trains_and_resets():
+    from brisknn import initializers, metrics
+
+    class PositiveCount(metrics.Metric):
+        def __init__(self, name="positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.count = self.add_variable(shape=(), initializer=initializers.Zeros(),
+                                           name="count")
+            self.offset = self.add_variable(shape=(2,), initializer="ones", name="offset")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.count.assign_add(np.sum(np.asarray(y_pred) > 0.5))
+            self.offset.assign_sub([1.0, 1.0])
+
+        def result(self):
+            return self.count
+
+    m = PositiveCount()
+    m.update_state([1, 0, 1], [0.9, 0.2, 0.8])
+    assert float(m.result()) == 2.0 and m.offset.numpy().tolist() == [0.0, 0.0]
+    m.reset_state()  # back to each variable's initial value
+    assert float(m.count) == 0.0 and m.offset.numpy().tolist() == [1.0, 1.0]
+    x = np.random.default_rng(0).random((16, 2)).astype("float32")
+    model = brisknn.Sequential([layers.Input((2,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[PositiveCount()])
+    history = model.fit(x, (x[:, :1] > 0.5).astype("float32"), epochs=1, verbose=0).history
+    expected = int((model.predict(x, verbose=0) > 0.5).sum())
+    assert history["positives"][0] == pytest.approx(expected, abs=16)  # weights moved once
+    assert isinstance(history["positives"][0], float)

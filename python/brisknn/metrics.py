@@ -32,6 +32,7 @@ class Metric:
         self.name = name or _auto_name(type(self).__name__)
         self._dtype = dtype or backend.floatx()
         self._variables = []
+        self._initial_values = []
 
     @property
     def dtype(self):
@@ -42,11 +43,13 @@ class Metric:
         return list(self._variables)
 
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        value = np.zeros(shape, dtype=dtype or np.float64)
         if initializer not in ("zeros", "Zeros", None):
-            raise NotImplementedError(f"{type(self).__name__}.add_variable: only zeros "
-                                      f"initializers are supported, got {initializer!r}")
-        var = backend.Variable(np.zeros(shape, dtype=dtype or np.float64), name,
-                               trainable=False, path=f"{self.name}/{name}")
+            from brisknn import initializers
+            value[...] = initializers.get(initializer)(shape, dtype=value.dtype)
+        var = backend.Variable(value, name, trainable=False, path=f"{self.name}/{name}")
+        self._initial_values.append(value.copy())
         self._variables.append(var)
         return var
 
@@ -54,8 +57,8 @@ class Metric:
         return self.add_variable(shape, initializer, dtype=dtype, name=name)
 
     def reset_state(self):
-        for var in self._variables:
-            var.value[...] = 0
+        for var, initial in zip(self._variables, self._initial_values):
+            var.value[...] = initial  # back to its initial value (zeros unless told)
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
