@@ -476,3 +476,59 @@ def test_a_keras_style_custom_metric_with_assign_add_trains_and_resets():
                         verbose=0).history
     assert history["positives"] == [expected]
     assert isinstance(history["positives"][0], float)
+
+
+# -- learning-rate schedules -----------------------------------------------------------------
+def test_learning_rate_schedules_follow_keras_formulas():
+    from brisknn.optimizers import schedules
+    s = schedules.ExponentialDecay(0.1, 10, 0.5)
+    np.testing.assert_allclose([s(i) for i in (0, 5, 10, 20)], [0.1, 0.1 * 0.5 ** 0.5, 0.05, 0.025])
+    s = schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True)
+    assert s(19) == pytest.approx(0.05)
+    s = schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])
+    assert [s(i) for i in (0, 10, 11, 20, 21)] == [1.0, 1.0, 0.5, 0.5, 0.1]
+    s = schedules.PolynomialDecay(0.1, 10, 0.01, power=2.0)
+    np.testing.assert_allclose([s(i) for i in (0, 5, 10, 20)],
+                               [0.1, 0.09 * 0.25 + 0.01, 0.01, 0.01])
+    s = schedules.PolynomialDecay(0.1, 10, 0.01, cycle=True)
+    np.testing.assert_allclose([s(i) for i in (0, 5, 15)], [0.1, 0.055, 0.09 * 0.25 + 0.01])
+    s = schedules.InverseTimeDecay(0.1, 10, 0.5)
+    assert s(20) == pytest.approx(0.1 / 2)
+    s = schedules.CosineDecay(0.1, 100, alpha=0.1)
+    np.testing.assert_allclose([s(i) for i in (0, 50, 100, 500)],
+                               [0.1, 0.1 * (0.9 * 0.5 + 0.1), 0.01, 0.01])
+    s = schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=10)
+    np.testing.assert_allclose([s(i) for i in (0, 5, 10, 60, 110)], [0, 0.05, 0.1, 0.05, 0],
+                               atol=1e-12)
+    s = schedules.CosineDecayRestarts(0.1, 10, t_mul=2.0, m_mul=0.5)
+    np.testing.assert_allclose([s(i) for i in (0, 5, 10, 20, 30)],
+                               [0.1, 0.05, 0.05, 0.05 * 0.5 * (1 + np.cos(np.pi / 2)), 0.025])
+    with pytest.raises(ValueError, match="decay_steps"):
+        schedules.ExponentialDecay(0.1, 0, 0.5)
+
+
+def test_optimizer_with_a_schedule_steps_with_its_rate_and_saves_it(tmp_path):
+    from brisknn import optimizers
+    from brisknn.optimizers.schedules import ExponentialDecay
+    opt = optimizers.SGD(learning_rate=ExponentialDecay(0.1, 1, 0.5))
+    assert float(opt.learning_rate) == pytest.approx(0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 2)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = brisknn.Sequential([layers.Input((2,)), layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(opt, "mse")
+    model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    w, b = np.zeros((2, 1)), np.zeros(1)
+    for step in range(3):  # step t uses schedule(t), t the iterations before it
+        g = 2 * (x @ w + b - y) / len(x)
+        lr = 0.1 * 0.5 ** step
+        w, b = w - lr * x.T @ g, b - lr * g.sum(0)
+    np.testing.assert_allclose(model.layers[0].kernel.numpy(), w, rtol=1e-5, atol=1e-7)
+    assert float(opt.learning_rate) == pytest.approx(0.1 * 0.5 ** 3)
+    with pytest.raises(TypeError, match="not settable"):
+        opt.learning_rate = 0.01
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = brisknn.saving.load_model(path)
+    assert isinstance(loaded.optimizer.get_config()["learning_rate"], dict)
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** 3)
