@@ -166,7 +166,7 @@ def test_ops_activations_keep_a_scalar_scalar():
 def test_more_keras_activations_work_in_layers_by_name_and_function(name):
     import brisknn
     from brisknn import layers
-    canonical = activations.get(name)  # hard_swish is Keras' alias of hard_silu
+    canonical = activations.name_of(name)  # hard_swish is Keras' alias of hard_silu
     x = np.random.default_rng(2).normal(size=(4, 3))
     w = np.random.default_rng(3).normal(size=(3, 2))
     for spec in (name, getattr(activations, name)):
@@ -309,7 +309,7 @@ def test_layers_train_with_exact_gradients(name):
         model.train_on_batch(x, y)
         step = before - first.value  # SGD(1.0): the gradient itself
         np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-7)
-        assert model.layers[0].get_config()["activation"] == activations.get(name)
+        assert model.layers[0].get_config()["activation"] == activations.name_of(name)
 
 
 def test_new_activation_names_round_trip_through_config_and_saving(tmp_path):

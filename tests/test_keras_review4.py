@@ -532,3 +532,29 @@ def test_optimizer_with_a_schedule_steps_with_its_rate_and_saves_it(tmp_path):
     loaded = brisknn.saving.load_model(path)
     assert isinstance(loaded.optimizer.get_config()["learning_rate"], dict)
     assert float(loaded.optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** 3)
+
+
+def test_activations_get_returns_the_function_as_keras():
+    from brisknn import activations
+    assert activations.get("relu") is activations.relu
+    assert activations.get(None) is activations.linear
+    assert activations.get("swish") is activations.silu
+    custom = lambda x: x  # noqa: E731  (Keras returns any callable as is)
+    assert activations.get(custom) is custom
+    np.testing.assert_allclose(activations.get("sigmoid")(np.zeros(2)), [0.5, 0.5])
+    with pytest.raises(ValueError, match="Unknown activation"):
+        activations.get("no_such_activation")
+    assert layers.Dense(2, activation="swish").activation is activations.silu
+
+
+def test_plot_losses_draws_numpy_losses_too():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from brisknn import plot
+    fig = plot.losses(names=("mse", "huber"))
+    huber = fig.axes[0].lines[1].get_ydata()
+    p = np.linspace(0, 1, 100)[:, None]
+    expected = np.where(np.abs(p - [0, 1, 1, 0]) <= 1, 0.5 * (p - [0, 1, 1, 0]) ** 2, 0).mean(1)
+    np.testing.assert_allclose(huber, expected, rtol=1e-6)
+    plt.close(fig)

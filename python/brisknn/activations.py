@@ -15,10 +15,13 @@ INPUT_DERIVATIVE = ("gelu", "silu", "mish", "hard_silu", "tanh_shrink")
 ROW_WISE = ("softmax", "log_softmax")  # over the last axis
 
 
-def get(identifier):
-    """The canonical activation name for None, a Keras name, or one of this module's functions."""
+def name_of(identifier):
+    """The canonical activation name for None, a Keras name, or one of this module's functions
+    (what layers keep and the kernels run)."""
     if identifier is None:
         return "linear"
+    if isinstance(identifier, dict):  # Keras' serialized form
+        identifier = identifier.get("config", identifier.get("class_name"))
     if callable(identifier) and getattr(identifier, "__name__", None) in NAMES:
         return identifier.__name__
     if isinstance(identifier, str) and identifier.lower() in NAMES:
@@ -26,6 +29,14 @@ def get(identifier):
     if isinstance(identifier, str) and identifier.lower() in _ALIASES:
         return _ALIASES[identifier.lower()]
     raise ValueError(f"Unknown activation {identifier!r}; brisknn supports {list(NAMES)}")
+
+
+def get(identifier):
+    """The activation function for a Keras name (linear for None), as keras.activations.get;
+    a callable is returned as is."""
+    if callable(identifier) and not isinstance(identifier, str):
+        return identifier
+    return globals()[name_of(identifier)]
 
 
 def alpha(name):
@@ -176,12 +187,12 @@ def sparse_plus(x):
 
 def serialize(activation):
     """The Keras name of an activation function of this module (or of a name)."""
-    return get(activation)
+    return name_of(activation)
 
 
 def deserialize(name):
     """The activation function of this module a Keras name refers to."""
-    return globals()[get(name)]
+    return globals()[name_of(name)]
 
 
 def _returning_tensors(fn):
