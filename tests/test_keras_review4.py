@@ -558,3 +558,54 @@ def test_plot_losses_draws_numpy_losses_too():
     expected = np.where(np.abs(p - [0, 1, 1, 0]) <= 1, 0.5 * (p - [0, 1, 1, 0]) ** 2, 0).mean(1)
     np.testing.assert_allclose(huber, expected, rtol=1e-6)
     plt.close(fig)
+
+
+def test_focal_crossentropies_give_keras_docstring_values():
+    np.testing.assert_allclose(
+        losses.binary_focal_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], gamma=2),
+        [0.330, 0.206], atol=5e-4)
+    logits = [-18.6, 0.51, 2.94, -12.8]
+    assert float(losses.BinaryFocalCrossentropy(gamma=2, from_logits=True)([0, 1, 0, 0],
+                                                                           logits)) == \
+        pytest.approx(0.691, abs=5e-4)
+    assert float(losses.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=2,
+                                                from_logits=True)([0, 1, 0, 0], logits)) == \
+        pytest.approx(0.51, abs=5e-3)
+    assert float(losses.BinaryFocalCrossentropy(gamma=3, from_logits=True)(
+        [[0, 1], [0, 0]], [[-18.6, 0.51], [2.94, -12.8]])) == pytest.approx(0.647, abs=5e-4)
+    np.testing.assert_allclose(
+        losses.categorical_focal_crossentropy([[0, 1, 0], [0, 0, 1]],
+                                              [[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]]),
+        [2.63401289e-04, 6.75912094e-01], rtol=1e-6)
+    assert float(losses.CategoricalFocalCrossentropy()([[0., 1., 0.], [0., 0., 1.]],
+                                                       [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])) == \
+        pytest.approx(0.23315276, rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", [
+    losses.BinaryFocalCrossentropy(), losses.BinaryFocalCrossentropy(from_logits=True),
+    losses.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=3.0, label_smoothing=0.1),
+    losses.CategoricalFocalCrossentropy(), losses.CategoricalFocalCrossentropy(from_logits=True),
+    losses.CategoricalFocalCrossentropy(gamma=1.5, label_smoothing=0.2)])
+def test_focal_crossentropy_gradients_match_finite_differences(loss):
+    rng = np.random.default_rng(3)
+    t = np.eye(4)[rng.integers(0, 4, 5)]
+    p = rng.normal(size=(5, 4)) if loss.from_logits else rng.uniform(0.05, 0.95, (5, 4))
+    value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
+    assert value == pytest.approx(float(loss(t, p)))
+    expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
+
+
+def test_fit_with_focal_losses_on_sigmoid_and_softmax_outputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 2)).astype("float32")
+    labels = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    for loss, units, act, y in [
+            (losses.BinaryFocalCrossentropy(), 1, "sigmoid", labels[:, None].astype("float32")),
+            ("categorical_focal_crossentropy", 2, "softmax", np.eye(2)[labels])]:
+        model = brisknn.Sequential([layers.Input((2,)), layers.Dense(units, activation=act)])
+        model.compile(brisknn.optimizers.Adam(0.05), loss=loss, metrics=["accuracy"])
+        history = model.fit(x, y, epochs=15, batch_size=16, verbose=0).history
+        assert history["loss"][-1] < 0.5 * history["loss"][0]
+        assert history["accuracy"][-1] > 0.9

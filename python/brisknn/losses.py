@@ -374,6 +374,91 @@ def _poisson_grad(y_true, y_pred):
     return (1.0 - y_true / (y_pred + backend.epsilon())) / y_pred.shape[-1]
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """mean((1 - p_t)^gamma * bce) over the last axis, p_t = y_true p + (1 - y_true)(1 - p);
+    with apply_class_balancing each term weighs alpha (label 1) or 1 - alpha (label 0)."""
+    _unsupported("binary_focal_crossentropy", axis=(axis, -1))
+    y_true, y_pred = _floats(y_true, y_pred, match_rank=False)
+    values, _ = _binary_focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
+                              label_smoothing, with_grad=False)
+    return _per_row(values.mean(axis=-1))
+
+
+def _binary_focal(t, p, balance, alpha, gamma, from_logits, smoothing, with_grad=True):
+    """(per-element loss, its derivative with respect to y_pred or None)."""
+    if smoothing:
+        t = t * (1.0 - smoothing) + 0.5 * smoothing
+    z = p
+    if from_logits:
+        p = 1.0 / (1.0 + np.exp(-z))
+    eps = backend.epsilon()
+    q = np.clip(p, eps, 1 - eps)
+    bce = -(t * np.log(q) + (1 - t) * np.log(1 - q))
+    p_t = t * p + (1 - t) * (1 - p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        focal = np.power(1.0 - p_t, gamma)
+    weight = t * alpha + (1 - t) * (1 - alpha) if balance else 1.0
+    values = (weight * focal * bce).astype(p.dtype)
+    if not with_grad:
+        return values, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dfocal = np.where(1.0 - p_t > 0, -gamma * np.power(1.0 - p_t, gamma - 1), 0.0) * (2 * t - 1)
+    inside = (p > eps) & (p < 1 - eps)
+    dbce = np.where(inside, (q - t) / (q * (1 - q)), 0.0)
+    grad = weight * (dfocal * bce + focal * dbce)
+    if from_logits:
+        grad = grad * p * (1 - p)
+    return values, grad
+
+
+def _binary_focal_grad(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                       from_logits=False, label_smoothing=0.0, axis=-1):
+    _, grad = _binary_focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
+                            label_smoothing)
+    return grad / y_pred.shape[-1]
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """sum(alpha (1 - q)^gamma * -y_true log q) over the last axis, q the predictions
+    renormalised to sum to 1 and clipped to [1e-7, 1 - 1e-7] (softmax first from logits)."""
+    _unsupported("categorical_focal_crossentropy", axis=(axis, -1))
+    y_true, y_pred = _floats(y_true, y_pred, match_rank=False)
+    values, _ = _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing,
+                                   with_grad=False)
+    return _per_row(values)
+
+
+def _categorical_focal(t, p, alpha, gamma, from_logits, smoothing, with_grad=True):
+    if smoothing:
+        t = t * (1.0 - smoothing) + smoothing / t.shape[-1]
+    if from_logits:
+        e = np.exp(p - p.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+    total = p.sum(axis=-1, keepdims=True)
+    eps = backend.epsilon()
+    raw = p / total
+    q = np.clip(raw, eps, 1 - eps)
+    values = (alpha * np.power(1.0 - q, gamma) * -t * np.log(q)).sum(axis=-1).astype(p.dtype)
+    if not with_grad:
+        return values, None
+    # d/dq_j, zero where the clip holds q; then through q = p / sum(p) (and the softmax)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dq = alpha * t * (gamma * np.power(1.0 - q, gamma - 1) * np.log(q)
+                          - np.power(1.0 - q, gamma) / q)
+    dq = np.where((raw > eps) & (raw < 1 - eps), dq, 0.0)
+    grad = (dq - (dq * raw).sum(axis=-1, keepdims=True)) / total
+    if from_logits:
+        grad = p * (grad - (grad * p).sum(axis=-1, keepdims=True))
+    return values, grad
+
+
+def _categorical_focal_grad(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                            label_smoothing=0.0, axis=-1):
+    return _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing)[1]
+
+
 class LossFunctionWrapper(Loss):
     """A Loss from a per-sample function `fn(y_true, y_pred, **kwargs)` (Keras'). It trains
     when `grad_fn(y_true, y_pred, **kwargs)` gives that function's gradient."""
@@ -439,6 +524,14 @@ CategoricalHinge = _numpy_loss("CategoricalHinge", categorical_hinge, _categoric
 KLDivergence = _numpy_loss("KLDivergence", kl_divergence, _kl_divergence_grad, "kl_divergence",
                            kl_divergence.__doc__)
 Poisson = _numpy_loss("Poisson", poisson, _poisson_grad, "poisson", poisson.__doc__)
+BinaryFocalCrossentropy = _numpy_loss(
+    "BinaryFocalCrossentropy", binary_focal_crossentropy, _binary_focal_grad,
+    "binary_focal_crossentropy", binary_focal_crossentropy.__doc__, apply_class_balancing=False,
+    alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
+CategoricalFocalCrossentropy = _numpy_loss(
+    "CategoricalFocalCrossentropy", categorical_focal_crossentropy, _categorical_focal_grad,
+    "categorical_focal_crossentropy", categorical_focal_crossentropy.__doc__, alpha=0.25,
+    gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -451,7 +544,9 @@ _NUMPY_CLASSES = {mean_absolute_percentage_error: MeanAbsolutePercentageError,
                   mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
                   cosine_similarity: CosineSimilarity, huber: Huber, log_cosh: LogCosh,
                   hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
-                  kl_divergence: KLDivergence, poisson: Poisson}
+                  kl_divergence: KLDivergence, poisson: Poisson,
+                  binary_focal_crossentropy: BinaryFocalCrossentropy,
+                  categorical_focal_crossentropy: CategoricalFocalCrossentropy}
 _FUNCTIONS = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
               binary_crossentropy: BinaryCrossentropy,
               categorical_crossentropy: CategoricalCrossentropy,

@@ -246,6 +246,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 # The loss functions Keras also exports as keras.metrics.<name> (one value per sample).
 from brisknn.losses import (binary_crossentropy, categorical_crossentropy,  # noqa: E402
+                            binary_focal_crossentropy, categorical_focal_crossentropy,
                             categorical_hinge, hinge, huber, kl_divergence, log_cosh,
                             mean_absolute_percentage_error, mean_squared_logarithmic_error,
                             poisson, sparse_categorical_crossentropy, squared_hinge)
@@ -271,7 +272,8 @@ _FUNCTIONS = {f.__name__: f for f in (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
     mean_absolute_error, cosine_similarity, binary_crossentropy, categorical_crossentropy,
-    sparse_categorical_crossentropy, categorical_hinge, hinge, squared_hinge, huber,
+    sparse_categorical_crossentropy, binary_focal_crossentropy, categorical_focal_crossentropy,
+    categorical_hinge, hinge, squared_hinge, huber,
     kl_divergence, log_cosh, mean_absolute_percentage_error, mean_squared_logarithmic_error,
     poisson)}
 
