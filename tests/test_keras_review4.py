@@ -609,3 +609,46 @@ def test_fit_with_focal_losses_on_sigmoid_and_softmax_outputs():
         history = model.fit(x, y, epochs=15, batch_size=16, verbose=0).history
         assert history["loss"][-1] < 0.5 * history["loss"][0]
         assert history["accuracy"][-1] > 0.9
+
+
+# -- Normalization (keras/src/layers/preprocessing/normalization.py) ----------------------------
+def test_normalization_layer_gives_keras_docstring_values_and_weights():
+    adapt_data = np.array([[0., 7., 4.], [2., 9., 6.], [0., 7., 4.], [2., 9., 6.]], "float32")
+    layer = layers.Normalization(axis=-1)
+    layer.adapt(adapt_data)
+    np.testing.assert_allclose(layer(np.array([[0., 7., 4.]], "float32")), [[-1., -1., -1.]])
+    weights = layer.get_weights()  # Keras 3: mean, variance, and an int 'count'
+    assert [w.shape for w in weights] == [(3,), (3,), ()] and weights[2].dtype == np.int64
+    np.testing.assert_allclose(weights[1], adapt_data.var(axis=0))
+    assert layer.count_params() == 7 and not layer.trainable_weights
+    layer = layers.Normalization(mean=3., variance=2.)
+    np.testing.assert_allclose(layer(np.array([[1.], [2.], [3.]], "float32")),
+                               [[-1.4142135], [-0.70710677], [0.]], rtol=1e-6)
+    layer = layers.Normalization(axis=-1, invert=True)
+    layer.adapt(adapt_data)
+    np.testing.assert_allclose(layer(np.array([[1., 2., 3.]], "float32")), [[2., 10., 8.]])
+    layer = layers.Normalization(axis=None)
+    layer.adapt([adapt_data[:2], adapt_data[2:]])  # an iterable of batches
+    assert float(layer.get_weights()[0]) == pytest.approx(adapt_data.mean())
+    with pytest.raises(ValueError, match="both `mean` and `variance`"):
+        layers.Normalization(mean=1.0)
+
+
+def test_normalization_backward_and_training_behind_it():
+    layer = layers.Normalization(mean=[1.0, -2.0], variance=[4.0, 0.25], dtype="float64")
+    x = np.random.default_rng(0).normal(size=(3, 2))
+    dy = np.random.default_rng(1).normal(size=(3, 2))
+    layer(x)
+    layer.forward(x)
+    expected = numeric_grad(lambda: float((layer.forward(x) * dy).sum()), x)
+    np.testing.assert_allclose(layer.backward(dy), expected, rtol=1e-6)
+    rng = np.random.default_rng(0)
+    x = rng.normal(50.0, 10.0, size=(128, 3)).astype("float32")
+    y = (x - 50.0) @ np.array([[1.0], [-1.0], [0.5]]) / 10.0
+    norm = layers.Normalization()
+    norm.adapt(x)
+    model = brisknn.Sequential([layers.Input((3,)), norm, layers.Dense(1)])
+    model.compile(brisknn.optimizers.Adam(0.05), "mse")
+    history = model.fit(x, y, epochs=40, batch_size=32, verbose=0).history["loss"]
+    assert history[-1] < 0.01 * history[0]
+    np.testing.assert_allclose(norm.get_weights()[0], x.mean(axis=0), rtol=1e-5)  # untouched

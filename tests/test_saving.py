@@ -136,6 +136,15 @@ def _activation_layers():
         layers.Dense(2), layers.Softmax()]), (3, 4)
 
 
+def _normalization():
+    norm = layers.Normalization()
+    norm.adapt(np.random.default_rng(5).normal(3.0, 2.0, size=(20, 4)))
+    return models.Sequential([
+        layers.Input((4,)), norm, layers.Normalization(mean=[1.0, 2.0, 3.0, 4.0],
+                                                       variance=[1.0, 4.0, 9.0, 16.0]),
+        layers.Normalization(axis=None, invert=True), layers.Dense(2)]), (4,)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -153,7 +162,8 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
           "rescaling_time_distributed": (_rescaling_time_distributed,
                                          {"Rescaling", "TimeDistributed", "LSTM"}),
-          "activation_layers": (_activation_layers, {"ReLU", "ELU", "Softmax"})}
+          "activation_layers": (_activation_layers, {"ReLU", "ELU", "Softmax"}),
+          "normalization": (_normalization, {"Normalization"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -13,7 +13,7 @@ from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1
                                     MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
-from brisknn.layers.preprocessing import Rescaling
+from brisknn.layers.preprocessing import Normalization, Rescaling
 from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
@@ -24,4 +24,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
-__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU"]
+__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization"]

@@ -111,7 +111,8 @@ class Layer:
         initializer = "glorot_uniform" if initializer is None else initializer
         _charge_weight_budget(self.name, name, shape)
         init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
+        # np.array, not ascontiguousarray: that would give a scalar weight shape (1,)
+        value = np.array(init(tuple(shape), dtype=self.dtype), order="C")
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
                                regularizer=regularizers.get(regularizer))
         self._weights.append(var)
