@@ -652,3 +652,47 @@ def test_normalization_backward_and_training_behind_it():
     history = model.fit(x, y, epochs=40, batch_size=32, verbose=0).history["loss"]
     assert history[-1] < 0.01 * history[0]
     np.testing.assert_allclose(norm.get_weights()[0], x.mean(axis=0), rtol=1e-5)  # untouched
+
+
+# -- RepeatVector, Permute, and the noise layers -----------------------------------------------
+def test_repeat_vector_and_permute_forward_backward():
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
+    rv = layers.RepeatVector(4)
+    y = rv(x)
+    assert y.shape == (2, 4, 3) and np.array_equal(y[:, 2], x)
+    dy = np.random.default_rng(1).normal(size=(2, 4, 3))
+    np.testing.assert_allclose(rv.backward(dy), dy.sum(axis=1))
+    x3 = np.random.default_rng(2).normal(size=(2, 3, 4, 5)).astype("float32")
+    perm = layers.Permute((3, 1, 2))
+    y = perm(x3)
+    assert y.shape == (2, 5, 3, 4) and np.array_equal(y, np.transpose(x3, (0, 3, 1, 2)))
+    dy = np.random.default_rng(3).normal(size=y.shape)
+    np.testing.assert_array_equal(perm.backward(dy), np.transpose(dy, (0, 2, 3, 1)))
+    with pytest.raises(ValueError, match="consecutive"):
+        layers.Permute((1, 3))
+    model = brisknn.Sequential([layers.Input((5, 3)), layers.LSTM(4), layers.RepeatVector(5),
+                                layers.LSTM(4, return_sequences=True),
+                                layers.TimeDistributed(layers.Dense(3))])
+    assert model.output_shape == (None, 5, 3)
+
+
+def test_noise_layers_in_training_and_inference():
+    x = np.ones((3, 4, 6), "float32")
+    for layer in (layers.SpatialDropout1D(0.5, seed=1), layers.GaussianNoise(0.3, seed=1),
+                  layers.GaussianDropout(0.4, seed=1)):
+        np.testing.assert_array_equal(layer(x), x)  # inference: identity
+        y = np.asarray(layer(x, training=True))
+        assert not np.array_equal(y, x)
+        dy = np.random.default_rng(0).normal(size=x.shape).astype("float32")
+        dx = layer.backward(dy)
+        expected = dy if isinstance(layer, layers.GaussianNoise) else dy * y  # x is ones
+        np.testing.assert_allclose(dx, expected, rtol=1e-6)
+    y = np.asarray(layers.SpatialDropout1D(0.5, seed=2)(x, training=True))
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert np.all(y == y[:, :1, :])  # a channel is kept or dropped at every step
+    z = np.asarray(layers.SpatialDropout2D(0.5, seed=3)(np.ones((2, 3, 3, 8)), training=True))
+    assert np.all(z == z[:, :1, :1, :]) and set(np.unique(z)) <= {0.0, 2.0}
+    noise = np.asarray(layers.GaussianNoise(0.3, seed=4)(np.zeros((200, 50)), training=True))
+    assert noise.std() == pytest.approx(0.3, rel=0.02)
+    scale = np.asarray(layers.GaussianDropout(0.2, seed=5)(np.ones((200, 50)), training=True))
+    assert scale.std() == pytest.approx(np.sqrt(0.2 / 0.8), rel=0.02)

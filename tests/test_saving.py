@@ -145,6 +145,14 @@ def _normalization():
         layers.Normalization(axis=None, invert=True), layers.Dense(2)]), (4,)
 
 
+def _noise_and_repeat():
+    return models.Sequential([
+        layers.Input((5, 3)), layers.SpatialDropout1D(0.2, seed=1), layers.Permute((2, 1)),
+        layers.Flatten(), layers.GaussianNoise(0.1, seed=2), layers.GaussianDropout(0.1, seed=3),
+        layers.RepeatVector(2), layers.Reshape((2, 3, 5)), layers.SpatialDropout2D(0.1, seed=4),
+        layers.Flatten(), layers.Dense(2)]), (5, 3)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -163,7 +171,10 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "rescaling_time_distributed": (_rescaling_time_distributed,
                                          {"Rescaling", "TimeDistributed", "LSTM"}),
           "activation_layers": (_activation_layers, {"ReLU", "ELU", "Softmax"}),
-          "normalization": (_normalization, {"Normalization"})}
+          "normalization": (_normalization, {"Normalization"}),
+          "noise_and_repeat": (_noise_and_repeat, {"SpatialDropout1D", "SpatialDropout2D",
+                                                   "GaussianNoise", "GaussianDropout",
+                                                   "RepeatVector", "Permute"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -12,7 +12,9 @@ from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1
                                     GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                                     MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
-from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
+from brisknn.layers.noise import (GaussianDropout, GaussianNoise, SpatialDropout1D,
+                                  SpatialDropout2D)
+from brisknn.layers.reshaping import Permute, RepeatVector, UpSampling2D, ZeroPadding2D
 from brisknn.layers.preprocessing import Normalization, Rescaling
 from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -24,4 +26,6 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
-__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization"]
+__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization",
+            "RepeatVector", "Permute", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
+            "GaussianDropout"]
