@@ -696,3 +696,60 @@ def test_noise_layers_in_training_and_inference():
     assert noise.std() == pytest.approx(0.3, rel=0.02)
     scale = np.asarray(layers.GaussianDropout(0.2, seed=5)(np.ones((200, 50)), training=True))
     assert scale.std() == pytest.approx(np.sqrt(0.2 / 0.8), rel=0.02)
+
+
+# -- LayerNormalization and PReLU --------------------------------------------------------------
+def _check_layer_gradients(layer, x):
+    """dx and every weight's gradient of sum(layer(x) * dy) against central differences."""
+    dy = np.random.default_rng(7).normal(size=layer.forward(x, training=True).shape)
+    for w in layer.weights:
+        w.grad[...] = 0
+    layer.forward(x, training=True)
+    dx = layer.backward(dy)
+
+    def loss():
+        return float((layer.forward(x, training=True) * dy).sum())
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    for w in layer.trainable_weights:
+        np.testing.assert_allclose(w.grad, numeric_grad(loss, w.value), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("axis", [-1, [1, 2]])
+def test_layer_normalization_matches_keras_formula_and_gradients(axis):
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(4, 3, 5))
+    layer = layers.LayerNormalization(axis=axis, epsilon=1e-3, dtype="float64")
+    layer.build((None, 3, 5))
+    layer.gamma.assign(rng.normal(size=layer.gamma.shape))
+    layer.beta.assign(rng.normal(size=layer.beta.shape))
+    axes = (2,) if axis == -1 else (1, 2)
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    gamma = layer.gamma.numpy().reshape((1, 1, 5) if axis == -1 else (1, 3, 5))
+    beta = layer.beta.numpy().reshape(gamma.shape)
+    np.testing.assert_allclose(layer(x), gamma * (x - mean) / np.sqrt(var + 1e-3) + beta,
+                               rtol=1e-10)
+    assert [w.name for w in layer.weights] == ["gamma", "beta"]
+    _check_layer_gradients(layer, x)
+
+
+def test_prelu_forward_weights_and_gradients():
+    layer = layers.PReLU(alpha_initializer=brisknn.initializers.Constant(0.25),
+                         shared_axes=[1], dtype="float64")
+    x = np.random.default_rng(1).normal(size=(3, 4, 2))
+    x[np.abs(x) < 1e-3] += 0.01
+    y = layer(x)
+    assert layer.alpha.shape == (1, 2)
+    np.testing.assert_allclose(y, np.where(x > 0, x, 0.25 * x))
+    layer.alpha.assign(np.array([[0.1, -0.3]]))
+    _check_layer_gradients(layer, x)
+    assert layers.PReLU().get_config()["shared_axes"] is None
+
+
+def test_models_with_layer_normalization_and_prelu_train():
+    x = np.random.default_rng(0).random((64, 6)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = brisknn.Sequential([layers.Input((6,)), layers.Dense(8), layers.LayerNormalization(),
+                                layers.PReLU(), layers.Dense(1)])
+    model.compile(brisknn.optimizers.Adam(0.02), "mse")
+    history = model.fit(x, y, epochs=30, batch_size=16, verbose=0).history["loss"]
+    assert history[-1] < 0.1 * history[0]

@@ -153,6 +153,13 @@ def _noise_and_repeat():
         layers.Flatten(), layers.Dense(2)]), (5, 3)
 
 
+def _layer_norm_prelu():
+    return models.Sequential([
+        layers.Input((3, 4)), layers.LayerNormalization(), layers.PReLU(shared_axes=[1]),
+        layers.LayerNormalization(axis=[1, 2], center=False), layers.PReLU(),
+        layers.Flatten(), layers.Dense(2)]), (3, 4)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -174,7 +181,8 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "normalization": (_normalization, {"Normalization"}),
           "noise_and_repeat": (_noise_and_repeat, {"SpatialDropout1D", "SpatialDropout2D",
                                                    "GaussianNoise", "GaussianDropout",
-                                                   "RepeatVector", "Permute"})}
+                                                   "RepeatVector", "Permute"}),
+          "layer_norm_prelu": (_layer_norm_prelu, {"LayerNormalization", "PReLU"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -1,12 +1,12 @@
 """Keras-named layers."""
-from brisknn.layers.activations import ELU, LeakyReLU, ReLU, Softmax
+from brisknn.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
                                  Convolution2DTranspose)
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
-from brisknn.layers.normalization import BatchNormalization
+from brisknn.layers.normalization import BatchNormalization, LayerNormalization
 from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
                                     GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool1D,
                                     GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
@@ -28,4 +28,4 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
 __all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization",
             "RepeatVector", "Permute", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
-            "GaussianDropout"]
+            "GaussianDropout", "LayerNormalization", "PReLU"]

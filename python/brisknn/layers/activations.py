@@ -132,3 +132,58 @@ class ELU(Activation):
         config = Layer.get_config(self)
         config["alpha"] = self.alpha
         return config
+
+
+class PReLU(Layer):
+    """Keras 3's PReLU: x for x > 0, alpha * x below, alpha a trainable weight of the input's
+    shape (without the batch axis), shared (size 1) along `shared_axes` (numbered from 1)."""
+
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        from brisknn import initializers, regularizers
+        if alpha_constraint is not None:
+            raise NotImplementedError(f"PReLU {self.name!r}: alpha_constraint is not supported")
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        if shared_axes is None:
+            self.shared_axes = None
+        elif isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = [int(a) for a in shared_axes]
+        else:
+            self.shared_axes = [int(shared_axes)]
+        self.alpha = None
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or ():
+            shape[axis - 1] = 1
+        if any(d is None for d in shape):
+            raise ValueError(f"Layer {self.name!r} (PReLU): every non-shared axis of the input "
+                             f"must be known, got {input_shape}")
+        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer,
+                                     self.alpha_regularizer)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return np.where(x > 0, x, self.alpha.value * x).astype(x.dtype, copy=False)
+
+    def backward(self, dy, need_dx=True):
+        x = self._x
+        if self.trainable:
+            # d/dalpha = min(x, 0), summed over the batch and the shared axes
+            grad = dy * np.minimum(x, 0)
+            axes = (0,) + tuple(a for a in self.shared_axes or ())
+            self.alpha.grad += grad.sum(axis=axes, keepdims=True)[0].reshape(
+                self.alpha.shape)
+        if not need_dx:
+            return None
+        return dy * np.where(x > 0, 1, self.alpha.value).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        from brisknn import initializers, regularizers
+        config = Layer.get_config(self)
+        config.update(alpha_initializer=initializers.serialize(self.alpha_initializer),
+                      alpha_regularizer=regularizers.serialize(self.alpha_regularizer),
+                      alpha_constraint=None, shared_axes=self.shared_axes)
+        return config
