@@ -753,3 +753,30 @@ def test_models_with_layer_normalization_and_prelu_train():
     model.compile(brisknn.optimizers.Adam(0.02), "mse")
     history = model.fit(x, y, epochs=30, batch_size=16, verbose=0).history["loss"]
     assert history[-1] < 0.1 * history[0]
+
+
+def test_a_custom_loss_trains_when_it_gives_its_gradient_and_says_so_when_not():
+    class QuarticError(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.mean((y_pred - y_true) ** 4, axis=-1)
+
+        def grad(self, y_true, y_pred):  # d(call)/d(y_pred), one row per sample
+            return 4 * (y_pred - y_true) ** 3 / y_pred.shape[-1]
+
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    y = x @ np.array([[1.0], [-1.0]])
+    model = brisknn.Sequential([layers.Input((2,)), layers.Dense(1)])
+    model.compile(brisknn.optimizers.SGD(0.05), QuarticError())
+    history = model.fit(x, y, epochs=10, verbose=0).history["loss"]
+    assert history[-1] < 0.5 * history[0]
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(
+        float(np.mean((model.predict(x, verbose=0) - y) ** 4)), rel=1e-5)
+
+    class NoGradient(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+    model.compile("sgd", NoGradient())
+    assert model.evaluate(x, y, verbose=0) > 0  # the value needs no gradient
+    with pytest.raises(NotImplementedError, match="grad"):
+        model.fit(x, y, epochs=1, verbose=0)

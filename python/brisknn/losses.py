@@ -60,14 +60,14 @@ class Loss:
     def batch_loss_and_grad(self, y_true, y_pred, with_grad, weights=None):
         """For fit: (loss of the batch, its gradient with respect to y_pred or None) of a loss
         computed in NumPy; `weights`, one per sample row, replace the batch mean (a mask)."""
-        if not hasattr(self, "grad"):
-            raise NotImplementedError(f"{type(self).__name__} has no gradient in brisknn: "
-                                      "define grad(y_true, y_pred) to train with it")
         values = np.asarray(self.call(y_true, y_pred), dtype=np.float64).reshape(-1)
         rows = max(values.size, 1)
         loss = float(values @ weights) if weights is not None else float(values.sum() / rows)
         if not with_grad:
             return loss, None
+        if not hasattr(self, "grad"):
+            raise NotImplementedError(f"{type(self).__name__} has no gradient in brisknn: "
+                                      "define grad(y_true, y_pred) to train with it")
         grad = np.asarray(self.grad(y_true, y_pred), dtype=y_pred.dtype)
         scale = weights if weights is not None else np.full(values.size, 1.0 / rows)
         grad = grad.reshape(values.size, -1) * scale[:, None].astype(y_pred.dtype)
