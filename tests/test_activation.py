@@ -166,7 +166,7 @@ def test_ops_activations_keep_a_scalar_scalar():
 def test_more_keras_activations_work_in_layers_by_name_and_function(name):
     import brisknn
     from brisknn import layers
-    canonical = activations.get(name)  # hard_swish is Keras' alias of hard_silu
+    canonical = activations.name_of(name)  # hard_swish is Keras' alias of hard_silu
     x = np.random.default_rng(2).normal(size=(4, 3))
     w = np.random.default_rng(3).normal(size=(3, 2))
     for spec in (name, getattr(activations, name)):
@@ -226,8 +226,10 @@ def test_log_softmax_is_row_wise_and_stable():
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(np.exp(activations.log_softmax(x3)), activations.softmax(x3),
                                rtol=1e-12)
-    with pytest.raises(ValueError, match="log_softmax: brisknn computes log_softmax over the last"):
-        activations.log_softmax(x3, axis=0)
+    # Keras' axis: along any axis, not just the last
+    np.testing.assert_allclose(activations.log_softmax(x3, axis=0),
+                               np.moveaxis(REFERENCE["log_softmax"](np.moveaxis(x3, 0, -1)), -1, 0),
+                               rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "mish"])
@@ -307,7 +309,7 @@ def test_layers_train_with_exact_gradients(name):
         model.train_on_batch(x, y)
         step = before - first.value  # SGD(1.0): the gradient itself
         np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-7)
-        assert model.layers[0].get_config()["activation"] == activations.get(name)
+        assert model.layers[0].get_config()["activation"] == activations.name_of(name)
 
 
 def test_new_activation_names_round_trip_through_config_and_saving(tmp_path):

@@ -61,7 +61,8 @@ def assert_same_state(fast, slow):
     "adam", "rmsprop", "sgd",
     lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
     lambda: optimizers.Adam(amsgrad=True, clipvalue=0.01),
-    lambda: optimizers.RMSprop(momentum=0.5, centered=True)])
+    lambda: optimizers.RMSprop(momentum=0.5, centered=True),
+    lambda: optimizers.SGD(optimizers.schedules.ExponentialDecay(0.1, 2, 0.5))])
 def test_same_bits_as_the_general_step(monkeypatch, optimizer):
     fast, slow, a, b = both_ways(monkeypatch, lambda: mlp(
         optimizer=optimizer, metrics=["accuracy"],

@@ -128,6 +128,38 @@ def _rescaling_time_distributed():
         layers.LSTM(2), layers.Dense(1)]), (4, 3, 2)
 
 
+def _activation_layers():
+    return models.Sequential([
+        layers.Input((3, 4)), layers.Dense(5), layers.ReLU(max_value=2.0, negative_slope=0.1,
+                                                           threshold=0.2),
+        layers.ReLU(), layers.ELU(alpha=0.5), layers.Softmax(axis=1), layers.Flatten(),
+        layers.Dense(2), layers.Softmax()]), (3, 4)
+
+
+def _normalization():
+    norm = layers.Normalization()
+    norm.adapt(np.random.default_rng(5).normal(3.0, 2.0, size=(20, 4)))
+    return models.Sequential([
+        layers.Input((4,)), norm, layers.Normalization(mean=[1.0, 2.0, 3.0, 4.0],
+                                                       variance=[1.0, 4.0, 9.0, 16.0]),
+        layers.Normalization(axis=None, invert=True), layers.Dense(2)]), (4,)
+
+
+def _noise_and_repeat():
+    return models.Sequential([
+        layers.Input((5, 3)), layers.SpatialDropout1D(0.2, seed=1), layers.Permute((2, 1)),
+        layers.Flatten(), layers.GaussianNoise(0.1, seed=2), layers.GaussianDropout(0.1, seed=3),
+        layers.RepeatVector(2), layers.Reshape((2, 3, 5)), layers.SpatialDropout2D(0.1, seed=4),
+        layers.Flatten(), layers.Dense(2)]), (5, 3)
+
+
+def _layer_norm_prelu():
+    return models.Sequential([
+        layers.Input((3, 4)), layers.LayerNormalization(), layers.PReLU(shared_axes=[1]),
+        layers.LayerNormalization(axis=[1, 2], center=False), layers.PReLU(),
+        layers.Flatten(), layers.Dense(2)]), (3, 4)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -144,7 +176,13 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "masked": (_masked, {"Masking", "Embedding", "LSTM", "GRU"}),
           "bidirectional": (_bidirectional, {"Bidirectional", "LSTM", "GRU", "SimpleRNN"}),
           "rescaling_time_distributed": (_rescaling_time_distributed,
-                                         {"Rescaling", "TimeDistributed", "LSTM"})}
+                                         {"Rescaling", "TimeDistributed", "LSTM"}),
+          "activation_layers": (_activation_layers, {"ReLU", "ELU", "Softmax"}),
+          "normalization": (_normalization, {"Normalization"}),
+          "noise_and_repeat": (_noise_and_repeat, {"SpatialDropout1D", "SpatialDropout2D",
+                                                   "GaussianNoise", "GaussianDropout",
+                                                   "RepeatVector", "Permute"}),
+          "layer_norm_prelu": (_layer_norm_prelu, {"LayerNormalization", "PReLU"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -46,10 +46,11 @@ class DenseStep:
     @classmethod
     def prepare(cls, model):
         """A step for `model`, or None if it is not a chain of exact Dense layers whose weights
-        are all stepped, with activations the kernels apply, and an optimizer step that is one
-        kernel call."""
+        are all stepped, with activations the kernels apply, a loss with a C++ kernel, and an
+        optimizer step that is one kernel call."""
         layers = model._layers
-        if not all(type(layer) is Dense for layer in layers) or model._unstepped:
+        if not all(type(layer) is Dense for layer in layers) or model._unstepped or \
+                model.loss.kernel is None:  # a loss computed in NumPy
             return None
         weights = [w for layer in layers for w in layer.weights]
         if len(weights) != len(model._stepped) or any(

@@ -1,5 +1,9 @@
 """Activation functions by Keras name, evaluated by the C++ kernels."""
-from brisknn import _core, ops
+import functools
+
+import numpy as np
+
+from brisknn import _core, backend, ops
 
 NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "softmax",
          "relu6", "softsign", "hard_sigmoid", "exponential", "selu", "gelu", "silu", "mish",
@@ -11,10 +15,13 @@ INPUT_DERIVATIVE = ("gelu", "silu", "mish", "hard_silu", "tanh_shrink")
 ROW_WISE = ("softmax", "log_softmax")  # over the last axis
 
 
-def get(identifier):
-    """The canonical activation name for None, a Keras name, or one of this module's functions."""
+def name_of(identifier):
+    """The canonical activation name for None, a Keras name, or one of this module's functions
+    (what layers keep and the kernels run)."""
     if identifier is None:
         return "linear"
+    if isinstance(identifier, dict):  # Keras' serialized form
+        identifier = identifier.get("config", identifier.get("class_name"))
     if callable(identifier) and getattr(identifier, "__name__", None) in NAMES:
         return identifier.__name__
     if isinstance(identifier, str) and identifier.lower() in NAMES:
@@ -24,23 +31,53 @@ def get(identifier):
     raise ValueError(f"Unknown activation {identifier!r}; brisknn supports {list(NAMES)}")
 
 
+def get(identifier):
+    """The activation function for a Keras name (linear for None), as keras.activations.get;
+    a callable is returned as is."""
+    if callable(identifier) and not isinstance(identifier, str):
+        return identifier
+    return globals()[name_of(identifier)]
+
+
 def alpha(name):
     """Keras' parameter of an activation named by string (leaky_relu 0.2, elu and celu 1,
     squareplus' b 4; 0 for the others): the kernels' one table."""
     return _core.activation_default_alpha(name)
 
 
-def _last_axis(name, x, axis):
-    if axis not in (-1, getattr(x, "ndim", 0) - 1):
-        raise ValueError(f"{name}: brisknn computes {name} over the last axis only")
+def _along_axis(kernel, x, axis):
+    """kernel (which works over the last axis) applied along `axis`, as Keras' softmax(x, axis)."""
+    x = ops.as_float(x)
+    if x.ndim == 0:
+        raise ValueError("softmax: expected an array of at least one dimension, got a scalar")
+    axis = int(axis)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {x.ndim}")
+    if axis % x.ndim == x.ndim - 1:
+        return kernel(x)
+    return np.moveaxis(kernel(np.ascontiguousarray(np.moveaxis(x, axis, -1))), -1, axis)
 
 
 def linear(x):
     return ops.linear(x)
 
 
-def relu(x):
-    return ops.relu(x)
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras 3's relu: max(x, 0) by default; x at or below `threshold` becomes
+    negative_slope * (x - threshold), and the result is capped at `max_value`."""
+    if negative_slope == 0 and max_value is None and threshold == 0:
+        return ops.relu(x)
+    if max_value is None and threshold == 0:
+        return ops.leaky_relu(x, negative_slope)
+    x = ops.as_float(x)
+    # As Keras' ReLU.static_call: the part above the threshold kept, clipped to [0, max_value],
+    # minus negative_slope * relu(threshold - x).
+    y = x * (x > threshold).astype(x.dtype) if threshold != 0 else np.maximum(x, 0)
+    if max_value is not None:
+        y = np.clip(y, 0, max_value)
+    if negative_slope != 0:
+        y = y - negative_slope * np.maximum(threshold - x, 0)
+    return y.astype(x.dtype, copy=False)
 
 
 def leaky_relu(x, negative_slope=0.2):
@@ -64,8 +101,7 @@ def softplus(x):
 
 
 def softmax(x, axis=-1):
-    _last_axis("softmax", x, axis)
-    return ops.softmax(x)
+    return _along_axis(ops.softmax, x, axis)
 
 
 def relu6(x):
@@ -116,8 +152,7 @@ hard_swish = hard_silu
 
 
 def log_softmax(x, axis=-1):
-    _last_axis("log_softmax", x, axis)
-    return ops.log_softmax(x)
+    return _along_axis(ops.log_softmax, x, axis)
 
 
 def celu(x, alpha=1.0):
@@ -148,3 +183,27 @@ def squareplus(x, b=4):
 def sparse_plus(x):
     """0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1."""
     return ops.sparse_plus(x)
+
+
+def serialize(activation):
+    """The Keras name of an activation function of this module (or of a name)."""
+    return name_of(activation)
+
+
+def deserialize(name):
+    """The activation function of this module a Keras name refers to."""
+    return globals()[name_of(name)]
+
+
+def _returning_tensors(fn):
+    # As Keras' activations return backend tensors: an array that also answers .numpy().
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        return np.asarray(fn(x, *args, **kwargs)).view(backend.Tensor)
+    return wrapper
+
+
+for _name in NAMES:
+    globals()[_name] = _returning_tensors(globals()[_name])
+swish, hard_swish = silu, hard_silu  # noqa: F821  (the wrapped functions)
+del _name

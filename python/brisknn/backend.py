@@ -124,6 +124,20 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
                 f"to a variable of shape {self.value.shape}")
         self.value[...] = value
 
+    def assign_add(self, value):
+        self.assign(self.value + np.asarray(value))
+        return self
+
+    def assign_sub(self, value):
+        self.assign(self.value - np.asarray(value))
+        return self
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
 

@@ -209,7 +209,9 @@ class ProgbarLogger(Callback):
 
 
 def _fmt(value):
-    value = float(value)
+    # An array result (F1Score per class, Precision at several thresholds) shows its mean, as
+    # Keras' Progbar does.
+    value = float(np.mean(value))
     return f"{value:.4f}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.4e}"
 
 

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from brisknn import backend
+
 
 def _rng():
     from brisknn import utils
@@ -38,8 +40,27 @@ def _truncated_normal(rng, shape, stddev, dtype):
 class Initializer:
     seed = None
 
+    def __init_subclass__(cls, **kwargs):
+        # As Keras' initializers return backend tensors, each subclass's values come back as
+        # an array that also answers .numpy().
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_returns_tensor", False):
+            def __call__(self, shape, dtype=None, _call=call):
+                return np.asarray(_call(self, shape, dtype=dtype)).view(backend.Tensor)
+            __call__._returns_tensor = True
+            __call__.__doc__ = call.__doc__
+            cls.__call__ = __call__
+
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def clone(self):
+        return self.__class__.from_config(self.get_config())
 
     def _generator(self):
         return np.random.default_rng(self.seed) if self.seed is not None else _rng()
@@ -123,6 +144,19 @@ class Identity(Initializer):
 
 class VarianceScaling(Initializer):
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        # Keras 3's checks; 'normal' means the truncated normal, as there.
+        if scale <= 0.0:
+            raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
+        modes = {"fan_in", "fan_out", "fan_avg"}
+        if mode not in modes:
+            raise ValueError(f"Invalid `mode` argument: {mode}. Please use one of {modes}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        distributions = {"uniform", "truncated_normal", "untruncated_normal"}
+        if distribution not in distributions:
+            raise ValueError(f"Invalid `distribution` argument: {distribution}."
+                             f"Please use one of {distributions}")
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
 
     def __call__(self, shape, dtype=None):
@@ -133,6 +167,8 @@ class VarianceScaling(Initializer):
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
             return self._generator().uniform(-limit, limit, shape).astype(dtype)
+        if self.distribution == "untruncated_normal":
+            return self._generator().normal(0.0, math.sqrt(variance), shape).astype(dtype)
         # 0.8796...: the stddev of a unit normal truncated at two standard deviations.
         stddev = math.sqrt(variance) / 0.87962566103423978
         return _truncated_normal(self._generator(), shape, stddev, dtype)
@@ -193,6 +229,9 @@ class Orthogonal(Initializer):
         self.gain, self.seed = gain, seed
 
     def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError("The tensor to initialize must be at least two-dimensional. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
         rows = math.prod(shape[:-1])
         cols = shape[-1]
         a = self._generator().standard_normal((max(rows, cols), min(rows, cols)))
@@ -218,19 +257,27 @@ _ALIASES = {
 }
 
 
+_CLASSES = {cls.__name__: cls for cls in set(_ALIASES.values())}
+
+
 def get(identifier):
-    """An initializer from a Keras name, an Initializer, or any callable(shape, dtype)."""
+    """An initializer from a Keras name ('glorot_uniform', 'GlorotUniform'), a
+    {'class_name', 'config'} dict, an Initializer class or instance, or any
+    callable(shape, dtype)."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str):
-        try:
-            return _ALIASES[identifier.lower()]()
-        except KeyError:
-            raise ValueError(f"Unknown initializer {identifier!r}; known: {sorted(_ALIASES)}") from None
+        cls = _CLASSES.get(identifier) or _ALIASES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown initializer {identifier!r}; known: {sorted(_ALIASES)}")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()  # Keras instantiates a class given in place of an instance
     if callable(identifier):
         return identifier
     raise TypeError(f"Could not interpret initializer {identifier!r}")
-
-
-_CLASSES = {cls.__name__: cls for cls in set(_ALIASES.values())}
 
 
 def deserialize(config):

@@ -32,6 +32,7 @@ class Metric:
         self.name = name or _auto_name(type(self).__name__)
         self._dtype = dtype or backend.floatx()
         self._variables = []
+        self._initial_values = []
 
     @property
     def dtype(self):
@@ -42,11 +43,13 @@ class Metric:
         return list(self._variables)
 
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        value = np.zeros(shape, dtype=dtype or np.float64)
         if initializer not in ("zeros", "Zeros", None):
-            raise NotImplementedError(f"{type(self).__name__}.add_variable: only zeros "
-                                      f"initializers are supported, got {initializer!r}")
-        var = backend.Variable(np.zeros(shape, dtype=dtype or np.float64), name,
-                               trainable=False, path=f"{self.name}/{name}")
+            from brisknn import initializers
+            value[...] = initializers.get(initializer)(shape, dtype=value.dtype)
+        var = backend.Variable(value, name, trainable=False, path=f"{self.name}/{name}")
+        self._initial_values.append(value.copy())
         self._variables.append(var)
         return var
 
@@ -54,8 +57,8 @@ class Metric:
         return self.add_variable(shape, initializer, dtype=dtype, name=name)
 
     def reset_state(self):
-        for var in self._variables:
-            var.value[...] = 0
+        for var, initial in zip(self._variables, self._initial_values):
+            var.value[...] = initial  # back to its initial value (zeros unless told)
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
@@ -235,10 +238,44 @@ def mean_absolute_error(y_true, y_pred):
     return np.abs(y_true - y_pred).mean(axis=-1)
 
 
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """The metric's cosine similarity: +sum(l2_normalize(y_true) * l2_normalize(y_pred)) (the
+    loss of that name is its negative)."""
+    return -losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+# The loss functions Keras also exports as keras.metrics.<name> (one value per sample).
+from brisknn.losses import (binary_crossentropy, categorical_crossentropy,  # noqa: E402
+                            binary_focal_crossentropy, categorical_focal_crossentropy,
+                            categorical_hinge, hinge, huber, kl_divergence, log_cosh,
+                            mean_absolute_percentage_error, mean_squared_logarithmic_error,
+                            poisson, sparse_categorical_crossentropy, squared_hinge)
+
+def _returning_tensors(fn):
+    # As Keras' metric functions return backend tensors: arrays that also answer .numpy().
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return np.asarray(fn(*args, **kwargs)).view(backend.Tensor)
+    return wrapper
+
+
+(accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+ top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+ mean_absolute_error) = map(_returning_tensors, (
+     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+     mean_absolute_error))
+
 _FUNCTIONS = {f.__name__: f for f in (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
-    mean_absolute_error)}
+    mean_absolute_error, cosine_similarity, binary_crossentropy, categorical_crossentropy,
+    sparse_categorical_crossentropy, binary_focal_crossentropy, categorical_focal_crossentropy,
+    categorical_hinge, hinge, squared_hinge, huber,
+    kl_divergence, log_cosh, mean_absolute_percentage_error, mean_squared_logarithmic_error,
+    poisson)}
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -313,6 +350,143 @@ class MeanAbsoluteError(MeanMetricWrapper):
 
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(mean_absolute_percentage_error, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(mean_squared_logarithmic_error, name=name, dtype=dtype)
+
+
+class LogCoshError(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="logcosh", dtype=None):  # Keras' default name
+        super().__init__(log_cosh, name=name, dtype=dtype)
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """The mean cosine similarity (1 when y_pred points along y_true)."""
+    _direction = "up"
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+class Hinge(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="hinge", dtype=None):
+        super().__init__(hinge, name=name, dtype=dtype)
+
+
+class SquaredHinge(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="squared_hinge", dtype=None):
+        super().__init__(squared_hinge, name=name, dtype=dtype)
+
+
+class CategoricalHinge(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="categorical_hinge", dtype=None):
+        super().__init__(categorical_hinge, name=name, dtype=dtype)
+
+
+class KLDivergence(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(kl_divergence, name=name, dtype=dtype)
+
+
+class Poisson(MeanMetricWrapper):
+    _direction = "down"
+
+    def __init__(self, name="poisson", dtype=None):
+        super().__init__(poisson, name=name, dtype=dtype)
+
+
+class R2Score(Metric):
+    """Keras' R2Score: 1 - sum((y_true - y_pred)^2) / sum((y_true - mean(y_true))^2) per
+    output column over every sample seen, then averaged ('uniform_average'), weighted by each
+    column's variance ('variance_weighted_average'), or not (None); `num_regressors` > 0 gives
+    the adjusted score. Inputs are (batch, outputs)."""
+    _direction = "up"
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
+                 dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError("Invalid value for argument `class_aggregation`. Expected one of "
+                             "(None, 'uniform_average', 'variance_weighted_average'). "
+                             f"Received: class_aggregation={class_aggregation}")
+        if num_regressors < 0:
+            raise ValueError("Invalid value for argument `num_regressors`. Expected a value "
+                             f">= 0. Received: num_regressors={num_regressors}")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = num_regressors
+        self.num_samples = self.add_variable((), name="num_samples")
+        self._sums = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true, dtype=np.float64),
+                                                        np.asarray(y_pred, dtype=np.float64))
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError("R2Score expects 2D inputs with shape (batch_size, output_dim). "
+                             f"Received input shapes: y_pred.shape={y_pred.shape} and "
+                             f"y_true.shape={y_true.shape}.")
+        if self._sums is None:
+            outputs = y_pred.shape[-1]
+            self._sums = [self.add_variable((outputs,), name=n)
+                          for n in ("squared_sum", "sum", "residual", "count")]
+        weight = np.ones(()) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if weight.ndim == 1:
+            weight = weight[:, None]
+        weight = np.broadcast_to(weight, y_true.shape)
+        squared_sum, total, residual, count = (v.value for v in self._sums)
+        total += (y_true * weight).sum(axis=0)
+        squared_sum += (y_true * y_true * weight).sum(axis=0)
+        residual += ((y_true - y_pred) ** 2 * weight).sum(axis=0)
+        count += weight.sum(axis=0)
+        self.num_samples.value += y_true.size
+
+    def result(self):
+        if self._sums is None:
+            return backend.Scalar(0.0)
+        squared_sum, total_sum, residual, count = (v.value for v in self._sums)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = total_sum / count
+            total = squared_sum - total_sum * mean
+            raw = 1 - residual / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            score = raw.mean()
+        elif self.class_aggregation == "variance_weighted_average":
+            score = (total * raw).sum() / total.sum()
+        else:
+            return raw
+        n, p = float(self.num_samples.value), self.num_regressors
+        if p and p < n - 1:
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        return backend.Scalar(score)
+
+    def get_config(self):
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
 
 
 class RootMeanSquaredError(Mean):
@@ -396,16 +570,16 @@ class _ThresholdMetric(Metric):
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(dtype=dtype, name=name)
-        if top_k is not None:
-            raise NotImplementedError(f"{type(self).__name__}: top_k is not supported yet")
         self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
-        listed = thresholds if isinstance(thresholds, (list, tuple)) else [
-            0.5 if thresholds is None else thresholds]
-        for t in listed:
-            if not 0 <= t <= 1:
-                raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
+        listed = thresholds if isinstance(thresholds, (list, tuple)) else [thresholds]
+        if thresholds is None:  # Keras: 0.5, or with top_k every one of the k largest counts
+            listed = [0.5 if top_k is None else -np.inf]
+        else:
+            for t in listed:
+                if not 0 <= t <= 1:
+                    raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
         self.thresholds = [float(t) for t in listed]
         self.true_positives = self.add_variable((len(self.thresholds),), name="true_positives")
         self.add_variable((len(self.thresholds),), name=self._other)
@@ -413,6 +587,11 @@ class _ThresholdMetric(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
                                                         np.asarray(y_true))
+        if self.top_k is not None:  # Keras' _filter_top_k: all but the k largest become -inf
+            keep = np.argsort(-y_pred, axis=-1, kind="stable")[..., :self.top_k]
+            top = np.full_like(y_pred, -np.inf)
+            np.put_along_axis(top, keep, np.take_along_axis(y_pred, keep, axis=-1), axis=-1)
+            y_pred = top
         if self.class_id is not None:
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         label = (y_true != 0).reshape(-1)
@@ -453,6 +632,160 @@ class Recall(_ThresholdMetric):
     @property
     def false_negatives(self):
         return self._variables[1]
+
+
+class _ConfusionCount(Metric):
+    """Keras' TruePositives, FalsePositives, TrueNegatives, FalseNegatives: the (weighted)
+    count of predictions above each threshold (0.5 by default) against non-zero labels."""
+    _direction = "up"
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        listed = thresholds if isinstance(thresholds, (list, tuple)) else [
+            0.5 if thresholds is None else thresholds]
+        for t in listed:
+            if not 0 <= t <= 1:
+                raise ValueError(f"Threshold values must be in [0, 1]. Received: {t}")
+        self.init_thresholds = thresholds
+        self.thresholds = [float(t) for t in listed]
+        self.accumulator = self.add_variable((len(self.thresholds),), name="accumulator")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        label = (y_true != 0).reshape(-1)
+        pred = y_pred.reshape(-1)[None, :] > np.array(self.thresholds)[:, None]
+        weight = _element_weights(sample_weight, y_pred)
+        self.accumulator.value += self._count(pred, label) @ weight
+
+    def result(self):
+        value = self.accumulator.value
+        return backend.Scalar(value[0]) if len(self.thresholds) == 1 else value.copy()
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    @staticmethod
+    def _count(pred, label):
+        return pred & label
+
+
+class FalsePositives(_ConfusionCount):
+    _direction = "down"
+
+    @staticmethod
+    def _count(pred, label):
+        return pred & ~label
+
+
+class TrueNegatives(_ConfusionCount):
+    @staticmethod
+    def _count(pred, label):
+        return ~pred & ~label
+
+
+class FalseNegatives(_ConfusionCount):
+    _direction = "down"
+
+    @staticmethod
+    def _count(pred, label):
+        return ~pred & label
+
+
+class FBetaScore(Metric):
+    """Keras' FBetaScore for (batch, classes) targets: per class, (1 + beta^2) P R /
+    (beta^2 P + R) from true/false positive and false negative counts over every sample seen.
+    A prediction counts as positive above `threshold`, or (threshold None) where it is its
+    row's largest non-zero score; `average` None (one score per class), 'micro', 'macro' or
+    'weighted' (by each class's support)."""
+    _direction = "up"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: "
+                             "{None, 'micro', 'macro', 'weighted'}. "
+                             f"Received: average={average}")
+        if not isinstance(beta, float):
+            raise ValueError("Invalid `beta` argument value. It should be a Python float. "
+                             f"Received: beta={beta} of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: "
+                             f"beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError("Invalid `threshold` argument value. It should be a Python "
+                                 f"float. Received: threshold={threshold} of type "
+                                 f"'{type(threshold)}'")
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError("Invalid `threshold` argument value. It should verify "
+                                 f"0 < threshold <= 1. Received: threshold={threshold}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.axis = None if average == "micro" else 0
+        self._counts = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = np.asarray(y_true, dtype=np.float64)
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError("FBetaScore expects 2D inputs with shape (batch_size, output_dim). "
+                             f"Received input shapes: y_pred.shape={y_pred.shape} and "
+                             f"y_true.shape={y_true.shape}.")
+        if self._counts is None:
+            shape = () if self.average == "micro" else (y_pred.shape[-1],)
+            self._counts = [self.add_variable(shape, name=n) for n in (
+                "true_positives", "false_positives", "false_negatives", "intermediate_weights")]
+        if self.threshold is None:
+            top = y_pred.max(axis=-1, keepdims=True)
+            pred = ((y_pred >= top) & (np.abs(y_pred) > 1e-9)).astype(np.float64)
+        else:
+            pred = (y_pred > self.threshold).astype(np.float64)
+        weight = None if sample_weight is None else \
+            np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1)
+
+        def weighted_sum(values):
+            return (values if weight is None else values * weight).sum(axis=self.axis)
+
+        for var, values in zip(self._counts, (pred * y_true, pred * (1 - y_true),
+                                              (1 - pred) * y_true, y_true)):
+            var.value += weighted_sum(values)
+
+    @property
+    def true_positives(self):
+        return self._counts[0] if self._counts else None
+
+    def result(self):
+        if self._counts is None:
+            return backend.Scalar(0.0)
+        tp, fp, fn, support = (v.value for v in self._counts)
+        eps = backend.epsilon()
+        precision = tp / (tp + fp + eps)
+        recall = tp / (tp + fn + eps)
+        beta2 = self.beta ** 2
+        score = precision * recall / (beta2 * precision + recall + eps) * (1 + beta2)
+        if self.average == "weighted":
+            score = (score * support / (support.sum() + eps)).sum()
+        elif self.average is not None:
+            score = np.mean(score)
+        return backend.Scalar(score) if np.ndim(score) == 0 else score
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta,
+                "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta 1: the harmonic mean of precision and recall."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
 
 
 class AUC(Metric):
@@ -579,13 +912,18 @@ def _element_weights(sample_weight, y_pred):
 _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError, Precision,
             Recall, AUC, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
             Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
+            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsolutePercentageError,
+            MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity, Hinge, SquaredHinge,
+            CategoricalHinge, KLDivergence, Poisson, R2Score, TruePositives, FalsePositives,
+            TrueNegatives, FalseNegatives, FBetaScore, F1Score)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
 _BY_NAME.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                  "mse": MeanSquaredError, "MSE": MeanSquaredError,
-                 "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
+                 "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                 "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                 "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 
 
 def get(identifier, loss_name=None, output_shape=None, y_shape=None):

@@ -425,6 +425,12 @@ class Sequential(LayerContainer, Layer):
         sum(loss * sample_weight) / (number of loss values), not / sum(sample_weight); an
         output mask (apply_mask) folds in as sample_weight * mask * total / unmasked, so the
         sum is then divided by the unmasked count instead."""
+        if self.loss.kernel is None:  # a loss computed in NumPy (losses.py: Huber, Hinge, ...)
+            weights = self._loss_mask_weights(out)
+            if sample_weight is not None:
+                w = sample_weight.reshape(-1).astype(np.float64)
+                weights = w / w.size if weights is None else weights * w
+            return self.loss.batch_loss_and_grad(y, out, with_grad, weights)
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None

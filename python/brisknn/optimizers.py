@@ -11,9 +11,13 @@ import math
 import re
 import warnings
 
+import sys
+
 import numpy as np
 
-from brisknn import _core, constraints
+from brisknn import _core, constraints, schedules
+
+sys.modules[__name__ + ".schedules"] = schedules  # `from brisknn.optimizers.schedules import`
 
 # Keras base-optimizer arguments brisknn does not implement, with the values that mean "off".
 _OFF = {"use_ema": False, "ema_overwrite_frequency": None,
@@ -24,8 +28,8 @@ _STATE_KEY = re.compile(r"(\d+)/(\w+)")
 def _learning_rate_value(owner, learning_rate):
     if callable(learning_rate):
         raise NotImplementedError(
-            f"{owner}: learning-rate schedules and callables are not supported; pass a float and "
-            "set optimizer.learning_rate between steps (as LearningRateScheduler does)")
+            f"{owner}: a learning rate that is a plain callable is not supported; pass a float "
+            "or a brisknn.optimizers.schedules.LearningRateSchedule")
     if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(
             learning_rate, (int, float, np.integer, np.floating)):
         raise ValueError(f"{owner}: learning_rate must be a float, got {learning_rate!r}")
@@ -135,19 +139,37 @@ class Optimizer:
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
-        self._learning_rate = _learning_rate_value(cls, learning_rate)
+        if isinstance(learning_rate, dict):  # a saved schedule (get_config)
+            learning_rate = schedules.deserialize(learning_rate)
+        # A schedule gives the rate of each step from `iterations`, as in Keras.
+        self._schedule = learning_rate if isinstance(
+            learning_rate, schedules.LearningRateSchedule) else None
         self._iterations = 0
+        self._learning_rate = (float(self._schedule(0)) if self._schedule is not None
+                               else _learning_rate_value(cls, learning_rate))
         self._slots = {}  # Variable (hashed by identity) -> tuple of slot arrays or None
 
     # -- Keras properties --------------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The rate as a float that also has Keras' `numpy()` and `assign()`."""
+        """The rate as a float that also has Keras' `numpy()` and `assign()` (with a schedule:
+        its rate for the next step)."""
+        self._refresh_learning_rate()
         return LearningRate(self)
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if self._schedule is not None:
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object "
+                            "as its `learning_rate` constructor argument, hence its learning "
+                            "rate is not settable. If you need the learning rate to be "
+                            "settable, you should instantiate the optimizer with a float "
+                            "`learning_rate` argument.")
         self._learning_rate = _learning_rate_value(type(self).__name__, _scalar(value))
+
+    def _refresh_learning_rate(self):
+        if self._schedule is not None:
+            self._learning_rate = float(self._schedule(self._iterations))
 
     @property
     def iterations(self):
@@ -182,6 +204,7 @@ class Optimizer:
         """
         if not isinstance(variables, (list, tuple)):
             variables = list(variables)
+        self._refresh_learning_rate()
         args = self._step_args()
         clipvalue = self._clipvalue()
         params = self._kernel_params(variables, self._gradient_scales(variables), regularize)
@@ -233,6 +256,7 @@ class Optimizer:
         kernel, clipvalue = self._kernel_many, self._clipvalue()
 
         def step():
+            self._refresh_learning_rate()
             penalty = kernel(params, *self._step_args(), clipvalue)
             _apply_constraints(variables)
             self._iterations += 1
@@ -341,8 +365,9 @@ class Optimizer:
             slots[variables[i]] = self._checked_slots(where, i, variables[i], given[i])
         self._slots = slots
         self._iterations = int(iterations)
-        if learning_rate is not None:
+        if learning_rate is not None and self._schedule is None:
             self._learning_rate = learning_rate
+        self._refresh_learning_rate()
 
     def _slots_by_variable(self, where, state, count):
         names = [n for n in self._slot_names() if n is not None]
@@ -376,7 +401,9 @@ class Optimizer:
 
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):
-        return {"name": self.name, "learning_rate": self._learning_rate,
+        learning_rate = (self._learning_rate if self._schedule is None
+                         else schedules.serialize(self._schedule))
+        return {"name": self.name, "learning_rate": learning_rate,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                 "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,

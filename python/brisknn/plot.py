@@ -160,7 +160,7 @@ def activations(names=("sigmoid", "tanh", "relu"), x=None, path=None):
     x = np.linspace(-5, 5, 200) if x is None else np.asarray(x, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(12, 4))
     for name in names:
-        key = acts.get(name)
+        key = acts.name_of(name)
         if key == "softmax":
             raise ValueError("plot.activations: softmax is not elementwise; plot it per row")
         ax.plot(x, ops.activation(x, key, acts.alpha(key)), label=_PRETTY.get(key, key))
@@ -177,6 +177,8 @@ def losses(y_true=(0, 1, 1, 0), y_pred=None, names=("mse", "binary_crossentropy"
     """Slide 7: each loss of the targets `y_true` against a constant prediction p, for each p in
     `y_pred` (default 100 points in [0, 1]), computed by brisknn's losses (cross-entropy clips
     probabilities at 1e-7 as Keras does, so it stays finite at 0 and 1)."""
+    import copy
+
     from brisknn import losses as losses_module
     plt = _pyplot()
     y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
@@ -185,8 +187,9 @@ def losses(y_true=(0, 1, 1, 0), y_pred=None, names=("mse", "binary_crossentropy"
     predictions = np.repeat(p.reshape(-1, 1), y_true.size, axis=1)
     fig, ax = plt.subplots(figsize=(10, 6))
     for name in names:
-        kernel = losses_module.get(name).kernel
-        per_p = getattr(losses_module, kernel)(targets, predictions)  # one loss per row
+        loss = copy.copy(losses_module.get(name))
+        loss.reduction = "none"  # one loss per row, from any loss (kernel or NumPy)
+        per_p = loss(targets, predictions)
         ax.plot(p, per_p, label=_PRETTY.get(name, name))
     ax.set_xlabel("Predicted Value")
     ax.set_ylabel("Loss")

@@ -1,5 +1,7 @@
 """L1/L2 weight penalties, as Keras defines them. Their gradients are applied inside the fused
 optimizer update (see optimizers.py), so regularization costs no extra pass over the weights."""
+import math
+
 import numpy as np
 
 
@@ -14,20 +16,37 @@ class Regularizer:
             penalty += self.l1 * float(np.abs(x).sum())
         if self.l2:
             penalty += self.l2 * float(np.square(x).sum())
-        return penalty
+        from brisknn import backend
+        return backend.Scalar(penalty)  # a float that also answers .numpy(), as Keras' tensor
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}
 
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _penalty(value, name, default):
+    # Keras 3's validate_float_arg: None means the default; a negative, infinite or non-number
+    # factor is refused.
+    value = default if value is None else value
+    if (not isinstance(value, (float, int, np.floating, np.integer)) or isinstance(value, bool)
+            or math.isinf(value) or math.isnan(value) or value < 0):
+        raise ValueError(f"Invalid value for argument {name}: expected a non-negative float."
+                         f"Received: {name}={value}")
+    return float(value)
+
+
 class L1L2(Regularizer):
     def __init__(self, l1=0.0, l2=0.0):
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1, self.l2 = _penalty(l1, "l1", 0.0), _penalty(l2, "l2", 0.0)
 
 
 class L1(Regularizer):
     def __init__(self, l1=0.01):
-        self.l1 = float(l1)
+        self.l1 = _penalty(l1, "l1", 0.01)
 
     def get_config(self):
         return {"l1": self.l1}
@@ -35,7 +54,7 @@ class L1(Regularizer):
 
 class L2(Regularizer):
     def __init__(self, l2=0.01):
-        self.l2 = float(l2)
+        self.l2 = _penalty(l2, "l2", 0.01)
 
     def get_config(self):
         return {"l2": self.l2}
@@ -49,6 +68,8 @@ _ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 def get(identifier):
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
     if isinstance(identifier, str) and identifier.lower() in _ALIASES:
         return _ALIASES[identifier.lower()]()
     if isinstance(identifier, dict):

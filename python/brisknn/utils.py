@@ -1,4 +1,5 @@
-"""Seeding, label encoding and sequence padding helpers (Keras' keras.utils names)."""
+"""Seeding, label encoding, normalization and sequence padding helpers (Keras' keras.utils
+names)."""
 import random
 
 import numpy as np
@@ -48,6 +49,15 @@ def to_categorical(x, num_classes=None, dtype="float64"):
     out = np.zeros((x.size, num_classes), dtype=dtype)
     out[np.arange(x.size), x] = 1
     return out.reshape(shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2):
+    """Keras' utils.normalize for NumPy arrays: x divided by its `order`-norm along `axis`
+    (np.linalg.norm's), a zero norm counted as 1 so zero vectors stay zero."""
+    x = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
 
 
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",

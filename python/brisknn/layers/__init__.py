@@ -1,19 +1,21 @@
 """Keras-named layers."""
-from brisknn.layers.activations import LeakyReLU
+from brisknn.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
                                  Convolution2DTranspose)
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
-from brisknn.layers.normalization import BatchNormalization
+from brisknn.layers.normalization import BatchNormalization, LayerNormalization
 from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
                                     GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool1D,
                                     GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                                     MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
-from brisknn.layers.reshaping import UpSampling2D, ZeroPadding2D
-from brisknn.layers.preprocessing import Rescaling
+from brisknn.layers.noise import (GaussianDropout, GaussianNoise, SpatialDropout1D,
+                                  SpatialDropout2D)
+from brisknn.layers.reshaping import Permute, RepeatVector, UpSampling2D, ZeroPadding2D
+from brisknn.layers.preprocessing import Normalization, Rescaling
 from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
@@ -24,4 +26,6 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "Embedding",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "SimpleRNN", "LSTM", "GRU",
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
-__all__ += ["Rescaling", "TimeDistributed"]
+__all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization",
+            "RepeatVector", "Permute", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
+            "GaussianDropout", "LayerNormalization", "PReLU"]

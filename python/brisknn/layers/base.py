@@ -91,11 +91,26 @@ class Layer:
         self.output_shape = None
 
     # -- weights -----------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True,
-                   constraint=None):
+    def add_weight(self, name=None, shape=None, initializer=None, regularizer=None,
+                   trainable=True, dtype=None, constraint=None, autocast=True,
+                   aggregation="none"):
+        """A weight of `shape`. Takes brisknn's positional form add_weight(name, shape, ...)
+        and Keras 3's keywords add_weight(shape=..., initializer=..., name=...); as Keras, the
+        initializer defaults to glorot_uniform and the name to 'variable'."""
+        if shape is None and name is not None and not isinstance(name, str):
+            name, shape = None, name  # Keras' first positional argument is the shape
+        if shape is None:
+            raise ValueError(f"{self.name}.add_weight: a shape is required")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if name is None:
+            taken = {w.name for w in self._weights}
+            name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, 10**6)))
+                        if n not in taken)
+        initializer = "glorot_uniform" if initializer is None else initializer
         _charge_weight_budget(self.name, name, shape)
         init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype))
+        # np.array, not ascontiguousarray: that would give a scalar weight shape (1,)
+        value = np.array(init(tuple(shape), dtype=self.dtype), order="C")
         var = backend.Variable(value, name, path=f"{self.name}/{name}", trainable=trainable,
                                regularizer=regularizers.get(regularizer),
                                constraint=constraints.get(constraint))

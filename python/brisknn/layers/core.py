@@ -60,7 +60,7 @@ class _ActivationMixin:
     logits=True) to fuse softmax/sigmoid with the cross-entropy, as Keras does."""
 
     def _set_activation(self, activation):
-        self.activation_name = activations.get(activation)
+        self.activation_name = activations.name_of(activation)
         self.activation_alpha = activations.alpha(self.activation_name)
 
     @property

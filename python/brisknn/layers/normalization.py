@@ -128,3 +128,101 @@ class BatchNormalization(Layer):
             beta_constraint=constraints.serialize(self.beta_constraint),
             gamma_constraint=constraints.serialize(self.gamma_constraint), synchronized=False)
         return config
+
+
+class LayerNormalization(Layer):
+    """Keras 3's LayerNormalization: each sample normalized over `axis` (the last by default,
+    or a list of axes), y = gamma (x - mean) / sqrt(variance + epsilon) + beta, gamma and beta
+    (in that order) of the normalized axes' shape. Statistics are per sample, so training and
+    inference agree."""
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"LayerNormalization {self.name!r}"
+        for name, value in (("beta_constraint", beta_constraint),
+                            ("gamma_constraint", gamma_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"{where}: {name} is not supported")
+        if rms_scaling:
+            raise NotImplementedError(f"{where}: rms_scaling=True is not supported")
+        if isinstance(axis, (list, tuple)):
+            self.axis = [int(a) for a in axis]
+        elif isinstance(axis, int):
+            self.axis = int(axis)
+        else:
+            raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', "
+                            f"but received: {axis}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), False
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if any(not -rank <= a < rank for a in axes):
+            raise ValueError(f"Layer {self.name!r} (LayerNormalization): axis {self.axis} is "
+                             f"out of range for input shape {_shape_str(input_shape)}")
+        self._axes = tuple(sorted(a % rank for a in axes))
+        if 0 in self._axes or any(input_shape[a] is None for a in self._axes):
+            raise ValueError(f"Layer {self.name!r} (LayerNormalization): the normalized axes "
+                             f"{self.axis} of {_shape_str(input_shape)} must be known feature "
+                             "axes")
+        shape = tuple(input_shape[a] for a in self._axes)
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        self.beta_regularizer)
+
+    def _broadcast(self, values, ndim):
+        shape = [1] * ndim
+        for a, size in zip(self._axes, values.shape):
+            shape[a] = size
+        return values.reshape(shape)
+
+    def forward(self, x, training=False):
+        mean = x.mean(axis=self._axes, keepdims=True, dtype=x.dtype)
+        variance = x.var(axis=self._axes, keepdims=True, dtype=x.dtype)
+        self._inv = 1 / np.sqrt(variance + x.dtype.type(self.epsilon))
+        self._x_hat = (x - mean) * self._inv
+        y = self._x_hat * self._broadcast(self.gamma.value, x.ndim) if self.scale \
+            else self._x_hat.copy()
+        if self.center:
+            y += self._broadcast(self.beta.value, x.ndim)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        x_hat = self._x_hat
+        dy = np.asarray(dy, dtype=x_hat.dtype)
+        others = tuple(a for a in range(dy.ndim) if a not in self._axes)
+        if self.trainable:
+            if self.center:
+                self.beta.grad += dy.sum(axis=others)
+            if self.scale:
+                self.gamma.grad += (dy * x_hat).sum(axis=others)
+        if not need_dx:
+            return None
+        dx_hat = dy * self._broadcast(self.gamma.value, dy.ndim) if self.scale else dy
+        mean_dx_hat = dx_hat.mean(axis=self._axes, keepdims=True)
+        mean_dx_hat_x_hat = (dx_hat * x_hat).mean(axis=self._axes, keepdims=True)
+        return (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * self._inv
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            axis=self.axis, epsilon=self.epsilon, center=self.center, scale=self.scale,
+            rms_scaling=False, beta_initializer=initializers.serialize(self.beta_initializer),
+            gamma_initializer=initializers.serialize(self.gamma_initializer),
+            beta_regularizer=regularizers.serialize(self.beta_regularizer),
+            gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
+            beta_constraint=None, gamma_constraint=None)
+        return config

@@ -83,7 +83,7 @@ class _Recurrent(Layer):
         return self
 
     def _activation_arg(self, value, arg):
-        name = activations.get(value)
+        name = activations.name_of(value)
         if name not in _SUPPORTED_ACTIVATIONS:
             raise ValueError(f"{type(self).__name__}: {arg} must be one of "
                              f"{list(_SUPPORTED_ACTIVATIONS)}, got {value!r}")

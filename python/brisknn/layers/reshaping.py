@@ -123,3 +123,64 @@ def _padding_pairs(padding, where):
     if min(min(p) for p in pairs) < 0:
         raise ValueError(f"{where}: `padding` cannot contain negative values, got {padding!r}")
     return pairs
+
+
+class RepeatVector(Layer):
+    """Keras' RepeatVector(n): (batch, features) -> (batch, n, features), e.g. between the
+    encoder and decoder LSTMs of a sequence autoencoder. The gradient sums over the copies."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        self.n = int(n)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"Layer {self.name!r} (RepeatVector) expects input of rank 2 "
+                             f"(batch, features), got {_shape_str(input_shape)}")
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, x, training=False):
+        return np.ascontiguousarray(np.broadcast_to(x[:, None, :], (x.shape[0], self.n,
+                                                                    x.shape[1])))
+
+    def backward(self, dy, need_dx=True):
+        return dy.sum(axis=1) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["n"] = self.n
+        return config
+
+
+class Permute(Layer):
+    """Keras' Permute(dims): reorders the non-batch axes, `dims` numbering them from 1 (the batch
+    axis stays first); e.g. Permute((2, 1)) swaps steps and features."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError("Invalid permutation argument `dims` for Permute Layer. The set of "
+                             "indices in `dims` must be consecutive and start from 1. "
+                             f"Received dims={dims}")
+        self._order = (0,) + self.dims
+        self._inverse = tuple(int(i) for i in np.argsort(self._order))
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self._order):
+            raise ValueError(f"Layer {self.name!r} (Permute) with dims={self.dims} expects input "
+                             f"of rank {len(self._order)}, got {_shape_str(input_shape)}")
+        return tuple(input_shape[i] for i in self._order)
+
+    def forward(self, x, training=False):
+        return np.ascontiguousarray(np.transpose(x, self._order))
+
+    def backward(self, dy, need_dx=True):
+        return np.ascontiguousarray(np.transpose(dy, self._inverse)) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["dims"] = self.dims
+        return config

@@ -92,7 +92,7 @@ def workspace(buffer, x_shape, kernel_shape, strides, padding, backward, dtype,
 
 def _activation(activation, alpha):
     from brisknn import activations  # activations imports ops: resolve at call time
-    name = activations.get(activation)
+    name = activations.name_of(activation)
     return name, activations.alpha(name) if alpha is None else float(alpha)
 
 
