@@ -501,3 +501,18 @@ def test_loss_objects_take_sample_weight_as_keras_reduce_weighted_values():
         losses.MeanSquaredError()(t, p, sample_weight=np.ones(4))
     with pytest.raises(TypeError, match="sample_weight must be numeric"):
         losses.MeanSquaredError()(t, p, sample_weight=["a"] * 6)
+
+
+def test_a_numpy_loss_is_weighted_as_keras():
+    # Huber is computed in NumPy (losses.py): sum(w * loss) / samples, as the C++ losses.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(12, 3)).astype(np.float32)
+    y = rng.normal(size=(12, 2)).astype(np.float32)
+    w = rng.uniform(0, 2, size=12).astype(np.float32)
+    model = brisknn.Sequential([layers.Input((3,)), layers.Dense(2)])
+    model.compile("sgd", brisknn.losses.Huber())
+    pred = model.predict(x, verbose=0)
+    per_sample = brisknn.losses.Huber(reduction=None)(y, pred)
+    expected = float((np.asarray(per_sample, np.float64) * w).sum() / 12)
+    assert model.evaluate(x, y, sample_weight=w, verbose=0) == pytest.approx(expected, rel=1e-6)
+    assert model.train_on_batch(x, y, sample_weight=w) == pytest.approx(expected, rel=1e-6)
