@@ -474,3 +474,122 @@ def test_dilated_convolutions_survive_save_and_load(tmp_path):
     loaded = models.load_model(tmp_path / "m.keras")
     assert loaded.layers[0].dilation_rate == (2, 1) and loaded.layers[2].dilation_rate == (3,)
     assert loaded.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+
+
+# -- data_format='channels_first' (transposed to channels_last around the same kernels) -------
+def last(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def first(a):
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+CHANNELS_FIRST = [  # (class, arguments, channels_first input shape)
+    (layers.Conv2D, dict(filters=4, kernel_size=(3, 2), activation="relu"), (2, 3, 7, 6)),
+    (layers.Conv2D, dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 5, 7, 8)),
+    (layers.Conv2D, dict(filters=3, kernel_size=3, padding="same", dilation_rate=(2, 1),
+                         activation="tanh"), (2, 6, 7, 6)),
+    (layers.Conv1D, dict(filters=4, kernel_size=3, padding="causal", dilation_rate=2),
+     (2, 3, 9)),
+    (layers.Conv1D, dict(filters=4, kernel_size=2, strides=2, activation="sigmoid"), (2, 5, 9)),
+    (layers.Conv2DTranspose, dict(filters=3, kernel_size=3, strides=2, padding="same",
+                                  activation="relu"), (2, 4, 3, 5)),
+    (layers.MaxPooling2D, dict(pool_size=(2, 3), strides=(1, 2), padding="same"), (2, 3, 7, 6)),
+    (layers.AveragePooling2D, dict(pool_size=2, padding="same"), (2, 3, 5, 7)),
+    (layers.MaxPooling1D, dict(pool_size=3, strides=2), (2, 4, 9)),
+    (layers.AveragePooling1D, dict(pool_size=2, padding="same"), (2, 4, 7)),
+]
+
+
+@pytest.mark.parametrize("case", CHANNELS_FIRST, ids=lambda c: c[0].__name__)
+def test_channels_first_is_channels_last_transposed(case):
+    cls, kwargs, shape = case
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal(shape).astype(np.float32)
+    a = cls(data_format="channels_first", **kwargs)
+    b = cls(data_format="channels_last", **kwargs)
+    y_first = a(x)
+    b(last(x))
+    b.set_weights(a.get_weights())  # the weights have the same (Keras') shapes
+    assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
+    ya = a.forward(x, training=True)
+    yb = b.forward(last(x), training=True)
+    assert ya.tobytes() == first(yb).tobytes() and np.array_equal(y_first, ya)
+    assert a.compute_output_shape((None,) + shape[1:]) == (None,) + ya.shape[1:]
+    dy = rng.standard_normal(ya.shape).astype(np.float32)
+    dxa, dxb = a.backward(dy), b.backward(last(dy))
+    assert dxa.shape == x.shape and dxa.tobytes() == first(dxb).tobytes()
+    for wa, wb in zip(a.weights, b.weights):
+        assert wa.grad.tobytes() == wb.grad.tobytes()
+    config = a.get_config()
+    assert config["data_format"] == "channels_first"
+    assert type(a).from_config(config).get_config() == config
+
+
+def test_channels_first_conv_weights_have_keras_shapes_and_gradients():
+    conv = layers.Conv2D(5, (3, 2), data_format="channels_first")
+    conv.build((None, 4, 9, 9))
+    assert conv.kernel.shape == (3, 2, 4, 5) and conv.bias.shape == (5,)
+    assert conv.compute_output_shape((None, 4, 9, 9)) == (None, 5, 7, 8)
+    transpose = layers.Conv2DTranspose(5, 3, strides=2, data_format="channels_first")
+    transpose.build((None, 4, 3, 3))
+    assert transpose.kernel.shape == (3, 3, 5, 4)
+    assert transpose.compute_output_shape((None, 4, 3, 3)) == (None, 5, 7, 7)
+    conv1 = layers.Conv1D(2, 3, data_format="channels_first")
+    conv1.build((None, 6, 10))
+    assert conv1.kernel.shape == (3, 6, 2)
+    assert conv1.compute_output_shape((None, 6, 10)) == (None, 2, 8)
+    x = np.random.default_rng(11).standard_normal((2, 3, 6, 5))
+    layer_gradients_match_finite_differences(
+        layers.Conv2D(2, 3, padding="same", data_format="channels_first", activation="elu"), x)
+
+
+def test_channels_first_input_spec_checks_the_channel_axis():
+    conv = layers.Conv2D(2, 3, data_format="channels_first", name="cf")
+    conv(np.zeros((1, 3, 8, 8), np.float32))
+    assert conv(np.zeros((1, 3, 10, 9), np.float32)).shape == (1, 2, 8, 7)
+    with pytest.raises(ValueError, match=r"'cf' \(Conv2D\) expects input of shape "
+                                         r"\(None, 3, 8, 8\), got \(None, 4, 8, 8\)"):
+        conv(np.zeros((1, 4, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"'cg' \(Conv2D\) expects 4-D input \(batch, channels, "
+                                         r"height, width\)"):
+        layers.Conv2D(2, 3, data_format="channels_first", name="cg")(np.zeros((1, 3, 8)))
+    with pytest.raises(ValueError, match=r"'p' \(MaxPooling1D\) expects 3-D input \(batch, "
+                                         r"channels, steps\)"):
+        layers.MaxPooling1D(data_format="channels_first", name="p")(np.zeros((1, 3, 8, 2)))
+    with pytest.raises(ValueError, match=r"MaxPooling2D 'q': the `data_format` argument"):
+        layers.MaxPooling2D(data_format="first", name="q")
+    assert layers.Conv2D(2, 3, data_format="Channels_First").data_format == "channels_first"
+
+
+def channels_model(data_format):
+    brisknn.utils.set_random_seed(12)
+    shape = (3, 12, 12) if data_format == "channels_first" else (12, 12, 3)
+    model = models.Sequential([
+        layers.Input(shape),
+        layers.Conv2D(4, 3, padding="same", activation="relu", data_format=data_format),
+        layers.MaxPooling2D(data_format=data_format),
+        layers.Conv2D(6, 3, dilation_rate=2, data_format=data_format),
+        layers.AveragePooling2D(data_format=data_format),
+        layers.Flatten(data_format=data_format),  # Keras: channels_last order either way
+        layers.Dense(3, activation="softmax")])
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_channels_first_cnn_trains_as_its_channels_last_twin(tmp_path):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((8, 3, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    a, b = channels_model("channels_first"), channels_model("channels_last")
+    b.set_weights(a.get_weights())
+    losses_a = [a.train_on_batch(x, y) for _ in range(3)]
+    losses_b = [b.train_on_batch(last(x), y) for _ in range(3)]
+    assert losses_a == losses_b
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    a.save(tmp_path / "cf.keras")
+    loaded = models.load_model(tmp_path / "cf.keras")
+    assert loaded.layers[0].data_format == "channels_first"
+    assert loaded.predict(x, verbose=0).tobytes() == a.predict(x, verbose=0).tobytes()
