@@ -593,3 +593,22 @@ def test_a_channels_first_cnn_trains_as_its_channels_last_twin(tmp_path):
     loaded = models.load_model(tmp_path / "cf.keras")
     assert loaded.layers[0].data_format == "channels_first"
     assert loaded.predict(x, verbose=0).tobytes() == a.predict(x, verbose=0).tobytes()
+
+
+def test_data_format_none_follows_image_data_format_as_keras():
+    from brisknn import backend
+    assert backend.image_data_format() == "channels_last"
+    try:
+        backend.set_image_data_format("channels_first")
+        made = [layers.Conv2D(2, 3), layers.Conv1D(2, 3), layers.MaxPooling2D(),
+                layers.AveragePooling1D(), layers.GlobalAveragePooling2D(), layers.Flatten(),
+                layers.UpSampling2D(), layers.ZeroPadding2D(), layers.GlobalAveragePooling1D()]
+        assert all(layer.data_format == "channels_first" for layer in made)
+        assert layers.Conv2D(2, 3, data_format="channels_last").data_format == "channels_last"
+        with pytest.raises(ValueError, match="set_image_data_format: the `data_format`"):
+            backend.set_image_data_format("NHWC")
+    finally:
+        backend.set_image_data_format("channels_last")
+    assert layers.Conv2D(2, 3).data_format == "channels_last"
+    with pytest.raises(ValueError, match=r"Flatten 'f': the `data_format` argument"):
+        layers.Flatten(data_format="last", name="f")

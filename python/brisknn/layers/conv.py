@@ -4,24 +4,14 @@ With data_format='channels_first' the input is (batch, channels, *spatial): it i
 channels_last around the same kernels (a copy each way), and the weights keep Keras' shapes."""
 import numpy as np
 
-from brisknn import _core, constraints, initializers, regularizers
+from brisknn import _core, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
                               normalize_tuple, workspace)
 
 
-def standardize_data_format(data_format, where):
-    """Keras' standardize_data_format: None is 'channels_last' (Keras' image_data_format
-    default), any case is accepted."""
-    if data_format is None:
-        return "channels_last"
-    value = str(data_format).lower()
-    if value not in ("channels_first", "channels_last"):
-        raise ValueError(f"{where}: the `data_format` argument must be one of "
-                         "{'channels_first', 'channels_last'}. Received: "
-                         f"data_format={data_format!r}")
-    return value
+standardize_data_format = backend.standardize_data_format
 
 
 class DataFormat:

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from brisknn import _core, activations, constraints, initializers, regularizers, utils
+from brisknn import _core, activations, backend, constraints, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _as_shape, _shape_str
 
 
@@ -293,10 +293,8 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError("The `data_format` argument must be one of {'channels_first', "
-                             f"'channels_last'}}. Received: data_format={data_format!r}")
-        self.data_format = data_format or "channels_last"
+        self.data_format = backend.standardize_data_format(data_format,
+                                                           f"Flatten {self.name!r}")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

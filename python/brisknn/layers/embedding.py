@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from brisknn import _core, constraints, initializers, regularizers
+from brisknn import _core, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str, refuse_symbolic
 
 
@@ -166,10 +166,8 @@ class GlobalAveragePooling1D(Layer):
 
     def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"GlobalAveragePooling1D: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
+        data_format = backend.standardize_data_format(
+            data_format, f"GlobalAveragePooling1D {self.name!r}")
         self.data_format = data_format
         self.keepdims = bool(keepdims)
         self._axis = 1 if data_format == "channels_last" else 2

@@ -164,10 +164,8 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{type(self).__name__}: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
+        data_format = standardize_data_format(data_format,
+                                              f"{type(self).__name__} {self.name!r}")
         self.data_format = data_format
         self.keepdims = bool(keepdims)
         first = 1 if data_format == "channels_last" else 2
