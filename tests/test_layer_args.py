@@ -141,13 +141,20 @@ def test_embedding_takes_embeddings_constraint():
         constraints.UnitNorm
 
 
-def test_bad_constraint_arguments_name_the_problem():
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.Dense(2, kernel_constraint="clip")
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.Conv2D(2, 3, bias_constraint=1.5)
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.LSTM(2, recurrent_constraint="positive")
+def test_bad_constraint_arguments_name_the_layer_and_the_argument():
+    with pytest.raises(ValueError, match="Dense 'd': kernel_constraint: Could not interpret "
+                                         "constraint identifier: 'clip'"):
+        layers.Dense(2, kernel_constraint="clip", name="d")
+    with pytest.raises(ValueError, match=r"Conv2D 'c': bias_constraint: .*identifier: 1.5"):
+        layers.Conv2D(2, 3, bias_constraint=1.5, name="c")
+    with pytest.raises(ValueError, match="LSTM 'l': recurrent_constraint: .*'positive'"):
+        layers.LSTM(2, recurrent_constraint="positive", name="l")
+    with pytest.raises(ValueError, match="Embedding 'e': embeddings_constraint: Unknown "
+                                         "constraint 'Clip'"):
+        layers.Embedding(3, 2, embeddings_constraint={"class_name": "Clip"}, name="e")
+    with pytest.raises(ValueError, match="BatchNormalization 'b': gamma_constraint: .*MaxNorm"):
+        layers.BatchNormalization(gamma_constraint={"class_name": "MaxNorm",
+                                                    "config": {"max_valu": 1}}, name="b")
 
 
 @pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.5),

@@ -180,18 +180,24 @@ def deserialize(config, custom_objects=None):
         raise ValueError(f"Invalid config for constraint {name!r}: {e}") from e
 
 
-def get(identifier):
+def get(identifier, where=None):
     """As keras.constraints.get: None, a name ('max_norm', 'MaxNorm', 'non_neg', ...), a
-    {'class_name', 'config'} dict, a Constraint class (instantiated) or any callable w -> w."""
+    {'class_name', 'config'} dict, a Constraint class (instantiated) or any callable w -> w.
+    `where` (say "Dense 'dense': kernel_constraint") starts the error message."""
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    obj = _ALIASES.get(identifier) if isinstance(identifier, str) else identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r} (known "
-                     f"names: {sorted(_ALIASES)})")
+    try:
+        if isinstance(identifier, dict):
+            return deserialize(identifier)
+        obj = _ALIASES.get(identifier) if isinstance(identifier, str) else identifier
+        if callable(obj):
+            return obj() if inspect.isclass(obj) else obj
+        raise ValueError(f"Could not interpret constraint identifier: {identifier!r} (known "
+                         f"names: {sorted(_ALIASES)})")
+    except (ValueError, TypeError) as e:
+        if where is None:
+            raise
+        raise ValueError(f"{where}: {e}") from e
 
 
 def apply(var):

@@ -83,8 +83,8 @@ class _ConvOptions(DataFormat, _ActivationMixin):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel_constraint = constraints.get(kernel_constraint, f"{where}: kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, f"{where}: bias_constraint")
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
 

@@ -119,8 +119,9 @@ class Dense(_ActivationMixin, Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        where = f"Dense {self.name!r}"
+        self.kernel_constraint = constraints.get(kernel_constraint, f"{where}: kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, f"{where}: bias_constraint")
         self.kernel = self.bias = None
 
     def build(self, input_shape):

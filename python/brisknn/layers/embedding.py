@@ -38,7 +38,8 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self.embeddings_constraint = constraints.get(
+            embeddings_constraint, f"Embedding {self.name!r}: embeddings_constraint")
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero  # as Keras 3
         if weights is not None and not (isinstance(weights, (list, tuple)) and len(weights) == 1):
