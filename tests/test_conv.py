@@ -488,9 +488,8 @@ def test_conv2d_transpose_config_refusals_and_a_dcgan_generator():
     again = layers.Conv2DTranspose.from_config(layer.get_config())
     assert (again.filters, again.strides, again.padding, again.use_bias) == (4, (2, 2), "same",
                                                                             False)
-    for kwargs in ({"output_padding": 1}, {"dilation_rate": 2}):
-        with pytest.raises(NotImplementedError, match=next(iter(kwargs))):
-            layers.Conv2DTranspose(2, 3, **kwargs)
+    with pytest.raises(NotImplementedError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, output_padding=1)
     # Keras' DCGAN generator shape: Dense -> Reshape -> Conv2DTranspose(strides=2) x2.
     generator = brisknn.Sequential([
         layers.Input((8,)), layers.Dense(4 * 4 * 8), layers.Reshape((4, 4, 8)),

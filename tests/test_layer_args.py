@@ -441,8 +441,8 @@ def test_dilation_arguments_are_checked_with_keras_rules():
     with pytest.raises(ValueError, match=r"'e' \(Conv1D\): kernel_size 3 with dilation_rate 4 "
                                          r"\(spanning 9\) is larger"):
         layers.Conv1D(2, 3, dilation_rate=4, name="e")(np.ones((1, 8, 1), np.float32))
-    with pytest.raises(NotImplementedError, match="dilation_rate"):
-        layers.Conv2DTranspose(2, 3, dilation_rate=2)
+    with pytest.raises(ValueError, match=r"Conv2DTranspose 't': `strides > 1` not supported"):
+        layers.Conv2DTranspose(2, 3, strides=2, dilation_rate=2, name="t")
 
 
 def test_the_bindings_check_dilation_themselves():
@@ -619,3 +619,38 @@ def test_data_format_none_follows_image_data_format_as_keras():
     assert layers.Conv2D(2, 3).data_format == "channels_last"
     with pytest.raises(ValueError, match=r"Flatten 'f': the `data_format` argument"):
         layers.Flatten(data_format="last", name="f")
+
+
+def conv_transpose_reference(x, kernel, bias, padding, dilation):
+    """Keras' Conv2DTranspose (stride 1) as a NumPy scatter: each input pixel adds its
+    kernel-weighted copy at the dilated taps; 'same' crops TF's padding from the full output."""
+    (dh, dw), (kh, kw, filters, _) = dilation, kernel.shape
+    span_h, span_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    n, h, w, _ = x.shape
+    full = np.zeros((n, h + span_h - 1, w + span_w - 1, filters))
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i * dh:i * dh + h, j * dw:j * dw + w] += x @ kernel[i, j].T
+    if padding == "same":  # the convolution it transposes pads (span - 1) // 2 before
+        top, left = (span_h - 1) // 2, (span_w - 1) // 2
+        full = full[:, top:top + h, left:left + w]
+    return full + bias
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("dilation", [(2, 2), (1, 3), (3, 2)])
+def test_dilated_conv2d_transpose_matches_keras_shapes_a_scatter_and_gradients(padding,
+                                                                               dilation):
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 4, 5, 3))
+    layer = layers.Conv2DTranspose(2, (3, 2), padding=padding, dilation_rate=dilation,
+                                   activation="tanh", dtype="float64")
+    y = layer_gradients_match_finite_differences(layer, x)
+    expected = np.tanh(conv_transpose_reference(x, layer.kernel.numpy(), layer.bias.numpy(),
+                                                padding, dilation))
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    span = [(k - 1) * d + 1 for k, d in zip((3, 2), dilation)]
+    keras = [n if padding == "same" else n + max(s - 1, 0) for n, s in zip((4, 5), span)]
+    assert y.shape == (2, *keras, 2)
+    assert layer.compute_output_shape((None, 4, 5, 3)) == (None, *keras, 2)
+    assert layer.get_config()["dilation_rate"] == dilation

@@ -51,7 +51,6 @@ class _ConvOptions(DataFormat, _ActivationMixin):
     `rank` is the number of spatial axes (2 for images, 1 for sequences)."""
 
     rank = 2
-    _dilates = True  # the layer runs dilated kernels
     _paddings = ("valid", "same")
     _spatial_names = "height, width"
 
@@ -72,8 +71,6 @@ class _ConvOptions(DataFormat, _ActivationMixin):
             raise ValueError(f"{where}: `strides > 1` not supported in conjunction with "
                              f"`dilation_rate > 1`. Received: strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
-        if not self._dilates and max(self.dilation_rate) > 1:
-            raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
         for name, value in refused.items():
             if value is not None:
                 raise NotImplementedError(f"{where}: {name} is not supported")
@@ -348,8 +345,9 @@ Convolution1D = Conv1D
 class Conv2DTranspose(_ConvOptions, Layer):
     """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
     (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
-    'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length), and
-    a kernel of Keras' shape (k_h, k_w, filters, in_channels).
+    'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length, k the
+    dilated span (k - 1) * dilation + 1), and a kernel of Keras' shape (k_h, k_w, filters,
+    in_channels).
 
     It runs on the Conv2D kernels: the output is conv2d_backward's input gradient of the
     convolution that maps the output back to the input with this kernel, the input gradient is
@@ -358,7 +356,6 @@ class Conv2DTranspose(_ConvOptions, Layer):
     """
 
     input_spec_last_axis_only = True
-    _dilates = False
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
@@ -389,7 +386,9 @@ class Conv2DTranspose(_ConvOptions, Layer):
 
     def _output_shape_last(self, input_shape):
         out = []
-        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+        for size, k, s, d in zip(input_shape[1:3], self.kernel_size, self.strides,
+                                 self.dilation_rate):
+            k = (k - 1) * d + 1  # Keras: kernel_size + (kernel_size - 1) * (dilation - 1)
             if size is None:
                 out.append(None)
             elif self.padding == "same":
@@ -401,7 +400,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
     def _workspace_for(self, big_shape, backward, dtype):
         # The convolution runs from the (big) output side to the input side.
         self._workspace = workspace(self._workspace, big_shape, self.kernel.shape, self.strides,
-                                    self.padding, backward, dtype)
+                                    self.padding, backward, dtype, self.dilation_rate)
         return self._workspace
 
     def forward(self, x, training=False, logits=False):
@@ -414,7 +413,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         # conv2d_backward reads its `x` argument only for the kernel gradient (None here): z
         # stands in for it, giving the shape the convolution runs from.
         _core.conv2d_backward(np.ascontiguousarray(x), z, self.kernel.value, z, None, None, ws,
-                              self.strides, self.padding)
+                              self.strides, self.padding, dilation_rate=self.dilation_rate)
         if self.use_bias:
             z += self.bias.value
         self._x, self._emitted_logits = x, logits
@@ -435,7 +434,8 @@ class Conv2DTranspose(_ConvOptions, Layer):
         if self.trainable:
             ws = self._workspace_for(dz.shape, True, dz.dtype)
             _core.conv2d_backward(self._x, dz, self.kernel.value, None, self.kernel.grad, None,
-                                  ws, self.strides, self.padding)
+                                  ws, self.strides, self.padding,
+                                  dilation_rate=self.dilation_rate)
             if self.use_bias:
                 self.bias.grad += dz.sum(axis=(0, 1, 2))
         if not need_dx:
@@ -443,7 +443,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         dx = np.empty_like(self._x)
         _core.conv2d_forward(dz, self.kernel.value, None, dx,
                              self._workspace_for(dz.shape, False, dz.dtype), self.strides,
-                             self.padding)
+                             self.padding, dilation_rate=self.dilation_rate)
         return dx
 
     def get_config(self):
