@@ -82,7 +82,7 @@ def test_get_takes_keras_names_classes_dicts_and_callables():
     assert constraints.max_norm is constraints.MaxNorm and constraints.non_neg is \
         constraints.NonNeg
     fn = lambda w: w * 0  # noqa: E731
-    assert constraints.get(fn) is fn
+    assert constraints.get(fn) is fn and constraints.serialize(fn) is fn
     for bad in ("maxnorm", "MAX_NORM", 3, {"class_name": "Clip"}):
         with pytest.raises(ValueError, match="constraint"):
             constraints.get(bad)
@@ -91,7 +91,7 @@ def test_get_takes_keras_names_classes_dicts_and_callables():
     with pytest.raises(ValueError, match="MinMaxNorm: rate"):
         constraints.MinMaxNorm(rate="fast")
     with pytest.raises(ValueError, match="Cannot serialize constraint"):
-        constraints.serialize(fn)
+        constraints.serialize(3)
 
 
 def constrained_layers():
@@ -268,13 +268,19 @@ def test_constraints_survive_save_and_load(tmp_path):
     assert (dense.bias.numpy() >= 0).all()
 
 
-def test_a_function_constraint_trains_but_cannot_be_saved(tmp_path):
-    model = models.Sequential([layers.Input((3,)),
-                               layers.Dense(2, kernel_constraint=lambda w: np.clip(w, -0.1, 0.1))])
+def test_a_function_constraint_trains_and_copies_but_cannot_be_saved(tmp_path):
+    clip = lambda w: np.clip(w, -0.1, 0.1)  # noqa: E731
+    model = models.Sequential([layers.Input((4, 3)),
+                               layers.Bidirectional(layers.LSTM(2, kernel_constraint=clip)),
+                               layers.Dense(2, kernel_constraint=clip)])
     model.compile("sgd", "mse")
-    model.train_on_batch(np.ones((2, 3), np.float32), np.full((2, 2), 5, np.float32))
-    assert np.abs(model.layers[0].kernel.numpy()).max() <= 0.1
-    with pytest.raises(ValueError, match="Cannot serialize constraint"):
+    model.train_on_batch(np.ones((2, 4, 3), np.float32), np.full((2, 2), 5, np.float32))
+    for layer in (model.layers[0].forward_layer, model.layers[0].backward_layer,
+                  model.layers[1]):
+        assert layer.kernel.constraint is clip
+        assert np.abs(layer.kernel.numpy()).max() <= 0.1
+    with pytest.raises(ValueError, match="cannot write the function .*lambda.* as JSON; give "
+                                         "a layer's constraint as a brisknn.constraints"):
         model.save(tmp_path / "m.keras")
     assert not (tmp_path / "m.keras").exists()
 

@@ -136,14 +136,17 @@ _ALIASES = {**_CLASSES, "constraint": Constraint, "max_norm": MaxNorm,
 
 
 def serialize(constraint):
-    """{'class_name', 'config'} for a Constraint (None gives None). A plain function cannot be
-    written to a file without pickling, which brisknn never does: subclass Constraint."""
+    """{'class_name', 'config'} for a Constraint (None gives None). A plain function stays as it
+    is: a layer's config copied in memory (Bidirectional, clone_model) keeps it, but it cannot
+    be written to a file without pickling, which brisknn never does (saving says so: subclass
+    Constraint)."""
     if constraint is None:
         return None
     if isinstance(constraint, Constraint):
         return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    raise ValueError(f"Cannot serialize constraint {constraint!r}: only Constraint objects "
-                     "(with get_config) can be saved; subclass brisknn.constraints.Constraint")
+    if callable(constraint):
+        return constraint
+    raise ValueError(f"Cannot serialize constraint {constraint!r}")
 
 
 # The custom_objects of the model being loaded (see saving.deserialize_layer).
