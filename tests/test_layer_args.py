@@ -660,3 +660,39 @@ def test_dilated_conv2d_transpose_matches_keras_shapes_a_scatter_and_gradients(p
     assert y.shape == (2, *keras, 2)
     assert layer.compute_output_shape((None, 4, 5, 3)) == (None, *keras, 2)
     assert layer.get_config()["dilation_rate"] == dilation
+
+
+@pytest.mark.parametrize("cls,kwargs,shape", [
+    (layers.Conv2D, dict(filters=3, kernel_size=2), (2, 2, 5, 4)),
+    (layers.Conv1D, dict(filters=3, kernel_size=2, padding="causal"), (2, 2, 6)),
+    (layers.Conv2DTranspose, dict(filters=3, kernel_size=2), (2, 2, 3, 4))])
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax"])
+def test_channels_first_softmax_runs_over_the_last_axis_as_keras(cls, kwargs, shape, activation):
+    # Keras' activations.softmax(x, axis=-1): over width (steps), not the channels.
+    x = np.random.default_rng(15).standard_normal(shape)
+    layer = cls(data_format="channels_first", activation=activation, dtype="float64", **kwargs)
+    y = layer_gradients_match_finite_differences(layer, x)
+    linear = cls(data_format="channels_first", dtype="float64", **kwargs)
+    linear(x)
+    linear.set_weights(layer.get_weights())
+    z = linear(x)
+    expected = z - z.max(-1, keepdims=True)
+    expected = expected - np.log(np.exp(expected).sum(-1, keepdims=True))
+    np.testing.assert_allclose(y, expected if activation == "log_softmax" else
+                               np.exp(expected), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(layer.forward(x, logits=True), z)  # the model's fused path
+
+
+def test_a_channels_first_conv_softmax_head_trains_on_the_last_axis():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4, 2, 5, 6)).astype(np.float32)
+    y = rng.integers(0, 6, (4, 3, 5))  # a class per (filter, row): softmax over the width
+    model = models.Sequential([layers.Input((2, 5, 6)),
+                               layers.Conv2D(3, 3, padding="same", activation="softmax",
+                                             data_format="channels_first")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    picked = np.take_along_axis(probs, y[..., None], -1)
+    # the loss is fused with the softmax (logits from the layer), as Keras does
+    np.testing.assert_allclose(model.train_on_batch(x, y), -np.log(picked).mean(), rtol=1e-5)

@@ -4,7 +4,7 @@ With data_format='channels_first' the input is (batch, channels, *spatial): it i
 channels_last around the same kernels (a copy each way), and the weights keep Keras' shapes."""
 import numpy as np
 
-from brisknn import _core, backend, constraints, initializers, regularizers
+from brisknn import _core, activations, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
@@ -92,6 +92,35 @@ class _ConvOptions(DataFormat, _ActivationMixin):
             return super()._accepts(input_shape)
         return len(input_shape) == len(expected) and (
             expected[1] is None or input_shape[1] in (None, expected[1]))
+
+    # -- channels_first around the channels_last computation ------------------------------
+    def _row_wise_after(self):
+        """Softmax and log_softmax run over Keras' last axis, which is not the channels when
+        they come first: then the kernels run linear and the activation follows the transpose
+        back (the other activations are element-wise, so the layout does not matter)."""
+        return self._first and self.activation_name in activations.ROW_WISE
+
+    def _outer_forward(self, x, logits, run):
+        """run(x channels_last, logits) -> y channels_last, for x in this layer's layout."""
+        if not self._row_wise_after():
+            return self._to_first(run(self._to_last(x), logits))
+        z = self._to_first(run(self._to_last(x), True))
+        self._outer_logits = logits
+        if logits:
+            return z
+        self._outer_y = np.empty_like(z)
+        _core.activation_forward(z, self._outer_y, self.activation_name, self.activation_alpha)
+        return self._outer_y
+
+    def _outer_backward(self, dy, run):
+        """run(dy channels_last) -> dx channels_last (or None), for dy in this layer's layout."""
+        if self._row_wise_after() and not self._outer_logits:
+            dy = np.ascontiguousarray(dy, dtype=self._outer_y.dtype)
+            dz = np.empty_like(dy)
+            _core.activation_backward(dy, self._outer_y, dz, self.activation_name,
+                                      self.activation_alpha)
+            dy = dz
+        return self._to_first(run(self._to_last(dy)))
 
     def _where(self, shape_in_last=False):
         name = f"Layer {self.name!r} ({type(self).__name__}"
@@ -223,12 +252,12 @@ class Conv2D(_Convolution):
             self.dilation_rate))
 
     def forward(self, x, training=False, logits=False):
-        return self._to_first(self._convolve(self._to_last(x), self.strides, self.padding,
-                                              training, logits))
+        return self._outer_forward(x, logits, lambda x, logits: self._convolve(
+            x, self.strides, self.padding, training, logits))
 
     def backward(self, dy, need_dx=True):
-        return self._to_first(self._convolve_backward(self._to_last(dy), self.strides,
-                                                      self.padding, need_dx))
+        return self._outer_backward(dy, lambda dy: self._convolve_backward(
+            dy, self.strides, self.padding, need_dx))
 
 
 Convolution2D = Conv2D
@@ -317,17 +346,23 @@ class Conv1D(_Convolution):
 
     def forward(self, x, training=False, logits=False):
         self.compute_output_shape(x.shape)
-        x = np.ascontiguousarray(self._to_last(x))  # a strided view would not reshape in place
+        return self._outer_forward(x, logits, lambda x, logits: self._forward_last(
+            x, training, logits))
+
+    def _forward_last(self, x, training, logits):
+        x = np.ascontiguousarray(x)  # a strided view would not reshape to the image in place
         if self._left_pad:
             x = np.pad(x, ((0, 0), (self._left_pad, 0), (0, 0)))
         batch, steps, channels = x.shape
         strides, padding = self._window
         y = self._convolve(x.reshape(batch, 1, steps, channels), strides, padding, training,
                            logits)
-        return self._to_first(y.reshape(batch, y.shape[2], self.filters))
+        return y.reshape(batch, y.shape[2], self.filters)
 
     def backward(self, dy, need_dx=True):
-        dy = self._to_last(dy)
+        return self._outer_backward(dy, lambda dy: self._backward_last(dy, need_dx))
+
+    def _backward_last(self, dy, need_dx):
         batch, steps, filters = dy.shape
         strides, padding = self._window
         dx = self._convolve_backward(np.ascontiguousarray(dy).reshape(batch, 1, steps, filters),
@@ -335,8 +370,7 @@ class Conv1D(_Convolution):
         if dx is None:
             return None
         dx = dx.reshape(batch, dx.shape[2], dx.shape[3])
-        dx = np.ascontiguousarray(dx[:, self._left_pad:]) if self._left_pad else dx
-        return self._to_first(dx)
+        return np.ascontiguousarray(dx[:, self._left_pad:]) if self._left_pad else dx
 
 
 Convolution1D = Conv1D
@@ -404,7 +438,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         return self._workspace
 
     def forward(self, x, training=False, logits=False):
-        return self._to_first(self._forward_last(self._to_last(x), logits))
+        return self._outer_forward(x, logits, self._forward_last)
 
     def _forward_last(self, x, logits):
         out_shape = self._output_shape_last(x.shape)
@@ -426,7 +460,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         return y
 
     def backward(self, dy, need_dx=True):
-        return self._to_first(self._backward_last(self._to_last(dy), need_dx))
+        return self._outer_backward(dy, lambda dy: self._backward_last(dy, need_dx))
 
     def _backward_last(self, dy, need_dx):
         dz = np.ascontiguousarray(self._activation_backward(
