@@ -696,3 +696,20 @@ def test_a_channels_first_conv_softmax_head_trains_on_the_last_axis():
     picked = np.take_along_axis(probs, y[..., None], -1)
     # the loss is fused with the softmax (logits from the layer), as Keras does
     np.testing.assert_allclose(model.train_on_batch(x, y), -np.log(picked).mean(), rtol=1e-5)
+
+
+def test_dilated_convolution_gives_the_same_bits_on_any_thread_count():
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((48, 9, 9, 8)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    before = brisknn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            brisknn.set_num_threads(threads)
+            y = brisknn.ops.conv2d(x, kernel, padding="same", dilation_rate=(2, 3))
+            grads = brisknn.ops.conv2d_backward(y, x, kernel, 1, "same", dilation_rate=(2, 3))
+            results.append([y.tobytes()] + [g.tobytes() for g in grads])
+    finally:
+        brisknn.set_num_threads(before)
+    assert results[0] == results[1] == results[2]
