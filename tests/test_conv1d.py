@@ -255,9 +255,9 @@ def test_conv1d_bad_input_names_the_layer_and_shapes():
 
 
 def test_conv1d_refuses_what_it_does_not_support_by_name():
-    with pytest.raises(ValueError, match=r"channels_last.*\(batch, steps, channels\).*"
-                                         r"channels_first"):
-        layers.Conv1D(2, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match=r"Conv1D .*`data_format`.*channels_first.*"
+                                         r"channels_last.*'NWC'"):
+        layers.Conv1D(2, 3, data_format="NWC")
     with pytest.raises(ValueError, match="`strides > 1` not supported in conjunction with "
                                          "`dilation_rate > 1`"):
         layers.Conv1D(2, 3, strides=2, dilation_rate=2)
@@ -285,7 +285,7 @@ def test_pooling1d_bad_input_names_the_layer_and_shapes(cls):
         cls(4, name="q")(np.zeros((2, 3, 2)))
     assert cls(4, padding="same")(np.zeros((2, 3, 2))).shape == (2, 1, 2)
     with pytest.raises(ValueError, match="channels_last"):
-        cls(data_format="channels_first")
+        cls(data_format="channels_middle")
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
         cls(padding="causal")
     with pytest.raises(ValueError, match="pool_size must be an int or a tuple of 1"):

@@ -82,7 +82,7 @@ def test_get_takes_keras_names_classes_dicts_and_callables():
     assert constraints.max_norm is constraints.MaxNorm and constraints.non_neg is \
         constraints.NonNeg
     fn = lambda w: w * 0  # noqa: E731
-    assert constraints.get(fn) is fn
+    assert constraints.get(fn) is fn and constraints.serialize(fn) is fn
     for bad in ("maxnorm", "MAX_NORM", 3, {"class_name": "Clip"}):
         with pytest.raises(ValueError, match="constraint"):
             constraints.get(bad)
@@ -91,7 +91,7 @@ def test_get_takes_keras_names_classes_dicts_and_callables():
     with pytest.raises(ValueError, match="MinMaxNorm: rate"):
         constraints.MinMaxNorm(rate="fast")
     with pytest.raises(ValueError, match="Cannot serialize constraint"):
-        constraints.serialize(fn)
+        constraints.serialize(3)
 
 
 def constrained_layers():
@@ -141,13 +141,20 @@ def test_embedding_takes_embeddings_constraint():
         constraints.UnitNorm
 
 
-def test_bad_constraint_arguments_name_the_problem():
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.Dense(2, kernel_constraint="clip")
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.Conv2D(2, 3, bias_constraint=1.5)
-    with pytest.raises(ValueError, match="constraint identifier"):
-        layers.LSTM(2, recurrent_constraint="positive")
+def test_bad_constraint_arguments_name_the_layer_and_the_argument():
+    with pytest.raises(ValueError, match="Dense 'd': kernel_constraint: Could not interpret "
+                                         "constraint identifier: 'clip'"):
+        layers.Dense(2, kernel_constraint="clip", name="d")
+    with pytest.raises(ValueError, match=r"Conv2D 'c': bias_constraint: .*identifier: 1.5"):
+        layers.Conv2D(2, 3, bias_constraint=1.5, name="c")
+    with pytest.raises(ValueError, match="LSTM 'l': recurrent_constraint: .*'positive'"):
+        layers.LSTM(2, recurrent_constraint="positive", name="l")
+    with pytest.raises(ValueError, match="Embedding 'e': embeddings_constraint: Unknown "
+                                         "constraint 'Clip'"):
+        layers.Embedding(3, 2, embeddings_constraint={"class_name": "Clip"}, name="e")
+    with pytest.raises(ValueError, match="BatchNormalization 'b': gamma_constraint: .*MaxNorm"):
+        layers.BatchNormalization(gamma_constraint={"class_name": "MaxNorm",
+                                                    "config": {"max_valu": 1}}, name="b")
 
 
 @pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.5),
@@ -261,13 +268,19 @@ def test_constraints_survive_save_and_load(tmp_path):
     assert (dense.bias.numpy() >= 0).all()
 
 
-def test_a_function_constraint_trains_but_cannot_be_saved(tmp_path):
-    model = models.Sequential([layers.Input((3,)),
-                               layers.Dense(2, kernel_constraint=lambda w: np.clip(w, -0.1, 0.1))])
+def test_a_function_constraint_trains_and_copies_but_cannot_be_saved(tmp_path):
+    clip = lambda w: np.clip(w, -0.1, 0.1)  # noqa: E731
+    model = models.Sequential([layers.Input((4, 3)),
+                               layers.Bidirectional(layers.LSTM(2, kernel_constraint=clip)),
+                               layers.Dense(2, kernel_constraint=clip)])
     model.compile("sgd", "mse")
-    model.train_on_batch(np.ones((2, 3), np.float32), np.full((2, 2), 5, np.float32))
-    assert np.abs(model.layers[0].kernel.numpy()).max() <= 0.1
-    with pytest.raises(ValueError, match="Cannot serialize constraint"):
+    model.train_on_batch(np.ones((2, 4, 3), np.float32), np.full((2, 2), 5, np.float32))
+    for layer in (model.layers[0].forward_layer, model.layers[0].backward_layer,
+                  model.layers[1]):
+        assert layer.kernel.constraint is clip
+        assert np.abs(layer.kernel.numpy()).max() <= 0.1
+    with pytest.raises(ValueError, match="cannot write the function .*lambda.* as JSON; give "
+                                         "a layer's constraint as a brisknn.constraints"):
         model.save(tmp_path / "m.keras")
     assert not (tmp_path / "m.keras").exists()
 
@@ -434,8 +447,8 @@ def test_dilation_arguments_are_checked_with_keras_rules():
     with pytest.raises(ValueError, match=r"'e' \(Conv1D\): kernel_size 3 with dilation_rate 4 "
                                          r"\(spanning 9\) is larger"):
         layers.Conv1D(2, 3, dilation_rate=4, name="e")(np.ones((1, 8, 1), np.float32))
-    with pytest.raises(NotImplementedError, match="dilation_rate"):
-        layers.Conv2DTranspose(2, 3, dilation_rate=2)
+    with pytest.raises(ValueError, match=r"Conv2DTranspose 't': `strides > 1` not supported"):
+        layers.Conv2DTranspose(2, 3, strides=2, dilation_rate=2, name="t")
 
 
 def test_the_bindings_check_dilation_themselves():
@@ -474,3 +487,229 @@ def test_dilated_convolutions_survive_save_and_load(tmp_path):
     loaded = models.load_model(tmp_path / "m.keras")
     assert loaded.layers[0].dilation_rate == (2, 1) and loaded.layers[2].dilation_rate == (3,)
     assert loaded.predict(x, verbose=0).tobytes() == model.predict(x, verbose=0).tobytes()
+
+
+# -- data_format='channels_first' (transposed to channels_last around the same kernels) -------
+def last(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def first(a):
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+CHANNELS_FIRST = [  # (class, arguments, channels_first input shape)
+    (layers.Conv2D, dict(filters=4, kernel_size=(3, 2), activation="relu"), (2, 3, 7, 6)),
+    (layers.Conv2D, dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 5, 7, 8)),
+    (layers.Conv2D, dict(filters=3, kernel_size=3, padding="same", dilation_rate=(2, 1),
+                         activation="tanh"), (2, 6, 7, 6)),
+    (layers.Conv1D, dict(filters=4, kernel_size=3, padding="causal", dilation_rate=2),
+     (2, 3, 9)),
+    (layers.Conv1D, dict(filters=4, kernel_size=2, strides=2, activation="sigmoid"), (2, 5, 9)),
+    (layers.Conv2DTranspose, dict(filters=3, kernel_size=3, strides=2, padding="same",
+                                  activation="relu"), (2, 4, 3, 5)),
+    (layers.MaxPooling2D, dict(pool_size=(2, 3), strides=(1, 2), padding="same"), (2, 3, 7, 6)),
+    (layers.AveragePooling2D, dict(pool_size=2, padding="same"), (2, 3, 5, 7)),
+    (layers.MaxPooling1D, dict(pool_size=3, strides=2), (2, 4, 9)),
+    (layers.AveragePooling1D, dict(pool_size=2, padding="same"), (2, 4, 7)),
+]
+
+
+@pytest.mark.parametrize("case", CHANNELS_FIRST, ids=lambda c: c[0].__name__)
+def test_channels_first_is_channels_last_transposed(case):
+    cls, kwargs, shape = case
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal(shape).astype(np.float32)
+    a = cls(data_format="channels_first", **kwargs)
+    b = cls(data_format="channels_last", **kwargs)
+    y_first = a(x)
+    b(last(x))
+    b.set_weights(a.get_weights())  # the weights have the same (Keras') shapes
+    assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
+    ya = a.forward(x, training=True)
+    yb = b.forward(last(x), training=True)
+    assert ya.tobytes() == first(yb).tobytes() and np.array_equal(y_first, ya)
+    assert a.compute_output_shape((None,) + shape[1:]) == (None,) + ya.shape[1:]
+    dy = rng.standard_normal(ya.shape).astype(np.float32)
+    dxa, dxb = a.backward(dy), b.backward(last(dy))
+    assert dxa.shape == x.shape and dxa.tobytes() == first(dxb).tobytes()
+    for wa, wb in zip(a.weights, b.weights):
+        assert wa.grad.tobytes() == wb.grad.tobytes()
+    config = a.get_config()
+    assert config["data_format"] == "channels_first"
+    assert type(a).from_config(config).get_config() == config
+
+
+def test_channels_first_conv_weights_have_keras_shapes_and_gradients():
+    conv = layers.Conv2D(5, (3, 2), data_format="channels_first")
+    conv.build((None, 4, 9, 9))
+    assert conv.kernel.shape == (3, 2, 4, 5) and conv.bias.shape == (5,)
+    assert conv.compute_output_shape((None, 4, 9, 9)) == (None, 5, 7, 8)
+    transpose = layers.Conv2DTranspose(5, 3, strides=2, data_format="channels_first")
+    transpose.build((None, 4, 3, 3))
+    assert transpose.kernel.shape == (3, 3, 5, 4)
+    assert transpose.compute_output_shape((None, 4, 3, 3)) == (None, 5, 7, 7)
+    conv1 = layers.Conv1D(2, 3, data_format="channels_first")
+    conv1.build((None, 6, 10))
+    assert conv1.kernel.shape == (3, 6, 2)
+    assert conv1.compute_output_shape((None, 6, 10)) == (None, 2, 8)
+    x = np.random.default_rng(11).standard_normal((2, 3, 6, 5))
+    layer_gradients_match_finite_differences(
+        layers.Conv2D(2, 3, padding="same", data_format="channels_first", activation="elu"), x)
+
+
+def test_channels_first_input_spec_checks_the_channel_axis():
+    conv = layers.Conv2D(2, 3, data_format="channels_first", name="cf")
+    conv(np.zeros((1, 3, 8, 8), np.float32))
+    assert conv(np.zeros((1, 3, 10, 9), np.float32)).shape == (1, 2, 8, 7)
+    with pytest.raises(ValueError, match=r"'cf' \(Conv2D\) expects input of shape "
+                                         r"\(None, 3, 8, 8\), got \(None, 4, 8, 8\)"):
+        conv(np.zeros((1, 4, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"'cg' \(Conv2D\) expects 4-D input \(batch, channels, "
+                                         r"height, width\)"):
+        layers.Conv2D(2, 3, data_format="channels_first", name="cg")(np.zeros((1, 3, 8)))
+    with pytest.raises(ValueError, match=r"'p' \(MaxPooling1D\) expects 3-D input \(batch, "
+                                         r"channels, steps\)"):
+        layers.MaxPooling1D(data_format="channels_first", name="p")(np.zeros((1, 3, 8, 2)))
+    with pytest.raises(ValueError, match=r"MaxPooling2D 'q': the `data_format` argument"):
+        layers.MaxPooling2D(data_format="first", name="q")
+    assert layers.Conv2D(2, 3, data_format="Channels_First").data_format == "channels_first"
+
+
+def channels_model(data_format):
+    brisknn.utils.set_random_seed(12)
+    shape = (3, 12, 12) if data_format == "channels_first" else (12, 12, 3)
+    model = models.Sequential([
+        layers.Input(shape),
+        layers.Conv2D(4, 3, padding="same", activation="relu", data_format=data_format),
+        layers.MaxPooling2D(data_format=data_format),
+        layers.Conv2D(6, 3, dilation_rate=2, data_format=data_format),
+        layers.AveragePooling2D(data_format=data_format),
+        layers.Flatten(data_format=data_format),  # Keras: channels_last order either way
+        layers.Dense(3, activation="softmax")])
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_channels_first_cnn_trains_as_its_channels_last_twin(tmp_path):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((8, 3, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    a, b = channels_model("channels_first"), channels_model("channels_last")
+    b.set_weights(a.get_weights())
+    losses_a = [a.train_on_batch(x, y) for _ in range(3)]
+    losses_b = [b.train_on_batch(last(x), y) for _ in range(3)]
+    assert losses_a == losses_b
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    a.save(tmp_path / "cf.keras")
+    loaded = models.load_model(tmp_path / "cf.keras")
+    assert loaded.layers[0].data_format == "channels_first"
+    assert loaded.predict(x, verbose=0).tobytes() == a.predict(x, verbose=0).tobytes()
+
+
+def test_data_format_none_follows_image_data_format_as_keras():
+    from brisknn import backend
+    assert backend.image_data_format() == "channels_last"
+    try:
+        backend.set_image_data_format("channels_first")
+        made = [layers.Conv2D(2, 3), layers.Conv1D(2, 3), layers.MaxPooling2D(),
+                layers.AveragePooling1D(), layers.GlobalAveragePooling2D(), layers.Flatten(),
+                layers.UpSampling2D(), layers.ZeroPadding2D(), layers.GlobalAveragePooling1D()]
+        assert all(layer.data_format == "channels_first" for layer in made)
+        assert layers.Conv2D(2, 3, data_format="channels_last").data_format == "channels_last"
+        with pytest.raises(ValueError, match="set_image_data_format: the `data_format`"):
+            backend.set_image_data_format("NHWC")
+    finally:
+        backend.set_image_data_format("channels_last")
+    assert layers.Conv2D(2, 3).data_format == "channels_last"
+    with pytest.raises(ValueError, match=r"Flatten 'f': the `data_format` argument"):
+        layers.Flatten(data_format="last", name="f")
+
+
+def conv_transpose_reference(x, kernel, bias, padding, dilation):
+    """Keras' Conv2DTranspose (stride 1) as a NumPy scatter: each input pixel adds its
+    kernel-weighted copy at the dilated taps; 'same' crops TF's padding from the full output."""
+    (dh, dw), (kh, kw, filters, _) = dilation, kernel.shape
+    span_h, span_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    n, h, w, _ = x.shape
+    full = np.zeros((n, h + span_h - 1, w + span_w - 1, filters))
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i * dh:i * dh + h, j * dw:j * dw + w] += x @ kernel[i, j].T
+    if padding == "same":  # the convolution it transposes pads (span - 1) // 2 before
+        top, left = (span_h - 1) // 2, (span_w - 1) // 2
+        full = full[:, top:top + h, left:left + w]
+    return full + bias
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("dilation", [(2, 2), (1, 3), (3, 2)])
+def test_dilated_conv2d_transpose_matches_keras_shapes_a_scatter_and_gradients(padding,
+                                                                               dilation):
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 4, 5, 3))
+    layer = layers.Conv2DTranspose(2, (3, 2), padding=padding, dilation_rate=dilation,
+                                   activation="tanh", dtype="float64")
+    y = layer_gradients_match_finite_differences(layer, x)
+    expected = np.tanh(conv_transpose_reference(x, layer.kernel.numpy(), layer.bias.numpy(),
+                                                padding, dilation))
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    span = [(k - 1) * d + 1 for k, d in zip((3, 2), dilation)]
+    keras = [n if padding == "same" else n + max(s - 1, 0) for n, s in zip((4, 5), span)]
+    assert y.shape == (2, *keras, 2)
+    assert layer.compute_output_shape((None, 4, 5, 3)) == (None, *keras, 2)
+    assert layer.get_config()["dilation_rate"] == dilation
+
+
+@pytest.mark.parametrize("cls,kwargs,shape", [
+    (layers.Conv2D, dict(filters=3, kernel_size=2), (2, 2, 5, 4)),
+    (layers.Conv1D, dict(filters=3, kernel_size=2, padding="causal"), (2, 2, 6)),
+    (layers.Conv2DTranspose, dict(filters=3, kernel_size=2), (2, 2, 3, 4))])
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax"])
+def test_channels_first_softmax_runs_over_the_last_axis_as_keras(cls, kwargs, shape, activation):
+    # Keras' activations.softmax(x, axis=-1): over width (steps), not the channels.
+    x = np.random.default_rng(15).standard_normal(shape)
+    layer = cls(data_format="channels_first", activation=activation, dtype="float64", **kwargs)
+    y = layer_gradients_match_finite_differences(layer, x)
+    linear = cls(data_format="channels_first", dtype="float64", **kwargs)
+    linear(x)
+    linear.set_weights(layer.get_weights())
+    z = linear(x)
+    expected = z - z.max(-1, keepdims=True)
+    expected = expected - np.log(np.exp(expected).sum(-1, keepdims=True))
+    np.testing.assert_allclose(y, expected if activation == "log_softmax" else
+                               np.exp(expected), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(layer.forward(x, logits=True), z)  # the model's fused path
+
+
+def test_a_channels_first_conv_softmax_head_trains_on_the_last_axis():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4, 2, 5, 6)).astype(np.float32)
+    y = rng.integers(0, 6, (4, 3, 5))  # a class per (filter, row): softmax over the width
+    model = models.Sequential([layers.Input((2, 5, 6)),
+                               layers.Conv2D(3, 3, padding="same", activation="softmax",
+                                             data_format="channels_first")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    picked = np.take_along_axis(probs, y[..., None], -1)
+    # the loss is fused with the softmax (logits from the layer), as Keras does
+    np.testing.assert_allclose(model.train_on_batch(x, y), -np.log(picked).mean(), rtol=1e-5)
+
+
+def test_dilated_convolution_gives_the_same_bits_on_any_thread_count():
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((48, 9, 9, 8)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    before = brisknn.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            brisknn.set_num_threads(threads)
+            y = brisknn.ops.conv2d(x, kernel, padding="same", dilation_rate=(2, 3))
+            grads = brisknn.ops.conv2d_backward(y, x, kernel, 1, "same", dilation_rate=(2, 3))
+            results.append([y.tobytes()] + [g.tobytes() for g in grads])
+    finally:
+        brisknn.set_num_threads(before)
+    assert results[0] == results[1] == results[2]

@@ -4,6 +4,7 @@ import gc
 import numpy as np
 
 _FLOATX = "float32"
+_IMAGE_DATA_FORMAT = "channels_last"
 
 
 def floatx():
@@ -17,6 +18,29 @@ def set_floatx(value):
     if value not in ("float32", "float64"):
         raise ValueError(f"set_floatx: expected 'float32' or 'float64', got {value!r}")
     _FLOATX = value
+
+
+def image_data_format():
+    """What a layer's data_format=None means: 'channels_last' unless set (as Keras)."""
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format):
+    """Sets image_data_format(): 'channels_last' or 'channels_first' (Keras' check, any case)."""
+    global _IMAGE_DATA_FORMAT
+    _IMAGE_DATA_FORMAT = standardize_data_format(data_format, "set_image_data_format")
+
+
+def standardize_data_format(data_format, where="data_format"):
+    """Keras' standardize_data_format: None is image_data_format(); the name in any case."""
+    if data_format is None:
+        return _IMAGE_DATA_FORMAT
+    value = str(data_format).lower()
+    if value not in ("channels_first", "channels_last"):
+        raise ValueError(f"{where}: the `data_format` argument must be one of "
+                         "{'channels_first', 'channels_last'}. Received: "
+                         f"data_format={data_format!r}")
+    return value
 
 
 def clear_session(free_memory=True):

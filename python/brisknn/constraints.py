@@ -136,14 +136,17 @@ _ALIASES = {**_CLASSES, "constraint": Constraint, "max_norm": MaxNorm,
 
 
 def serialize(constraint):
-    """{'class_name', 'config'} for a Constraint (None gives None). A plain function cannot be
-    written to a file without pickling, which brisknn never does: subclass Constraint."""
+    """{'class_name', 'config'} for a Constraint (None gives None). A plain function stays as it
+    is: a layer's config copied in memory (Bidirectional, clone_model) keeps it, but it cannot
+    be written to a file without pickling, which brisknn never does (saving says so: subclass
+    Constraint)."""
     if constraint is None:
         return None
     if isinstance(constraint, Constraint):
         return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    raise ValueError(f"Cannot serialize constraint {constraint!r}: only Constraint objects "
-                     "(with get_config) can be saved; subclass brisknn.constraints.Constraint")
+    if callable(constraint):
+        return constraint
+    raise ValueError(f"Cannot serialize constraint {constraint!r}")
 
 
 # The custom_objects of the model being loaded (see saving.deserialize_layer).
@@ -180,18 +183,24 @@ def deserialize(config, custom_objects=None):
         raise ValueError(f"Invalid config for constraint {name!r}: {e}") from e
 
 
-def get(identifier):
+def get(identifier, where=None):
     """As keras.constraints.get: None, a name ('max_norm', 'MaxNorm', 'non_neg', ...), a
-    {'class_name', 'config'} dict, a Constraint class (instantiated) or any callable w -> w."""
+    {'class_name', 'config'} dict, a Constraint class (instantiated) or any callable w -> w.
+    `where` (say "Dense 'dense': kernel_constraint") starts the error message."""
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    obj = _ALIASES.get(identifier) if isinstance(identifier, str) else identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r} (known "
-                     f"names: {sorted(_ALIASES)})")
+    try:
+        if isinstance(identifier, dict):
+            return deserialize(identifier)
+        obj = _ALIASES.get(identifier) if isinstance(identifier, str) else identifier
+        if callable(obj):
+            return obj() if inspect.isclass(obj) else obj
+        raise ValueError(f"Could not interpret constraint identifier: {identifier!r} (known "
+                         f"names: {sorted(_ALIASES)})")
+    except (ValueError, TypeError) as e:
+        if where is None:
+            raise
+        raise ValueError(f"{where}: {e}") from e
 
 
 def apply(var):

@@ -622,6 +622,10 @@ def _json_default(obj):
         return obj.item()
     if isinstance(obj, tuple):
         return list(obj)
+    if callable(obj):  # a function given as a constraint, say: JSON holds data, not code
+        raise ValueError(f"save: cannot write the function {_short(obj)} as JSON; give a "
+                         "layer's constraint as a brisknn.constraints.Constraint subclass with "
+                         "get_config (loaded through custom_objects)")
     raise TypeError(f"save: cannot write {type(obj).__name__} {_short(obj)} as JSON")
 
 

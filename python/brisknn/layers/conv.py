@@ -1,28 +1,58 @@
 """Conv2D and Conv2DTranspose: Keras' 2-D convolution layers on NHWC (channels_last) images;
-Conv1D on (batch, steps, channels) sequences, run by the same 2-D kernels on images of height 1."""
+Conv1D on (batch, steps, channels) sequences, run by the same 2-D kernels on images of height 1.
+With data_format='channels_first' the input is (batch, channels, *spatial): it is transposed to
+channels_last around the same kernels (a copy each way), and the weights keep Keras' shapes."""
 import numpy as np
 
-from brisknn import _core, constraints, initializers, regularizers
+from brisknn import _core, activations, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
                               normalize_tuple, workspace)
 
 
-def check_data_format(data_format, where, layout="images as (batch, height, width, channels)"):
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"{where}: brisknn supports data_format='channels_last' only ({layout}), "
-                         f"got {data_format!r}")
+standardize_data_format = backend.standardize_data_format
 
 
-class _ConvOptions(_ActivationMixin):
+class DataFormat:
+    """For a layer whose kernels run channels_last: moves a channels_first input's channel axis
+    last on the way in and back on the way out (shapes and arrays, any rank)."""
+
+    data_format = "channels_last"
+
+    @property
+    def _first(self):
+        return self.data_format == "channels_first"
+
+    def _last_shape(self, shape):
+        shape = tuple(shape)
+        return shape[:1] + shape[2:] + shape[1:2] if self._first and len(shape) > 2 else shape
+
+    def _first_shape(self, shape):
+        shape = tuple(shape)
+        return shape[:1] + shape[-1:] + shape[1:-1] if self._first and len(shape) > 2 else shape
+
+    def _to_last(self, x):
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1)) if self._first else x
+
+    def _to_first(self, y):
+        if y is None or not self._first:
+            return y
+        return np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+    def _layout(self, spatial):
+        """'(batch, height, width, channels)' or the channels_first order, for messages."""
+        return "(batch, channels, " + spatial + ")" if self._first \
+            else "(batch, " + spatial + ", channels)"
+
+
+class _ConvOptions(DataFormat, _ActivationMixin):
     """The arguments Conv1D, Conv2D and Conv2DTranspose share, checked and kept in one place.
     `rank` is the number of spatial axes (2 for images, 1 for sequences)."""
 
     rank = 2
-    _dilates = True  # the layer runs dilated kernels
     _paddings = ("valid", "same")
-    _layout = "images as (batch, height, width, channels)"
+    _spatial_names = "height, width"
 
     def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
                           dilation_rate, activation, use_bias, kernel_initializer,
@@ -34,15 +64,13 @@ class _ConvOptions(_ActivationMixin):
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", where)
         self.strides = normalize_tuple(strides, self.rank, "strides", where)
         self.padding = normalize_padding(padding, where, self._paddings)
-        check_data_format(data_format, where, self._layout)
+        self.data_format = standardize_data_format(data_format, where)
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", where)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             # Keras' BaseConv rule, for any mix of axes
             raise ValueError(f"{where}: `strides > 1` not supported in conjunction with "
                              f"`dilation_rate > 1`. Received: strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
-        if not self._dilates and max(self.dilation_rate) > 1:
-            raise NotImplementedError(f"{where}: dilation_rate other than 1 is not supported")
         for name, value in refused.items():
             if value is not None:
                 raise NotImplementedError(f"{where}: {name} is not supported")
@@ -52,15 +80,67 @@ class _ConvOptions(_ActivationMixin):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel_constraint = constraints.get(kernel_constraint, f"{where}: kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, f"{where}: bias_constraint")
         self.kernel = self.bias = None
         self._workspace = None  # reused across calls: sized for the largest batch seen
+
+    def _accepts(self, input_shape):
+        # Keras' InputSpec axes={channel_axis: channels}: the channels axis is 1 when first.
+        expected = self.input_shape
+        if not self._first or expected is None:
+            return super()._accepts(input_shape)
+        return len(input_shape) == len(expected) and (
+            expected[1] is None or input_shape[1] in (None, expected[1]))
+
+    # -- channels_first around the channels_last computation ------------------------------
+    def _row_wise_after(self):
+        """Softmax and log_softmax run over Keras' last axis, which is not the channels when
+        they come first: then the kernels run linear and the activation follows the transpose
+        back (the other activations are element-wise, so the layout does not matter)."""
+        return self._first and self.activation_name in activations.ROW_WISE
+
+    def _outer_forward(self, x, logits, run):
+        """run(x channels_last, logits) -> y channels_last, for x in this layer's layout."""
+        if not self._row_wise_after():
+            return self._to_first(run(self._to_last(x), logits))
+        z = self._to_first(run(self._to_last(x), True))
+        self._outer_logits = logits
+        if logits:
+            return z
+        self._outer_y = np.empty_like(z)
+        _core.activation_forward(z, self._outer_y, self.activation_name, self.activation_alpha)
+        return self._outer_y
+
+    def _outer_backward(self, dy, run):
+        """run(dy channels_last) -> dx channels_last (or None), for dy in this layer's layout."""
+        if self._row_wise_after() and not self._outer_logits:
+            dy = np.ascontiguousarray(dy, dtype=self._outer_y.dtype)
+            dz = np.empty_like(dy)
+            _core.activation_backward(dy, self._outer_y, dz, self.activation_name,
+                                      self.activation_alpha)
+            dy = dz
+        return self._to_first(run(self._to_last(dy)))
+
+    def _where(self, shape_in_last=False):
+        name = f"Layer {self.name!r} ({type(self).__name__}"
+        return name + (", channels_first input seen as channels_last)" if shape_in_last and
+                       self._first else ")")
+
+    def _check_input_rank(self, input_shape, known_channels=False):
+        rank = self.rank + 2
+        channels = self._last_shape(input_shape)[-1] if len(input_shape) == rank else None
+        if len(input_shape) != rank or (known_channels and channels is None):
+            raise ValueError(f"{self._where()} expects {rank}-D input "
+                             f"{self._layout(self._spatial_names)}"
+                             f"{' with known channels' if known_channels else ''}, got "
+                             f"shape {_shape_str(input_shape)}")
+        return channels
 
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, data_format="channels_last",
+                      padding=self.padding, data_format=self.data_format,
                       dilation_rate=self.dilation_rate,
                       activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
@@ -160,22 +240,24 @@ class Conv2D(_Convolution):
         return self.kernel_size + (input_shape[-1], self.filters)
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(f"Layer {self.name!r} (Conv2D) expects 4-D input (batch, height, "
-                             f"width, channels) with known channels, got {tuple(input_shape)}")
+        self._check_input_rank(input_shape, known_channels=True)
         self.compute_output_shape(input_shape)  # raises if the kernel does not fit
-        self._add_weights(self._kernel_shape(input_shape))
+        self._add_weights(self._kernel_shape(self._last_shape(input_shape)))
 
     def compute_output_shape(self, input_shape):
-        return conv2d_output_shape(tuple(input_shape), self._kernel_shape(input_shape),
-                                   self.strides, self.padding,
-                                   f"Layer {self.name!r} (Conv2D)", self.dilation_rate)
+        self._check_input_rank(input_shape)
+        shape = self._last_shape(input_shape)
+        return self._first_shape(conv2d_output_shape(
+            shape, self._kernel_shape(shape), self.strides, self.padding, self._where(True),
+            self.dilation_rate))
 
     def forward(self, x, training=False, logits=False):
-        return self._convolve(x, self.strides, self.padding, training, logits)
+        return self._outer_forward(x, logits, lambda x, logits: self._convolve(
+            x, self.strides, self.padding, training, logits))
 
     def backward(self, dy, need_dx=True):
-        return self._convolve_backward(dy, self.strides, self.padding, need_dx)
+        return self._outer_backward(dy, lambda dy: self._convolve_backward(
+            dy, self.strides, self.padding, need_dx))
 
 
 Convolution2D = Conv2D
@@ -193,7 +275,7 @@ class Conv1D(_Convolution):
 
     rank = 1
     _paddings = ("valid", "same", "causal")
-    _layout = "sequences as (batch, steps, channels)"
+    _spatial_names = "steps"
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -229,21 +311,21 @@ class Conv1D(_Convolution):
         return (1, self.strides[0]), "valid" if self.padding == "causal" else self.padding
 
     def build(self, input_shape):
-        self._check_rank(input_shape)
-        if input_shape[-1] is None:
+        self._check_input_rank(input_shape)
+        channels = self._last_shape(input_shape)[-1]
+        if channels is None:
             raise ValueError(f"Layer {self.name!r} (Conv1D) needs a known channel dimension, "
                              f"got input shape {_shape_str(input_shape)}")
         self.compute_output_shape(input_shape)  # raises if the kernel does not fit
-        self._add_weights(self.kernel_size + (input_shape[-1], self.filters))
-
-    def _check_rank(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"Layer {self.name!r} (Conv1D) expects 3-D input (batch, steps, "
-                             f"channels), got shape {_shape_str(input_shape)}")
+        self._add_weights(self.kernel_size + (channels, self.filters))
 
     def compute_output_shape(self, input_shape):
-        self._check_rank(input_shape)
-        where = f"Layer {self.name!r} (Conv1D)"
+        self._check_input_rank(input_shape)
+        return self._first_shape(self._output_shape_last(self._last_shape(input_shape)))
+
+    def _output_shape_last(self, input_shape):
+        """The output shape (batch, steps, filters) for a channels_last input shape."""
+        where = self._where(True)
         if self.kernel is not None and input_shape[-1] not in (None, self.kernel.shape[1]):
             raise ValueError(f"{where}: input of shape {_shape_str(input_shape)} has "
                              f"{input_shape[-1]} channels, the kernel of shape "
@@ -264,6 +346,10 @@ class Conv1D(_Convolution):
 
     def forward(self, x, training=False, logits=False):
         self.compute_output_shape(x.shape)
+        return self._outer_forward(x, logits, lambda x, logits: self._forward_last(
+            x, training, logits))
+
+    def _forward_last(self, x, training, logits):
         x = np.ascontiguousarray(x)  # a strided view would not reshape to the image in place
         if self._left_pad:
             x = np.pad(x, ((0, 0), (self._left_pad, 0), (0, 0)))
@@ -274,6 +360,9 @@ class Conv1D(_Convolution):
         return y.reshape(batch, y.shape[2], self.filters)
 
     def backward(self, dy, need_dx=True):
+        return self._outer_backward(dy, lambda dy: self._backward_last(dy, need_dx))
+
+    def _backward_last(self, dy, need_dx):
         batch, steps, filters = dy.shape
         strides, padding = self._window
         dx = self._convolve_backward(np.ascontiguousarray(dy).reshape(batch, 1, steps, filters),
@@ -290,8 +379,9 @@ Convolution1D = Conv1D
 class Conv2DTranspose(_ConvOptions, Layer):
     """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
     (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
-    'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length), and
-    a kernel of Keras' shape (k_h, k_w, filters, in_channels).
+    'same' and h * stride + max(k - stride, 0) for 'valid' (Keras' deconv_output_length, k the
+    dilated span (k - 1) * dilation + 1), and a kernel of Keras' shape (k_h, k_w, filters,
+    in_channels).
 
     It runs on the Conv2D kernels: the output is conv2d_backward's input gradient of the
     convolution that maps the output back to the input with this kernel, the input gradient is
@@ -300,7 +390,6 @@ class Conv2DTranspose(_ConvOptions, Layer):
     """
 
     input_spec_last_axis_only = True
-    _dilates = False
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
@@ -317,12 +406,8 @@ class Conv2DTranspose(_ConvOptions, Layer):
                                bias_constraint=bias_constraint)
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(f"Layer {self.name!r} (Conv2DTranspose) expects 4-D input (batch, "
-                             f"height, width, channels) with known channels, got "
-                             f"{tuple(input_shape)}")
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters,
-                                                                    input_shape[-1]),
+        channels = self._check_input_rank(input_shape, known_channels=True)
+        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
                                       self.kernel_initializer, self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         if self.use_bias:
@@ -330,11 +415,14 @@ class Conv2DTranspose(_ConvOptions, Layer):
                                         self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"Layer {self.name!r} (Conv2DTranspose) expects 4-D input (batch, "
-                             f"height, width, channels), got {tuple(input_shape)}")
+        self._check_input_rank(input_shape)
+        return self._first_shape(self._output_shape_last(self._last_shape(input_shape)))
+
+    def _output_shape_last(self, input_shape):
         out = []
-        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+        for size, k, s, d in zip(input_shape[1:3], self.kernel_size, self.strides,
+                                 self.dilation_rate):
+            k = (k - 1) * d + 1  # Keras: kernel_size + (kernel_size - 1) * (dilation - 1)
             if size is None:
                 out.append(None)
             elif self.padding == "same":
@@ -346,17 +434,20 @@ class Conv2DTranspose(_ConvOptions, Layer):
     def _workspace_for(self, big_shape, backward, dtype):
         # The convolution runs from the (big) output side to the input side.
         self._workspace = workspace(self._workspace, big_shape, self.kernel.shape, self.strides,
-                                    self.padding, backward, dtype)
+                                    self.padding, backward, dtype, self.dilation_rate)
         return self._workspace
 
     def forward(self, x, training=False, logits=False):
-        out_shape = self.compute_output_shape(x.shape)
+        return self._outer_forward(x, logits, self._forward_last)
+
+    def _forward_last(self, x, logits):
+        out_shape = self._output_shape_last(x.shape)
         z = np.empty(out_shape, dtype=x.dtype)
         ws = self._workspace_for(out_shape, True, x.dtype)
         # conv2d_backward reads its `x` argument only for the kernel gradient (None here): z
         # stands in for it, giving the shape the convolution runs from.
         _core.conv2d_backward(np.ascontiguousarray(x), z, self.kernel.value, z, None, None, ws,
-                              self.strides, self.padding)
+                              self.strides, self.padding, dilation_rate=self.dilation_rate)
         if self.use_bias:
             z += self.bias.value
         self._x, self._emitted_logits = x, logits
@@ -369,12 +460,16 @@ class Conv2DTranspose(_ConvOptions, Layer):
         return y
 
     def backward(self, dy, need_dx=True):
+        return self._outer_backward(dy, lambda dy: self._backward_last(dy, need_dx))
+
+    def _backward_last(self, dy, need_dx):
         dz = np.ascontiguousarray(self._activation_backward(
             np.ascontiguousarray(dy, dtype=self._y.dtype)))
         if self.trainable:
             ws = self._workspace_for(dz.shape, True, dz.dtype)
             _core.conv2d_backward(self._x, dz, self.kernel.value, None, self.kernel.grad, None,
-                                  ws, self.strides, self.padding)
+                                  ws, self.strides, self.padding,
+                                  dilation_rate=self.dilation_rate)
             if self.use_bias:
                 self.bias.grad += dz.sum(axis=(0, 1, 2))
         if not need_dx:
@@ -382,7 +477,7 @@ class Conv2DTranspose(_ConvOptions, Layer):
         dx = np.empty_like(self._x)
         _core.conv2d_forward(dz, self.kernel.value, None, dx,
                              self._workspace_for(dz.shape, False, dz.dtype), self.strides,
-                             self.padding)
+                             self.padding, dilation_rate=self.dilation_rate)
         return dx
 
     def get_config(self):

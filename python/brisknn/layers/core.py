@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from brisknn import _core, activations, constraints, initializers, regularizers, utils
+from brisknn import _core, activations, backend, constraints, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _as_shape, _shape_str
 
 
@@ -122,8 +122,9 @@ class Dense(_ActivationMixin, Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        where = f"Dense {self.name!r}"
+        self.kernel_constraint = constraints.get(kernel_constraint, f"{where}: kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, f"{where}: bias_constraint")
         self.kernel = self.bias = None
 
     def build(self, input_shape):
@@ -296,10 +297,8 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError("The `data_format` argument must be one of {'channels_first', "
-                             f"'channels_last'}}. Received: data_format={data_format!r}")
-        self.data_format = data_format or "channels_last"
+        self.data_format = backend.standardize_data_format(data_format,
+                                                           f"Flatten {self.name!r}")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from brisknn import _core, constraints, initializers, regularizers
+from brisknn import _core, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str, is_symbolic, symbolic_call
 
 
@@ -38,7 +38,8 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self.embeddings_constraint = constraints.get(
+            embeddings_constraint, f"Embedding {self.name!r}: embeddings_constraint")
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero  # as Keras 3
         if weights is not None and not (isinstance(weights, (list, tuple)) and len(weights) == 1):
@@ -167,10 +168,8 @@ class GlobalAveragePooling1D(Layer):
 
     def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"GlobalAveragePooling1D: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
+        data_format = backend.standardize_data_format(
+            data_format, f"GlobalAveragePooling1D {self.name!r}")
         self.data_format = data_format
         self.keepdims = bool(keepdims)
         self._axis = 1 if data_format == "channels_last" else 2

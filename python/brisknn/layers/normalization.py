@@ -44,8 +44,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint, f"{where}: beta_constraint")
+        self.gamma_constraint = constraints.get(gamma_constraint, f"{where}: gamma_constraint")
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     def _accepts(self, input_shape):

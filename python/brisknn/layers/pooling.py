@@ -1,19 +1,21 @@
 """MaxPooling2D and AveragePooling2D: Keras' 2-D pooling layers on NHWC images, and
-MaxPooling1D and AveragePooling1D on (batch, steps, channels) sequences; the global
+MaxPooling1D and AveragePooling1D on (batch, steps, channels) sequences (channels_first input
+is transposed to channels_last around the kernels); the global
 poolings (GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalMaxPooling1D), the head of a
 transfer-learning model."""
 import numpy as np
 
 from brisknn import _core
 from brisknn.layers.base import Layer, _shape_str
-from brisknn.layers.conv import check_data_format
+from brisknn.layers.conv import DataFormat, standardize_data_format
 from brisknn.ops.conv import normalize_padding, normalize_tuple, window_output_shape
 
 
-class _Pooling(Layer):
-    """A window sliding over the spatial axes of channels_last input: `rank` 2 for images
-    (batch, height, width, channels), 1 for sequences (batch, steps, channels). Both run on the
-    2-D kernels, a sequence viewed as an image of height 1 with (1, pool) windows."""
+class _Pooling(DataFormat, Layer):
+    """A window sliding over the spatial axes: `rank` 2 for images (batch, height, width,
+    channels), 1 for sequences (batch, steps, channels), or (batch, channels, ...) with
+    channels_first. Both run on the 2-D kernels, channels_last, a sequence viewed as an image of
+    height 1 with (1, pool) windows."""
 
     rank = 2
 
@@ -25,24 +27,31 @@ class _Pooling(Layer):
         self.strides = self.pool_size if strides is None else normalize_tuple(
             strides, self.rank, "strides", where)
         self.padding = normalize_padding(padding, where)
-        check_data_format(data_format, where, "images as (batch, height, width, channels)"
-                          if self.rank == 2 else "sequences as (batch, steps, channels)")
+        self.data_format = standardize_data_format(data_format, where)
         lead = (1,) * (2 - self.rank)
         self._pool_2d, self._strides_2d = lead + self.pool_size, lead + self.strides
 
-    def _as_image_shape(self, input_shape):
-        """input_shape as the 2-D kernels see it, after checking its rank."""
-        input_shape = tuple(input_shape)
+    def _check_rank(self, input_shape):
         if len(input_shape) != self.rank + 2:
-            layout = ("(batch, height, width, channels)" if self.rank == 2 else
-                      "(batch, steps, channels)")
+            layout = self._layout("height, width" if self.rank == 2 else "steps")
             raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects "
                              f"{self.rank + 2}-D input {layout}, got shape "
                              f"{_shape_str(input_shape)}")
+
+    def _as_image_shape(self, input_shape):
+        """A channels_last input_shape as the 2-D kernels see it."""
+        input_shape = tuple(input_shape)
         return input_shape[:1] + (1,) * (2 - self.rank) + input_shape[1:]
 
     def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        out = self._output_shape_last(self._last_shape(input_shape))
+        return self._first_shape(out)
+
+    def _output_shape_last(self, input_shape):
         where = f"Layer {self.name!r} ({type(self).__name__})"
+        if self._first:
+            where = where[:-1] + ", channels_first input seen as channels_last)"
         image_shape = self._as_image_shape(input_shape)
         if image_shape[3] is None:
             raise ValueError(f"{where}: the channel dimension must be known, got "
@@ -59,16 +68,17 @@ class _Pooling(Layer):
         return (input_shape[0],) + out[2 - self.rank:] + (image_shape[3],)
 
     def _forward_shapes(self, x):
-        """(x viewed as an image, the image-shaped output) for this input."""
-        out = self.compute_output_shape(x.shape)
+        """(x viewed as an image, the image-shaped output, the channels_last output shape) for
+        a channels_last x."""
+        out = self._output_shape_last(x.shape)
         self._in_shape = x.shape
         x4 = np.ascontiguousarray(x).reshape(self._as_image_shape(x.shape))
-        return x4, self._as_image_shape(out)
+        return x4, self._as_image_shape(out), out
 
     def get_config(self):
         config = super().get_config()
         config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                      data_format="channels_last")
+                      data_format=self.data_format)
         return config
 
 
@@ -78,40 +88,42 @@ class _MaxPooling(_Pooling):
     _argmax = None  # int32 positions of the maxima, reused across calls of the same shape
 
     def forward(self, x, training=False):
-        x4, shape = self._forward_shapes(x)
+        self._check_rank(x.shape)
+        x4, shape, out = self._forward_shapes(self._to_last(x))
         y = np.empty(shape, dtype=x.dtype)
         if self._argmax is None or self._argmax.shape != shape:
             self._argmax = np.empty(shape, dtype=np.int32)
         _core.max_pool2d_forward(x4, y, self._argmax, self._pool_2d, self._strides_2d,
                                  self.padding)
-        return y.reshape(self.compute_output_shape(x.shape))
+        return self._to_first(y.reshape(out))
 
     def backward(self, dy, need_dx=True):
         if not need_dx:
             return None
-        dy = np.ascontiguousarray(dy).reshape(self._argmax.shape)
+        dy = np.ascontiguousarray(self._to_last(dy)).reshape(self._argmax.shape)
         dx = np.empty(self._as_image_shape(self._in_shape), dtype=dy.dtype)
         _core.max_pool2d_backward(dy, self._argmax, dx)
-        return dx.reshape(self._in_shape)
+        return self._to_first(dx.reshape(self._in_shape))
 
 
 class _AveragePooling(_Pooling):
     """The mean of each pool_size window over its non-padding positions (as Keras)."""
 
     def forward(self, x, training=False):
-        x4, shape = self._forward_shapes(x)
+        self._check_rank(x.shape)
+        x4, shape, out = self._forward_shapes(self._to_last(x))
         y = np.empty(shape, dtype=x.dtype)
         _core.avg_pool2d_forward(x4, y, self._pool_2d, self._strides_2d, self.padding)
         self._out_shape = shape
-        return y.reshape(self.compute_output_shape(x.shape))
+        return self._to_first(y.reshape(out))
 
     def backward(self, dy, need_dx=True):
         if not need_dx:
             return None
-        dy = np.ascontiguousarray(dy).reshape(self._out_shape)
+        dy = np.ascontiguousarray(self._to_last(dy)).reshape(self._out_shape)
         dx = np.empty(self._as_image_shape(self._in_shape), dtype=dy.dtype)
         _core.avg_pool2d_backward(dy, dx, self._pool_2d, self._strides_2d, self.padding)
-        return dx.reshape(self._in_shape)
+        return self._to_first(dx.reshape(self._in_shape))
 
 
 class MaxPooling2D(_MaxPooling):
@@ -152,10 +164,8 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{type(self).__name__}: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
+        data_format = standardize_data_format(data_format,
+                                              f"{type(self).__name__} {self.name!r}")
         self.data_format = data_format
         self.keepdims = bool(keepdims)
         first = 1 if data_format == "channels_last" else 2

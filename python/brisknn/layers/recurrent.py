@@ -50,9 +50,11 @@ class _Recurrent(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        where = f"{kind} {self.name!r}"
+        self.kernel_constraint = constraints.get(kernel_constraint, f"{where}: kernel_constraint")
+        self.recurrent_constraint = constraints.get(recurrent_constraint,
+                                                    f"{where}: recurrent_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, f"{where}: bias_constraint")
         # Keras clips the rates to [0, 1] and applies dropout only for 0 < rate < 1.
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))

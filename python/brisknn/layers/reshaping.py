@@ -3,6 +3,7 @@ GAN generator built from Dense, Reshape, UpSampling2D and Conv2D; the padding in
 DCGAN discriminator)."""
 import numpy as np
 
+from brisknn import backend
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.ops.conv import normalize_pair
 
@@ -17,9 +18,7 @@ class UpSampling2D(Layer):
         super().__init__(**kwargs)
         where = f"UpSampling2D {self.name!r}"
         self.size = normalize_pair(size, "size", where)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{where}: invalid `data_format` argument: {data_format!r}")
+        data_format = backend.standardize_data_format(data_format, where)
         self.data_format = data_format
         self.interpolation = str(interpolation).lower()
         if self.interpolation != "nearest":
@@ -64,9 +63,7 @@ class ZeroPadding2D(Layer):
         super().__init__(**kwargs)
         where = f"ZeroPadding2D {self.name!r}"
         self.padding = _padding_pairs(padding, where)
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{where}: invalid `data_format` argument: {data_format!r}")
+        data_format = backend.standardize_data_format(data_format, where)
         self.data_format = data_format
         self._axes = (1, 2) if data_format == "channels_last" else (2, 3)
 
