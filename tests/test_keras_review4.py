@@ -780,3 +780,24 @@ def test_a_custom_loss_trains_when_it_gives_its_gradient_and_says_so_when_not():
     assert model.evaluate(x, y, verbose=0) > 0  # the value needs no gradient
     with pytest.raises(NotImplementedError, match="grad"):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("layer,shape,reference", [
+    (layers.UpSampling1D(3), (2, 4, 5), lambda x: np.repeat(x, 3, axis=1)),
+    (layers.ZeroPadding1D((1, 2)), (2, 4, 5), lambda x: np.pad(x, ((0, 0), (1, 2), (0, 0)))),
+    (layers.ZeroPadding1D(2), (2, 4, 5), lambda x: np.pad(x, ((0, 0), (2, 2), (0, 0)))),
+    (layers.Cropping1D((1, 2)), (2, 6, 5), lambda x: x[:, 1:4]),
+    (layers.Cropping2D(((1, 0), (2, 1))), (2, 5, 6, 3), lambda x: x[:, 1:, 2:5]),
+    (layers.Cropping2D(1, data_format="channels_first"), (2, 3, 5, 6),
+     lambda x: x[:, :, 1:4, 1:5]),
+])
+def test_1d_reshaping_and_cropping_layers_as_keras(layer, shape, reference):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    y = layer(x)
+    np.testing.assert_array_equal(y, reference(x))
+    assert tuple(layer.compute_output_shape((None,) + shape[1:]))[1:] == y.shape[1:]
+    dy = np.random.default_rng(1).normal(size=y.shape)
+    # the backward of a linear map is its transpose: <dy, J x> == <J^T dy, x>
+    assert float((dy * y).sum()) == pytest.approx(float((layer.backward(dy) * x).sum()),
+                                                  rel=1e-5)
+    assert layer.backward(dy).shape == x.shape
