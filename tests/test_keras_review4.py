@@ -801,3 +801,22 @@ def test_1d_reshaping_and_cropping_layers_as_keras(layer, shape, reference):
     assert float((dy * y).sum()) == pytest.approx(float((layer.backward(dy) * x).sum()),
                                                   rel=1e-5)
     assert layer.backward(dy).shape == x.shape
+
+
+def test_dice_and_tversky_as_keras_with_gradients():
+    y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+    y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+    np.testing.assert_allclose(losses.dice(y_true, y_pred, axis=(1, 2, 3)), [0.5, 0.75757575],
+                               rtol=1e-6)
+    assert float(losses.dice(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    assert float(losses.Dice()(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    # alpha = beta = 0.5 is the Dice loss
+    assert float(losses.tversky(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    rng = np.random.default_rng(0)
+    t = (rng.random((3, 4)) > 0.5).astype(float)
+    p = rng.uniform(0.05, 0.95, (3, 4))
+    for loss in (losses.Dice(), losses.Dice(axis=[1]), losses.Tversky(alpha=0.3, beta=0.7)):
+        value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
+        assert value == pytest.approx(float(loss(t, p)))
+        expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
+        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-9)
