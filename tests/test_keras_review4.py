@@ -820,3 +820,30 @@ def test_dice_and_tversky_as_keras_with_gradients():
         assert value == pytest.approx(float(loss(t, p)))
         expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
         np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_iou_metrics_give_keras_docstring_values():
+    from brisknn import metrics
+    m = metrics.MeanIoU(num_classes=2)
+    assert float(m([0, 0, 1, 1], [0, 1, 0, 1])) == pytest.approx(1 / 3, rel=1e-6)
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 1, 0, 1], sample_weight=[0.3, 0.3, 0.3, 0.1])
+    assert float(m.result()) == pytest.approx(0.23809525, rel=1e-6)
+    m = metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
+    assert float(m([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7])) == pytest.approx(1 / 3, rel=1e-6)
+    m.reset_state()
+    m.update_state([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7], sample_weight=[0.2, 0.3, 0.4, 0.1])
+    assert float(m.result()) == pytest.approx(0.17361112, rel=1e-6)
+    y_true = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    y_pred = np.array([[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+    weight = [0.1, 0.2, 0.3, 0.4]
+    m = metrics.OneHotIoU(num_classes=3, target_class_ids=[0, 2])
+    m.update_state(y_true, y_pred, sample_weight=weight)
+    assert float(m.result()) == pytest.approx((0 + 0.1 / 0.7) / 2, rel=1e-5)
+    m = metrics.OneHotMeanIoU(num_classes=3)
+    m.update_state(y_true, y_pred, sample_weight=weight)
+    assert float(m.result()) == pytest.approx(0.1 / 0.7 / 3, rel=1e-5)
+    m = metrics.MeanIoU(num_classes=3, ignore_class=2)
+    assert float(m([0, 1, 2, 2], [0, 1, 1, 0])) == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(ValueError, match="class ids"):
+        metrics.MeanIoU(num_classes=2)([0, 3], [0, 1])

@@ -788,6 +788,128 @@ class F1Score(FBetaScore):
         return config
 
 
+class IoU(Metric):
+    """Keras' IoU: a (num_classes, num_classes) confusion matrix (rows the labels, columns the
+    predictions) over every element seen, then tp / (tp + fp + fn) per target class, averaged
+    over the classes whose denominator is not zero. Labels and predictions are class ids
+    (sparse_y_true/sparse_y_pred), or one-hot/scores argmaxed along `axis`; elements labelled
+    `ignore_class` are left out."""
+    _direction = "up"
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(dtype=dtype, name=name)
+        self.num_classes = int(num_classes)
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(f"Target class id {max(target_class_ids)} is out of range, which "
+                             f"is [0, {num_classes}).")
+        self.target_class_ids = list(target_class_ids)
+        self.ignore_class = ignore_class
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.axis = axis
+        self.total_cm = self.add_variable((self.num_classes, self.num_classes),
+                                          name="total_confusion_matrix")
+
+    def _ids(self, y_true, y_pred):
+        if not self.sparse_y_true:
+            y_true = np.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = np.argmax(y_pred, axis=self.axis)
+        return np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self._ids(np.asarray(y_true), np.asarray(y_pred))
+        y_true, y_pred = y_true.astype(np.int64), y_pred.astype(np.int64)
+        weight = np.ones(y_true.shape) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, dtype=np.float64).reshape(-1), y_true.shape)
+        if self.ignore_class is not None:
+            keep = y_true != self.ignore_class
+            y_true, y_pred, weight = y_true[keep], y_pred[keep], weight[keep]
+        n = self.num_classes
+        for name, ids in (("labels", y_true), ("predictions", y_pred)):
+            if ids.size and (ids.min() < 0 or ids.max() >= n):
+                raise ValueError(f"{type(self).__name__}: {name} must be class ids in "
+                                 f"[0, {n}), got values in [{ids.min()}, {ids.max()}]")
+        self.total_cm.value += np.bincount(y_true * n + y_pred, weights=weight,
+                                           minlength=n * n).reshape(n, n)
+
+    def result(self):
+        cm = self.total_cm.value
+        true_positives = np.diag(cm)
+        denominator = cm.sum(axis=0) + cm.sum(axis=1) - true_positives
+        ids = self.target_class_ids
+        true_positives, denominator = true_positives[ids], denominator[ids]
+        valid = float((denominator > 1e-9).sum())
+        eps = backend.epsilon()
+        return backend.Scalar((true_positives / (denominator + eps)).sum() / (valid + eps))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
+class MeanIoU(IoU):
+    """The IoU averaged over every class."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)), name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class BinaryIoU(IoU):
+    """The IoU of binary labels against scores, a score at or above `threshold` predicting 1."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, list(target_class_ids), name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = (np.asarray(y_pred, dtype=np.float64) >= self.threshold).astype(np.int64)
+        super().update_state(np.asarray(y_true), y_pred, sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype,
+                "target_class_ids": self.target_class_ids, "threshold": self.threshold}
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot labels and per-class scores (both argmaxed)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot labels and per-class scores (both argmaxed)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
 class AUC(Metric):
     """Keras' AUC: true/false positive/negative counts at `num_thresholds` thresholds (evenly
     spaced in (0, 1), plus -1e-7 and 1 + 1e-7 at the ends), then the area under the ROC or PR
@@ -915,7 +1037,8 @@ _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError
             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsolutePercentageError,
             MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity, Hinge, SquaredHinge,
             CategoricalHinge, KLDivergence, Poisson, R2Score, TruePositives, FalsePositives,
-            TrueNegatives, FalseNegatives, FBetaScore, F1Score)
+            TrueNegatives, FalseNegatives, FBetaScore, F1Score, IoU, MeanIoU, BinaryIoU,
+            OneHotIoU, OneHotMeanIoU)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
