@@ -847,3 +847,30 @@ def test_iou_metrics_give_keras_docstring_values():
     assert float(m([0, 1, 2, 2], [0, 1, 1, 0])) == pytest.approx(1.0, rel=1e-6)
     with pytest.raises(ValueError, match="class ids"):
         metrics.MeanIoU(num_classes=2)([0, 3], [0, 1])
+
+
+def test_rate_at_rate_metrics_give_keras_docstring_values():
+    from brisknn import metrics
+    y_true, y_pred = [0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8]
+    m = metrics.SensitivityAtSpecificity(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[1, 1, 2, 2, 1])
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m = metrics.SpecificityAtSensitivity(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(2 / 3)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[1, 1, 2, 2, 2])
+    assert float(m.result()) == pytest.approx(0.5)
+    m = metrics.PrecisionAtRecall(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[2, 2, 2, 1, 1])
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m = metrics.RecallAtPrecision(0.8)
+    assert float(m([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1])
+    assert float(m.result()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="range"):
+        metrics.PrecisionAtRecall(1.5)

@@ -1016,6 +1016,133 @@ class AUC(Metric):
         return config
 
 
+class _SensitivitySpecificityBase(Metric):
+    """Keras' base of SensitivityAtSpecificity & co: true/false positive/negative counts at
+    `num_thresholds` thresholds (as AUC's), then the largest value of one rate among the
+    thresholds where the other reaches `value` (0 if none does)."""
+    _direction = "up"
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if num_thresholds <= 0:
+            raise ValueError("Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds}")
+        self.value = value
+        self.class_id = class_id
+        self.num_thresholds = num_thresholds
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+        else:
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0 - backend.epsilon()] + inner + [1.0 + backend.epsilon()]
+        shape = (len(self.thresholds),)
+        self.true_positives = self.add_variable(shape, name="true_positives")
+        self.false_positives = self.add_variable(shape, name="false_positives")
+        self.true_negatives = self.add_variable(shape, name="true_negatives")
+        self.false_negatives = self.add_variable(shape, name="false_negatives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        label = (y_true != 0).reshape(-1)
+        weight = _element_weights(sample_weight, y_pred)
+        above = y_pred.reshape(-1)[None, :] > np.array(self.thresholds)[:, None]
+        positive, negative = weight * label, weight * ~label
+        self.true_positives.value += above @ positive
+        self.false_positives.value += above @ negative
+        self.false_negatives.value += ~above @ positive
+        self.true_negatives.value += ~above @ negative
+
+    def _find_max_under_constraint(self, constrained, dependent):
+        feasible = constrained >= self.value
+        return backend.Scalar(max(0.0, float((dependent * feasible).max(initial=0.0))))
+
+    def _rates(self):
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
+        return {"sensitivity": _divide_no_nan(tp, tp + fn),
+                "specificity": _divide_no_nan(tn, tn + fp),
+                "precision": _divide_no_nan(tp, tp + fp)}
+
+    def get_config(self):
+        return {**super().get_config(), "num_thresholds": self.num_thresholds,
+                "class_id": self.class_id}
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    """The best sensitivity (recall) among thresholds whose specificity is >= `specificity`."""
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= specificity <= 1:
+            raise ValueError("Argument `specificity` must be in the range [0, 1]. "
+                             f"Received: specificity={specificity}")
+        self.specificity = specificity
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["specificity"], rates["sensitivity"])
+
+    def get_config(self):
+        return {**super().get_config(), "specificity": self.specificity}
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    """The best specificity among thresholds whose sensitivity is >= `sensitivity`."""
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= sensitivity <= 1:
+            raise ValueError("Argument `sensitivity` must be in the range [0, 1]. "
+                             f"Received: sensitivity={sensitivity}")
+        self.sensitivity = sensitivity
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["sensitivity"], rates["specificity"])
+
+    def get_config(self):
+        return {**super().get_config(), "sensitivity": self.sensitivity}
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    """The best precision among thresholds whose recall is >= `recall`."""
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= recall <= 1:
+            raise ValueError(f"Argument `recall` must be in the range [0, 1]. Received: "
+                             f"recall={recall}")
+        self.recall = recall
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["sensitivity"], rates["precision"])
+
+    def get_config(self):
+        return {**super().get_config(), "recall": self.recall}
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    """The best recall among thresholds whose precision is >= `precision`."""
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= precision <= 1:
+            raise ValueError("Argument `precision` must be in the range [0, 1]. Received: "
+                             f"precision={precision}")
+        self.precision = precision
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["precision"], rates["sensitivity"])
+
+    def get_config(self):
+        return {**super().get_config(), "precision": self.precision}
+
+
 def _divide_no_nan(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
@@ -1038,7 +1165,8 @@ _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError
             MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity, Hinge, SquaredHinge,
             CategoricalHinge, KLDivergence, Poisson, R2Score, TruePositives, FalsePositives,
             TrueNegatives, FalseNegatives, FBetaScore, F1Score, IoU, MeanIoU, BinaryIoU,
-            OneHotIoU, OneHotMeanIoU)
+            OneHotIoU, OneHotMeanIoU, SensitivityAtSpecificity, SpecificityAtSensitivity,
+            PrecisionAtRecall, RecallAtPrecision)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})
