@@ -874,3 +874,21 @@ def test_rate_at_rate_metrics_give_keras_docstring_values():
     assert float(m.result()) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="range"):
         metrics.PrecisionAtRecall(1.5)
+
+
+def test_newer_keras_activations_called_directly():
+    from brisknn import activations
+    x = np.array([-1.0, -0.3, 0.2, 0.7, 2.0])
+    np.testing.assert_allclose(activations.hard_shrink(x), [-1, 0, 0, 0.7, 2])
+    np.testing.assert_allclose(activations.soft_shrink(x), [-0.5, 0, 0, 0.2, 1.5])
+    np.testing.assert_allclose(activations.threshold(x, 0.5, -9.0), [-9, -9, -9, 0.7, 2])
+    np.testing.assert_allclose(activations.sparse_sigmoid(x), [0, 0.35, 0.6, 0.85, 1])
+    np.testing.assert_allclose(activations.glu(np.array([[1.0, 2.0, 0.0, 3.0]])),
+                               [[0.5, 2 / (1 + np.exp(-3.0))]])
+    np.testing.assert_allclose(activations.sparsemax(np.array([-1.0, 0.0, 1.0])), [0, 0, 1])
+    p = activations.sparsemax(np.array([[0.1, 0.2, 0.3], [3.0, 1.0, 2.5]]))
+    np.testing.assert_allclose(p, [[0.1 + 1 / 3 - 0.2, 1 / 3, 1 / 3 + 0.1], [0.75, 0, 0.25]],
+                               atol=1e-12)
+    assert activations.get("sparsemax") is activations.sparsemax
+    with pytest.raises(ValueError, match="Unknown activation"):
+        layers.Dense(2, activation="hard_shrink")  # no kernel: direct calls only
