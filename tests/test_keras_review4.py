@@ -892,3 +892,14 @@ def test_newer_keras_activations_called_directly():
     assert activations.get("sparsemax") is activations.sparsemax
     with pytest.raises(ValueError, match="Unknown activation"):
         layers.Dense(2, activation="hard_shrink")  # no kernel: direct calls only
+
+
+def test_initializers_called_directly_use_floatx():
+    from brisknn import initializers
+    assert initializers.GlorotUniform(seed=0)((2, 3)).dtype == np.float32
+    brisknn.backend.set_floatx("float64")
+    for init in (initializers.Zeros(), initializers.Ones(), initializers.Constant(2.0),
+                 initializers.RandomNormal(seed=1), initializers.HeNormal(seed=1),
+                 initializers.Orthogonal(seed=1)):
+        assert init((3, 3)).dtype == np.float64, type(init).__name__
+    assert initializers.Ones()((2,), dtype="float32").dtype == np.float32
