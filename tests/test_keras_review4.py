@@ -903,3 +903,17 @@ def test_initializers_called_directly_use_floatx():
                  initializers.Orthogonal(seed=1)):
         assert init((3, 3)).dtype == np.float64, type(init).__name__
     assert initializers.Ones()((2,), dtype="float32").dtype == np.float32
+
+
+def test_config_module_as_keras_config():
+    from brisknn import config
+    assert config.floatx() == "float32" and config.epsilon() == 1e-7
+    assert config.image_data_format() == "channels_last"
+    config.set_floatx("float64")
+    assert brisknn.backend.floatx() == "float64"
+    assert layers.Dense(2)(np.ones((1, 3))).dtype == np.float64
+    config.set_epsilon(1e-7)
+    with pytest.raises(NotImplementedError):
+        config.set_epsilon(1e-5)
+    with pytest.raises(ValueError):
+        config.set_image_data_format("channels_middle")

@@ -12,8 +12,8 @@ from brisknn._core import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "backend", "callbacks", "datasets", "initializers", "layers",
-               "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
+_SUBMODULES = ("activations", "backend", "callbacks", "config", "datasets", "initializers",
+               "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
                "regularizers", "saving", "utils", "plot", "examples")
 _NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
