@@ -82,7 +82,7 @@ def test_numpy_losses_match_keras_formulas_per_sample_and_reduced(name):
     fn = getattr(losses, name)
     np.testing.assert_allclose(fn(t, p), expected, rtol=1e-6, atol=1e-9)
     assert fn(t, p).shape == (4, 3)
-    cls = type(losses.get(name))
+    cls = type(losses.loss_object(name))
     assert float(cls()(t, p)) == pytest.approx(expected.mean(), rel=1e-6)
     assert float(cls(reduction="sum")(t, p)) == pytest.approx(expected.sum(), rel=1e-6)
     np.testing.assert_allclose(cls(reduction=None)(t, p), expected, rtol=1e-6, atol=1e-9)
@@ -92,7 +92,7 @@ def test_numpy_losses_match_keras_formulas_per_sample_and_reduced(name):
 @pytest.mark.parametrize("name", NUMPY_LOSSES)
 def test_numpy_losses_gradient_matches_finite_differences(name):
     t, p = _loss_data(name, np.random.default_rng(1), shape=(3, 4))
-    loss = losses.get(name)
+    loss = losses.loss_object(name)
     value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
     assert value == pytest.approx(float(loss(t, p)))
     expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
@@ -120,8 +120,12 @@ def test_loss_get_knows_keras_class_names_functions_and_aliases():
                       ("hinge", losses.Hinge), ("poisson", losses.Poisson),
                       ("cosine_similarity", losses.CosineSimilarity),
                       ("categorical_hinge", losses.CategoricalHinge)]:
-        assert isinstance(losses.get(name), cls), name
-    assert isinstance(losses.get(losses.huber), losses.Huber)
+        assert isinstance(losses.loss_object(name), cls), name
+    assert isinstance(losses.loss_object(losses.huber), losses.Huber)
+    # keras.losses.get: names of functions and the aliases give the functions
+    assert losses.get("huber") is losses.huber and losses.get("kld") is losses.kl_divergence
+    assert losses.get("MAPE") is losses.mean_absolute_percentage_error
+    np.testing.assert_allclose(losses.get("mse")([[0.0, 1.0]], [[1.0, 1.0]]), [0.5])
     loss = losses.get({"class_name": "Huber", "config": {"delta": 3.0, "name": "h"}})
     assert loss.delta == 3.0 and loss.name == "h"
     assert losses.Huber().name == "huber_loss" and losses.KLDivergence().name == "kl_divergence"
@@ -151,7 +155,7 @@ def test_fit_trains_with_the_numpy_losses_and_reports_their_value(loss):
     assert history[-1] < 0.7 * history[0]
     value = model.evaluate(x, y, verbose=0)
     assert isinstance(value, float)
-    expected = float(losses.get(loss)(y, model.predict(x, verbose=0)))
+    expected = float(losses.loss_object(loss)(y, model.predict(x, verbose=0)))
     assert value == pytest.approx(expected, rel=1e-5)
 
 

@@ -602,9 +602,10 @@ _ALIASES = {**_CLASSES, **{fn.__name__: cls for fn, cls in _FUNCTIONS.items()},
             "logcosh": LogCosh, "kullback_leibler_divergence": KLDivergence}
 
 
-def get(identifier):
+def loss_object(identifier):
     """A Loss instance from a Keras name ('mse', 'huber', 'CategoricalCrossentropy', ...), a
-    Loss class or instance, a {'class_name', 'config'} dict, or a function of this module."""
+    Loss class or instance, a {'class_name', 'config'} dict, or a function of this module:
+    what compile keeps (it needs the loss's kernel or its NumPy gradient)."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -622,6 +623,44 @@ def get(identifier):
         return _FUNCTIONS[identifier]()
     raise ValueError(f"Unknown loss {identifier!r}; known: "
                      f"{sorted(k for k in _ALIASES if k.islower())}")
+
+
+# Keras' ALL_OBJECTS_DICT for get(): the short aliases name the functions.
+_FUNCTION_ALIASES = {"bce": binary_crossentropy, "BCE": binary_crossentropy,
+                     "kld": kl_divergence, "KLD": kl_divergence, "mae": mean_absolute_error,
+                     "MAE": mean_absolute_error, "mse": mean_squared_error,
+                     "MSE": mean_squared_error, "mape": mean_absolute_percentage_error,
+                     "MAPE": mean_absolute_percentage_error,
+                     "msle": mean_squared_logarithmic_error,
+                     "MSLE": mean_squared_logarithmic_error}
+
+
+def get(identifier):
+    """As keras.losses.get: a class name ('CategoricalCrossentropy') or a dict gives a Loss
+    instance, a function name or alias ('categorical_crossentropy', 'mse') the function (one
+    value per sample), a class an instance, a callable itself; None gives None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return loss_object(identifier)
+    if isinstance(identifier, str):
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        fn = _FUNCTION_ALIASES.get(identifier) or next(
+            (f for f in _FUNCTIONS if f.__name__ == identifier), None)
+        if fn is None:
+            raise ValueError(f"Could not interpret loss identifier: {identifier}")
+        return fn
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret loss identifier: {identifier}")
+
+
+def deserialize(config):
+    """A Loss instance from serialize()'s dict, or the function or instance a name gives."""
+    return loss_object(config) if isinstance(config, dict) else get(config)
 
 
 def serialize(loss):
