@@ -12,9 +12,10 @@ from brisknn._core import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "backend", "callbacks", "config", "datasets", "initializers",
-               "layers", "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
+_SUBMODULES = ("activations", "backend", "callbacks", "datasets", "initializers", "layers",
+               "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
                "regularizers", "saving", "utils", "plot", "examples")
+_SUBMODULES += ("config",)  # keras.config
 _NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
 __all__ = ["build_info", "get_num_threads", "set_num_threads", "__version__",
