@@ -82,7 +82,7 @@ def test_numpy_losses_match_keras_formulas_per_sample_and_reduced(name):
     fn = getattr(losses, name)
     np.testing.assert_allclose(fn(t, p), expected, rtol=1e-6, atol=1e-9)
     assert fn(t, p).shape == (4, 3)
-    cls = type(losses.get(name))
+    cls = type(losses.loss_object(name))
     assert float(cls()(t, p)) == pytest.approx(expected.mean(), rel=1e-6)
     assert float(cls(reduction="sum")(t, p)) == pytest.approx(expected.sum(), rel=1e-6)
     np.testing.assert_allclose(cls(reduction=None)(t, p), expected, rtol=1e-6, atol=1e-9)
@@ -92,7 +92,7 @@ def test_numpy_losses_match_keras_formulas_per_sample_and_reduced(name):
 @pytest.mark.parametrize("name", NUMPY_LOSSES)
 def test_numpy_losses_gradient_matches_finite_differences(name):
     t, p = _loss_data(name, np.random.default_rng(1), shape=(3, 4))
-    loss = losses.get(name)
+    loss = losses.loss_object(name)
     value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
     assert value == pytest.approx(float(loss(t, p)))
     expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
@@ -120,8 +120,12 @@ def test_loss_get_knows_keras_class_names_functions_and_aliases():
                       ("hinge", losses.Hinge), ("poisson", losses.Poisson),
                       ("cosine_similarity", losses.CosineSimilarity),
                       ("categorical_hinge", losses.CategoricalHinge)]:
-        assert isinstance(losses.get(name), cls), name
-    assert isinstance(losses.get(losses.huber), losses.Huber)
+        assert isinstance(losses.loss_object(name), cls), name
+    assert isinstance(losses.loss_object(losses.huber), losses.Huber)
+    # keras.losses.get: names of functions and the aliases give the functions
+    assert losses.get("huber") is losses.huber and losses.get("kld") is losses.kl_divergence
+    assert losses.get("MAPE") is losses.mean_absolute_percentage_error
+    np.testing.assert_allclose(losses.get("mse")([[0.0, 1.0]], [[1.0, 1.0]]), [0.5])
     loss = losses.get({"class_name": "Huber", "config": {"delta": 3.0, "name": "h"}})
     assert loss.delta == 3.0 and loss.name == "h"
     assert losses.Huber().name == "huber_loss" and losses.KLDivergence().name == "kl_divergence"
@@ -151,7 +155,7 @@ def test_fit_trains_with_the_numpy_losses_and_reports_their_value(loss):
     assert history[-1] < 0.7 * history[0]
     value = model.evaluate(x, y, verbose=0)
     assert isinstance(value, float)
-    expected = float(losses.get(loss)(y, model.predict(x, verbose=0)))
+    expected = float(losses.loss_object(loss)(y, model.predict(x, verbose=0)))
     assert value == pytest.approx(expected, rel=1e-5)
 
 
@@ -780,3 +784,140 @@ def test_a_custom_loss_trains_when_it_gives_its_gradient_and_says_so_when_not():
     assert model.evaluate(x, y, verbose=0) > 0  # the value needs no gradient
     with pytest.raises(NotImplementedError, match="grad"):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("layer,shape,reference", [
+    (layers.UpSampling1D(3), (2, 4, 5), lambda x: np.repeat(x, 3, axis=1)),
+    (layers.ZeroPadding1D((1, 2)), (2, 4, 5), lambda x: np.pad(x, ((0, 0), (1, 2), (0, 0)))),
+    (layers.ZeroPadding1D(2), (2, 4, 5), lambda x: np.pad(x, ((0, 0), (2, 2), (0, 0)))),
+    (layers.Cropping1D((1, 2)), (2, 6, 5), lambda x: x[:, 1:4]),
+    (layers.Cropping2D(((1, 0), (2, 1))), (2, 5, 6, 3), lambda x: x[:, 1:, 2:5]),
+    (layers.Cropping2D(1, data_format="channels_first"), (2, 3, 5, 6),
+     lambda x: x[:, :, 1:4, 1:5]),
+])
+def test_1d_reshaping_and_cropping_layers_as_keras(layer, shape, reference):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    y = layer(x)
+    np.testing.assert_array_equal(y, reference(x))
+    assert tuple(layer.compute_output_shape((None,) + shape[1:]))[1:] == y.shape[1:]
+    dy = np.random.default_rng(1).normal(size=y.shape)
+    # the backward of a linear map is its transpose: <dy, J x> == <J^T dy, x>
+    assert float((dy * y).sum()) == pytest.approx(float((layer.backward(dy) * x).sum()),
+                                                  rel=1e-5)
+    assert layer.backward(dy).shape == x.shape
+
+
+def test_dice_and_tversky_as_keras_with_gradients():
+    y_true = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+    y_pred = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
+    np.testing.assert_allclose(losses.dice(y_true, y_pred, axis=(1, 2, 3)), [0.5, 0.75757575],
+                               rtol=1e-6)
+    assert float(losses.dice(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    assert float(losses.Dice()(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    # alpha = beta = 0.5 is the Dice loss
+    assert float(losses.tversky(y_true, y_pred)) == pytest.approx(0.6164384, rel=1e-6)
+    rng = np.random.default_rng(0)
+    t = (rng.random((3, 4)) > 0.5).astype(float)
+    p = rng.uniform(0.05, 0.95, (3, 4))
+    for loss in (losses.Dice(), losses.Dice(axis=[1]), losses.Tversky(alpha=0.3, beta=0.7)):
+        value, grad = loss.batch_loss_and_grad(t, p, with_grad=True)
+        assert value == pytest.approx(float(loss(t, p)))
+        expected = numeric_grad(lambda: loss.batch_loss_and_grad(t, p, False)[0], p)
+        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_iou_metrics_give_keras_docstring_values():
+    from brisknn import metrics
+    m = metrics.MeanIoU(num_classes=2)
+    assert float(m([0, 0, 1, 1], [0, 1, 0, 1])) == pytest.approx(1 / 3, rel=1e-6)
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 1, 0, 1], sample_weight=[0.3, 0.3, 0.3, 0.1])
+    assert float(m.result()) == pytest.approx(0.23809525, rel=1e-6)
+    m = metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
+    assert float(m([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7])) == pytest.approx(1 / 3, rel=1e-6)
+    m.reset_state()
+    m.update_state([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7], sample_weight=[0.2, 0.3, 0.4, 0.1])
+    assert float(m.result()) == pytest.approx(0.17361112, rel=1e-6)
+    y_true = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    y_pred = np.array([[0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.3, 0.1], [0.1, 0.4, 0.5]])
+    weight = [0.1, 0.2, 0.3, 0.4]
+    m = metrics.OneHotIoU(num_classes=3, target_class_ids=[0, 2])
+    m.update_state(y_true, y_pred, sample_weight=weight)
+    assert float(m.result()) == pytest.approx((0 + 0.1 / 0.7) / 2, rel=1e-5)
+    m = metrics.OneHotMeanIoU(num_classes=3)
+    m.update_state(y_true, y_pred, sample_weight=weight)
+    assert float(m.result()) == pytest.approx(0.1 / 0.7 / 3, rel=1e-5)
+    m = metrics.MeanIoU(num_classes=3, ignore_class=2)
+    assert float(m([0, 1, 2, 2], [0, 1, 1, 0])) == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(ValueError, match="class ids"):
+        metrics.MeanIoU(num_classes=2)([0, 3], [0, 1])
+
+
+def test_rate_at_rate_metrics_give_keras_docstring_values():
+    from brisknn import metrics
+    y_true, y_pred = [0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8]
+    m = metrics.SensitivityAtSpecificity(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[1, 1, 2, 2, 1])
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m = metrics.SpecificityAtSensitivity(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(2 / 3)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[1, 1, 2, 2, 2])
+    assert float(m.result()) == pytest.approx(0.5)
+    m = metrics.PrecisionAtRecall(0.5)
+    assert float(m(y_true, y_pred)) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state(y_true, y_pred, sample_weight=[2, 2, 2, 1, 1])
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m = metrics.RecallAtPrecision(0.8)
+    assert float(m([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])) == pytest.approx(0.5)
+    m.reset_state()
+    m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1])
+    assert float(m.result()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="range"):
+        metrics.PrecisionAtRecall(1.5)
+
+
+def test_newer_keras_activations_called_directly():
+    from brisknn import activations
+    x = np.array([-1.0, -0.3, 0.2, 0.7, 2.0])
+    np.testing.assert_allclose(activations.hard_shrink(x), [-1, 0, 0, 0.7, 2])
+    np.testing.assert_allclose(activations.soft_shrink(x), [-0.5, 0, 0, 0.2, 1.5])
+    np.testing.assert_allclose(activations.threshold(x, 0.5, -9.0), [-9, -9, -9, 0.7, 2])
+    np.testing.assert_allclose(activations.sparse_sigmoid(x), [0, 0.35, 0.6, 0.85, 1])
+    np.testing.assert_allclose(activations.glu(np.array([[1.0, 2.0, 0.0, 3.0]])),
+                               [[0.5, 2 / (1 + np.exp(-3.0))]])
+    np.testing.assert_allclose(activations.sparsemax(np.array([-1.0, 0.0, 1.0])), [0, 0, 1])
+    p = activations.sparsemax(np.array([[0.1, 0.2, 0.3], [3.0, 1.0, 2.5]]))
+    np.testing.assert_allclose(p, [[0.1 + 1 / 3 - 0.2, 1 / 3, 1 / 3 + 0.1], [0.75, 0, 0.25]],
+                               atol=1e-12)
+    assert activations.get("sparsemax") is activations.sparsemax
+    with pytest.raises(ValueError, match="Unknown activation"):
+        layers.Dense(2, activation="hard_shrink")  # no kernel: direct calls only
+
+
+def test_initializers_called_directly_use_floatx():
+    from brisknn import initializers
+    assert initializers.GlorotUniform(seed=0)((2, 3)).dtype == np.float32
+    brisknn.backend.set_floatx("float64")
+    for init in (initializers.Zeros(), initializers.Ones(), initializers.Constant(2.0),
+                 initializers.RandomNormal(seed=1), initializers.HeNormal(seed=1),
+                 initializers.Orthogonal(seed=1)):
+        assert init((3, 3)).dtype == np.float64, type(init).__name__
+    assert initializers.Ones()((2,), dtype="float32").dtype == np.float32
+
+
+def test_config_module_as_keras_config():
+    from brisknn import config
+    assert config.floatx() == "float32" and config.epsilon() == 1e-7
+    assert config.image_data_format() == "channels_last"
+    config.set_floatx("float64")
+    assert brisknn.backend.floatx() == "float64"
+    assert layers.Dense(2)(np.ones((1, 3))).dtype == np.float64
+    config.set_epsilon(1e-7)
+    with pytest.raises(NotImplementedError):
+        config.set_epsilon(1e-5)
+    with pytest.raises(ValueError):
+        config.set_image_data_format("channels_middle")

@@ -139,11 +139,21 @@ def test_sparse_labels_out_of_range_are_refused():
 
 
 def test_loss_lookup_by_keras_names():
-    assert isinstance(losses.get("mse"), losses.MeanSquaredError)
-    assert isinstance(losses.get("sparse_categorical_crossentropy"),
+    # compile's resolver: always a Loss object
+    assert isinstance(losses.loss_object("mse"), losses.MeanSquaredError)
+    assert isinstance(losses.loss_object("sparse_categorical_crossentropy"),
                       losses.SparseCategoricalCrossentropy)
-    assert losses.get(losses.binary_crossentropy).kernel == "binary_crossentropy"
+    assert losses.loss_object(losses.binary_crossentropy).kernel == "binary_crossentropy"
     with pytest.raises(ValueError, match="Unknown loss"):
+        losses.loss_object("hinge_of_doom")
+    # keras.losses.get: a function name gives the function, a class name an instance
+    assert losses.get("mse") is losses.mean_squared_error
+    assert losses.get("sparse_categorical_crossentropy") is losses.sparse_categorical_crossentropy
+    assert isinstance(losses.get("SparseCategoricalCrossentropy"),
+                      losses.SparseCategoricalCrossentropy)
+    assert losses.get(losses.binary_crossentropy) is losses.binary_crossentropy
+    assert losses.get(None) is None
+    with pytest.raises(ValueError, match="Could not interpret loss"):
         losses.get("hinge_of_doom")
 
 

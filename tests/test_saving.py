@@ -160,6 +160,13 @@ def _layer_norm_prelu():
         layers.Flatten(), layers.Dense(2)]), (3, 4)
 
 
+def _crop_pad_1d():
+    return models.Sequential([
+        layers.Input((6, 2)), layers.UpSampling1D(2), layers.ZeroPadding1D((1, 2)),
+        layers.Cropping1D(3), layers.Reshape((3, 3, 2)), layers.Cropping2D(((1, 0), (0, 1))),
+        layers.Flatten(), layers.Dense(2)]), (6, 2)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -182,7 +189,9 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "noise_and_repeat": (_noise_and_repeat, {"SpatialDropout1D", "SpatialDropout2D",
                                                    "GaussianNoise", "GaussianDropout",
                                                    "RepeatVector", "Permute"}),
-          "layer_norm_prelu": (_layer_norm_prelu, {"LayerNormalization", "PReLU"})}
+          "layer_norm_prelu": (_layer_norm_prelu, {"LayerNormalization", "PReLU"}),
+          "crop_pad_1d": (_crop_pad_1d, {"UpSampling1D", "ZeroPadding1D", "Cropping1D",
+                                         "Cropping2D"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

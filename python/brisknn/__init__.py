@@ -16,6 +16,7 @@ _SUBMODULES = ("activations", "backend", "callbacks", "constraints", "datasets",
                "layers",
                "losses", "metrics", "models", "ops", "optimizers", "preprocessing",
                "regularizers", "saving", "utils", "plot", "examples")
+_SUBMODULES += ("config",)  # keras.config
 _NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
 __all__ = ["build_info", "get_num_threads", "set_num_threads", "__version__",

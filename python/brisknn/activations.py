@@ -36,6 +36,8 @@ def get(identifier):
     a callable is returned as is."""
     if callable(identifier) and not isinstance(identifier, str):
         return identifier
+    if isinstance(identifier, str) and identifier.lower() in _DIRECT_ONLY:
+        return globals()[identifier.lower()]
     return globals()[name_of(identifier)]
 
 
@@ -195,6 +197,58 @@ def deserialize(name):
     return globals()[name_of(name)]
 
 
+# Keras 3's newer activations, for direct calls only (no kernel: a layer refuses their names).
+def hard_shrink(x, threshold=0.5):
+    """x where |x| > threshold, else 0."""
+    x = ops.as_float(x)
+    return np.where(np.abs(x) > threshold, x, 0).astype(x.dtype)
+
+
+def soft_shrink(x, threshold=0.5):
+    """x - threshold above threshold, x + threshold below -threshold, else 0."""
+    x = ops.as_float(x)
+    return np.where(x > threshold, x - threshold,
+                    np.where(x < -threshold, x + threshold, 0)).astype(x.dtype)
+
+
+def threshold(x, threshold, default_value):
+    """x where x > threshold, else default_value."""
+    x = ops.as_float(x)
+    return np.where(x > threshold, x, default_value).astype(x.dtype)
+
+
+def sparse_sigmoid(x):
+    """0 for x <= -1, 1 for x >= 1, (x + 1) / 2 between."""
+    x = ops.as_float(x)
+    return np.clip(0.5 * (x + 1), 0, 1).astype(x.dtype)
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the two halves of x along `axis` (which must be even)."""
+    x = ops.as_float(x)
+    if x.shape[axis] % 2:
+        raise ValueError("axis size must be divisible by 2. "
+                         f"Received: x.shape={x.shape} with axis={axis}")
+    a, b = np.split(x, 2, axis=axis)
+    return (a / (1 + np.exp(-b))).astype(x.dtype)
+
+
+def sparsemax(x, axis=-1):
+    """The Euclidean projection of x onto the probability simplex along `axis` (Martins &
+    Astudillo, 2016): like softmax, but exact zeros for the small entries."""
+    x = np.moveaxis(ops.as_float(x), axis, -1)
+    z = np.sort(x, axis=-1)[..., ::-1]
+    k = np.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    cumulative = np.cumsum(z, axis=-1)
+    support = 1 + k * z > cumulative
+    k_max = support.sum(axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cumulative, k_max - 1, axis=-1) - 1) / k_max
+    return np.moveaxis(np.maximum(x - tau, 0), -1, axis).astype(x.dtype)
+
+
+_DIRECT_ONLY = ("hard_shrink", "soft_shrink", "threshold", "sparse_sigmoid", "glu", "sparsemax")
+
+
 def _returning_tensors(fn):
     # As Keras' activations return backend tensors: an array that also answers .numpy().
     @functools.wraps(fn)
@@ -203,7 +257,7 @@ def _returning_tensors(fn):
     return wrapper
 
 
-for _name in NAMES:
+for _name in NAMES + _DIRECT_ONLY:
     globals()[_name] = _returning_tensors(globals()[_name])
 swish, hard_swish = silu, hard_silu  # noqa: F821  (the wrapped functions)
 del _name

@@ -47,7 +47,9 @@ class Initializer:
         call = cls.__dict__.get("__call__")
         if call is not None and not getattr(call, "_returns_tensor", False):
             def __call__(self, shape, dtype=None, _call=call):
-                return np.asarray(_call(self, shape, dtype=dtype)).view(backend.Tensor)
+                # As Keras: dtype None means floatx().
+                values = _call(self, shape, dtype=dtype or backend.floatx())
+                return np.asarray(values).view(backend.Tensor)
             __call__._returns_tensor = True
             __call__.__doc__ = call.__doc__
             cls.__call__ = __call__

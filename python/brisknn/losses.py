@@ -486,6 +486,43 @@ def _categorical_focal_grad(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=F
     return _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing)[1]
 
 
+def dice(y_true, y_pred, axis=None):
+    """1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + 1e-7), summed over `axis`
+    (everything by default: one value for the batch)."""
+    y_true, y_pred = _floats(y_true, y_pred, match_rank=False)
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    total = y_true.sum(axis=axis) + y_pred.sum(axis=axis) + backend.epsilon()
+    return _per_row(1 - 2.0 * (y_true * y_pred).sum(axis=axis) / total)
+
+
+def _dice_grad(y_true, y_pred, axis=None):
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    total = y_true.sum(axis=axis, keepdims=True) + y_pred.sum(axis=axis, keepdims=True) + \
+        backend.epsilon()
+    intersection = (y_true * y_pred).sum(axis=axis, keepdims=True)
+    return -(2.0 * y_true * total - 2.0 * intersection) / total ** 2
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5):
+    """1 - I / (I + alpha sum((1 - y_pred) y_true) + beta sum(y_pred (1 - y_true)) + 1e-7),
+    I = sum(y_true y_pred), over the whole batch (Keras' weighting: alpha = beta = 0.5 is the
+    Dice loss)."""
+    y_true, y_pred = _floats(y_true, y_pred, match_rank=False)
+    t, p = y_true.reshape(-1), y_pred.reshape(-1)
+    intersection = (t * p).sum()
+    denominator = intersection + ((1 - p) * t).sum() * alpha + (p * (1 - t)).sum() * beta + \
+        backend.epsilon()
+    return _per_row(1 - intersection / denominator)
+
+
+def _tversky_grad(y_true, y_pred, alpha=0.5, beta=0.5):
+    intersection = (y_true * y_pred).sum()
+    denominator = intersection + ((1 - y_pred) * y_true).sum() * alpha + \
+        (y_pred * (1 - y_true)).sum() * beta + backend.epsilon()
+    d_denominator = y_true - alpha * y_true + beta * (1 - y_true)
+    return -(y_true * denominator - intersection * d_denominator) / denominator ** 2
+
+
 class LossFunctionWrapper(Loss):
     """A Loss from a per-sample function `fn(y_true, y_pred, **kwargs)` (Keras'). It trains
     when `grad_fn(y_true, y_pred, **kwargs)` gives that function's gradient."""
@@ -555,6 +592,9 @@ BinaryFocalCrossentropy = _numpy_loss(
     "BinaryFocalCrossentropy", binary_focal_crossentropy, _binary_focal_grad,
     "binary_focal_crossentropy", binary_focal_crossentropy.__doc__, apply_class_balancing=False,
     alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
+Dice = _numpy_loss("Dice", dice, _dice_grad, "dice", dice.__doc__, axis=None)
+Tversky = _numpy_loss("Tversky", tversky, _tversky_grad, "tversky", tversky.__doc__, alpha=0.5,
+                      beta=0.5)
 CategoricalFocalCrossentropy = _numpy_loss(
     "CategoricalFocalCrossentropy", categorical_focal_crossentropy, _categorical_focal_grad,
     "categorical_focal_crossentropy", categorical_focal_crossentropy.__doc__, alpha=0.25,
@@ -573,7 +613,8 @@ _NUMPY_CLASSES = {mean_absolute_percentage_error: MeanAbsolutePercentageError,
                   hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
                   kl_divergence: KLDivergence, poisson: Poisson,
                   binary_focal_crossentropy: BinaryFocalCrossentropy,
-                  categorical_focal_crossentropy: CategoricalFocalCrossentropy}
+                  categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+                  dice: Dice, tversky: Tversky}
 _FUNCTIONS = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
               binary_crossentropy: BinaryCrossentropy,
               categorical_crossentropy: CategoricalCrossentropy,
@@ -588,9 +629,10 @@ _ALIASES = {**_CLASSES, **{fn.__name__: cls for fn, cls in _FUNCTIONS.items()},
             "logcosh": LogCosh, "kullback_leibler_divergence": KLDivergence}
 
 
-def get(identifier):
+def loss_object(identifier):
     """A Loss instance from a Keras name ('mse', 'huber', 'CategoricalCrossentropy', ...), a
-    Loss class or instance, a {'class_name', 'config'} dict, or a function of this module."""
+    Loss class or instance, a {'class_name', 'config'} dict, or a function of this module:
+    what compile keeps (it needs the loss's kernel or its NumPy gradient)."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -608,6 +650,44 @@ def get(identifier):
         return _FUNCTIONS[identifier]()
     raise ValueError(f"Unknown loss {identifier!r}; known: "
                      f"{sorted(k for k in _ALIASES if k.islower())}")
+
+
+# Keras' ALL_OBJECTS_DICT for get(): the short aliases name the functions.
+_FUNCTION_ALIASES = {"bce": binary_crossentropy, "BCE": binary_crossentropy,
+                     "kld": kl_divergence, "KLD": kl_divergence, "mae": mean_absolute_error,
+                     "MAE": mean_absolute_error, "mse": mean_squared_error,
+                     "MSE": mean_squared_error, "mape": mean_absolute_percentage_error,
+                     "MAPE": mean_absolute_percentage_error,
+                     "msle": mean_squared_logarithmic_error,
+                     "MSLE": mean_squared_logarithmic_error}
+
+
+def get(identifier):
+    """As keras.losses.get: a class name ('CategoricalCrossentropy') or a dict gives a Loss
+    instance, a function name or alias ('categorical_crossentropy', 'mse') the function (one
+    value per sample), a class an instance, a callable itself; None gives None."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return loss_object(identifier)
+    if isinstance(identifier, str):
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        fn = _FUNCTION_ALIASES.get(identifier) or next(
+            (f for f in _FUNCTIONS if f.__name__ == identifier), None)
+        if fn is None:
+            raise ValueError(f"Could not interpret loss identifier: {identifier}")
+        return fn
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret loss identifier: {identifier}")
+
+
+def deserialize(config):
+    """A Loss instance from serialize()'s dict, or the function or instance a name gives."""
+    return loss_object(config) if isinstance(config, dict) else get(config)
 
 
 def serialize(loss):

@@ -788,6 +788,128 @@ class F1Score(FBetaScore):
         return config
 
 
+class IoU(Metric):
+    """Keras' IoU: a (num_classes, num_classes) confusion matrix (rows the labels, columns the
+    predictions) over every element seen, then tp / (tp + fp + fn) per target class, averaged
+    over the classes whose denominator is not zero. Labels and predictions are class ids
+    (sparse_y_true/sparse_y_pred), or one-hot/scores argmaxed along `axis`; elements labelled
+    `ignore_class` are left out."""
+    _direction = "up"
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(dtype=dtype, name=name)
+        self.num_classes = int(num_classes)
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(f"Target class id {max(target_class_ids)} is out of range, which "
+                             f"is [0, {num_classes}).")
+        self.target_class_ids = list(target_class_ids)
+        self.ignore_class = ignore_class
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.axis = axis
+        self.total_cm = self.add_variable((self.num_classes, self.num_classes),
+                                          name="total_confusion_matrix")
+
+    def _ids(self, y_true, y_pred):
+        if not self.sparse_y_true:
+            y_true = np.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = np.argmax(y_pred, axis=self.axis)
+        return np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self._ids(np.asarray(y_true), np.asarray(y_pred))
+        y_true, y_pred = y_true.astype(np.int64), y_pred.astype(np.int64)
+        weight = np.ones(y_true.shape) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, dtype=np.float64).reshape(-1), y_true.shape)
+        if self.ignore_class is not None:
+            keep = y_true != self.ignore_class
+            y_true, y_pred, weight = y_true[keep], y_pred[keep], weight[keep]
+        n = self.num_classes
+        for name, ids in (("labels", y_true), ("predictions", y_pred)):
+            if ids.size and (ids.min() < 0 or ids.max() >= n):
+                raise ValueError(f"{type(self).__name__}: {name} must be class ids in "
+                                 f"[0, {n}), got values in [{ids.min()}, {ids.max()}]")
+        self.total_cm.value += np.bincount(y_true * n + y_pred, weights=weight,
+                                           minlength=n * n).reshape(n, n)
+
+    def result(self):
+        cm = self.total_cm.value
+        true_positives = np.diag(cm)
+        denominator = cm.sum(axis=0) + cm.sum(axis=1) - true_positives
+        ids = self.target_class_ids
+        true_positives, denominator = true_positives[ids], denominator[ids]
+        valid = float((denominator > 1e-9).sum())
+        eps = backend.epsilon()
+        return backend.Scalar((true_positives / (denominator + eps)).sum() / (valid + eps))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
+class MeanIoU(IoU):
+    """The IoU averaged over every class."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)), name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class BinaryIoU(IoU):
+    """The IoU of binary labels against scores, a score at or above `threshold` predicting 1."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, list(target_class_ids), name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = (np.asarray(y_pred, dtype=np.float64) >= self.threshold).astype(np.int64)
+        super().update_state(np.asarray(y_true), y_pred, sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype,
+                "target_class_ids": self.target_class_ids, "threshold": self.threshold}
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot labels and per-class scores (both argmaxed)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot labels and per-class scores (both argmaxed)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
 class AUC(Metric):
     """Keras' AUC: true/false positive/negative counts at `num_thresholds` thresholds (evenly
     spaced in (0, 1), plus -1e-7 and 1 + 1e-7 at the ends), then the area under the ROC or PR
@@ -894,6 +1016,133 @@ class AUC(Metric):
         return config
 
 
+class _SensitivitySpecificityBase(Metric):
+    """Keras' base of SensitivityAtSpecificity & co: true/false positive/negative counts at
+    `num_thresholds` thresholds (as AUC's), then the largest value of one rate among the
+    thresholds where the other reaches `value` (0 if none does)."""
+    _direction = "up"
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(dtype=dtype, name=name)
+        if num_thresholds <= 0:
+            raise ValueError("Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds}")
+        self.value = value
+        self.class_id = class_id
+        self.num_thresholds = num_thresholds
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+        else:
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0 - backend.epsilon()] + inner + [1.0 + backend.epsilon()]
+        shape = (len(self.thresholds),)
+        self.true_positives = self.add_variable(shape, name="true_positives")
+        self.false_positives = self.add_variable(shape, name="false_positives")
+        self.true_negatives = self.add_variable(shape, name="true_negatives")
+        self.false_negatives = self.add_variable(shape, name="false_negatives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred, y_true = squeeze_or_expand_to_same_rank(np.asarray(y_pred, dtype=np.float64),
+                                                        np.asarray(y_true))
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        label = (y_true != 0).reshape(-1)
+        weight = _element_weights(sample_weight, y_pred)
+        above = y_pred.reshape(-1)[None, :] > np.array(self.thresholds)[:, None]
+        positive, negative = weight * label, weight * ~label
+        self.true_positives.value += above @ positive
+        self.false_positives.value += above @ negative
+        self.false_negatives.value += ~above @ positive
+        self.true_negatives.value += ~above @ negative
+
+    def _find_max_under_constraint(self, constrained, dependent):
+        feasible = constrained >= self.value
+        return backend.Scalar(max(0.0, float((dependent * feasible).max(initial=0.0))))
+
+    def _rates(self):
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
+        return {"sensitivity": _divide_no_nan(tp, tp + fn),
+                "specificity": _divide_no_nan(tn, tn + fp),
+                "precision": _divide_no_nan(tp, tp + fp)}
+
+    def get_config(self):
+        return {**super().get_config(), "num_thresholds": self.num_thresholds,
+                "class_id": self.class_id}
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    """The best sensitivity (recall) among thresholds whose specificity is >= `specificity`."""
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= specificity <= 1:
+            raise ValueError("Argument `specificity` must be in the range [0, 1]. "
+                             f"Received: specificity={specificity}")
+        self.specificity = specificity
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["specificity"], rates["sensitivity"])
+
+    def get_config(self):
+        return {**super().get_config(), "specificity": self.specificity}
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    """The best specificity among thresholds whose sensitivity is >= `sensitivity`."""
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= sensitivity <= 1:
+            raise ValueError("Argument `sensitivity` must be in the range [0, 1]. "
+                             f"Received: sensitivity={sensitivity}")
+        self.sensitivity = sensitivity
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["sensitivity"], rates["specificity"])
+
+    def get_config(self):
+        return {**super().get_config(), "sensitivity": self.sensitivity}
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    """The best precision among thresholds whose recall is >= `recall`."""
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= recall <= 1:
+            raise ValueError(f"Argument `recall` must be in the range [0, 1]. Received: "
+                             f"recall={recall}")
+        self.recall = recall
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["sensitivity"], rates["precision"])
+
+    def get_config(self):
+        return {**super().get_config(), "recall": self.recall}
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    """The best recall among thresholds whose precision is >= `precision`."""
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= precision <= 1:
+            raise ValueError("Argument `precision` must be in the range [0, 1]. Received: "
+                             f"precision={precision}")
+        self.precision = precision
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        rates = self._rates()
+        return self._find_max_under_constraint(rates["precision"], rates["sensitivity"])
+
+    def get_config(self):
+        return {**super().get_config(), "precision": self.precision}
+
+
 def _divide_no_nan(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
@@ -915,7 +1164,9 @@ _CLASSES = (Mean, Sum, MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError
             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsolutePercentageError,
             MeanSquaredLogarithmicError, LogCoshError, CosineSimilarity, Hinge, SquaredHinge,
             CategoricalHinge, KLDivergence, Poisson, R2Score, TruePositives, FalsePositives,
-            TrueNegatives, FalseNegatives, FBetaScore, F1Score)
+            TrueNegatives, FalseNegatives, FBetaScore, F1Score, IoU, MeanIoU, BinaryIoU,
+            OneHotIoU, OneHotMeanIoU, SensitivityAtSpecificity, SpecificityAtSensitivity,
+            PrecisionAtRecall, RecallAtPrecision)
 # As Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and short aliases.
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({_to_snake_case(cls.__name__): cls for cls in _CLASSES})

@@ -261,7 +261,7 @@ class Sequential(LayerContainer, Layer):
             raise NotImplementedError("compile: loss_weights is not supported")
         self.optimizer = optimizers.get(optimizer)
         # None is allowed, as in Keras: predict works, fit and evaluate refuse.
-        self.loss = None if loss is None else losses.get(loss)
+        self.loss = None if loss is None else losses.loss_object(loss)
         if self.loss is not None and self.loss.reduction not in losses._MEANS:
             raise NotImplementedError(f"compile: a loss with reduction={self.loss.reduction!r} "
                                       "can be called, but fit averages over the batch only")

@@ -187,7 +187,7 @@ def losses(y_true=(0, 1, 1, 0), y_pred=None, names=("mse", "binary_crossentropy"
     predictions = np.repeat(p.reshape(-1, 1), y_true.size, axis=1)
     fig, ax = plt.subplots(figsize=(10, 6))
     for name in names:
-        loss = copy.copy(losses_module.get(name))
+        loss = copy.copy(losses_module.loss_object(name))
         loss.reduction = "none"  # one loss per row, from any loss (kernel or NumPy)
         per_p = loss(targets, predictions)
         ax.plot(p, per_p, label=_PRETTY.get(name, name))

@@ -273,7 +273,7 @@ def _serialize_metric(spec):
 def _deserialize_loss(spec, where, custom_objects=None):
     from brisknn import losses
     if isinstance(spec, str):
-        return losses.get(spec)
+        return losses.loss_object(spec)
     classes = {name: obj for name, obj in vars(losses).items()
                if isinstance(obj, type) and issubclass(obj, losses.Loss) and obj is not losses.Loss}
     classes.update(_custom(custom_objects, losses.Loss))

@@ -14,7 +14,8 @@ from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1
 from brisknn.layers.recurrent import GRU, LSTM, SimpleRNN
 from brisknn.layers.noise import (GaussianDropout, GaussianNoise, SpatialDropout1D,
                                   SpatialDropout2D)
-from brisknn.layers.reshaping import Permute, RepeatVector, UpSampling2D, ZeroPadding2D
+from brisknn.layers.reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector,
+                                      UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 from brisknn.layers.preprocessing import Normalization, Rescaling
 from brisknn.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -28,4 +29,5 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "Bidirectional", "UpSampling2D", "ZeroPadding2D", "LeakyReLU", "BatchNormalization"]
 __all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization",
             "RepeatVector", "Permute", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
-            "GaussianDropout", "LayerNormalization", "PReLU"]
+            "GaussianDropout", "LayerNormalization", "PReLU", "UpSampling1D", "ZeroPadding1D",
+            "Cropping1D", "Cropping2D"]

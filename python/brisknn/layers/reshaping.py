@@ -1,4 +1,5 @@
-"""UpSampling2D and ZeroPadding2D: Keras 3's image reshaping layers (the upsampling step of a
+"""Keras 3's reshaping layers: UpSampling1D/2D, ZeroPadding1D/2D, Cropping1D/2D, RepeatVector,
+Permute. UpSampling2D and ZeroPadding2D are the image ones (the upsampling step of a
 GAN generator built from Dense, Reshape, UpSampling2D and Conv2D; the padding in Keras' classic
 DCGAN discriminator)."""
 import numpy as np
@@ -180,4 +181,164 @@ class Permute(Layer):
     def get_config(self):
         config = super().get_config()
         config["dims"] = self.dims
+        return config
+
+
+def _int_pair(value, arg, where):
+    """Keras' 1-D padding/cropping argument: an int (both sides) or a (before, after) pair."""
+    try:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            pair = (int(value), int(value))
+        else:
+            a, b = value
+            if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (a, b)):
+                raise TypeError
+            pair = (int(a), int(b))
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: `{arg}` should be an int or a tuple of 2 ints, got "
+                         f"{value!r}") from None
+    if min(pair) < 0:
+        raise ValueError(f"{where}: `{arg}` cannot contain negative values, got {value!r}")
+    return pair
+
+
+class _Rank3(Layer):
+    def _rank3(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects input of "
+                             f"rank 3 (batch, steps, features), got {_shape_str(input_shape)}")
+
+
+class UpSampling1D(_Rank3):
+    """Repeats each step `size` times: (batch, steps, features) -> (batch, size*steps, ...)."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def compute_output_shape(self, input_shape):
+        self._rank3(input_shape)
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else steps * self.size, input_shape[2])
+
+    def forward(self, x, training=False):
+        return np.repeat(x, self.size, axis=1)
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        return dy.reshape(dy.shape[0], -1, self.size, dy.shape[2]).sum(axis=2)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+
+
+class ZeroPadding1D(_Rank3):
+    """Adds zero steps at the start and end of (batch, steps, features): `padding` an int
+    (both ends) or (before, after)."""
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _int_pair(padding, "padding", f"ZeroPadding1D {self.name!r}")
+        if (data_format or "channels_last") != "channels_last":
+            raise NotImplementedError(f"ZeroPadding1D {self.name!r}: only channels_last")
+        self.data_format = "channels_last"
+
+    def compute_output_shape(self, input_shape):
+        self._rank3(input_shape)
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else steps + sum(self.padding),
+                input_shape[2])
+
+    def forward(self, x, training=False):
+        return np.pad(x, ((0, 0), self.padding, (0, 0)))
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        before, after = self.padding
+        return np.ascontiguousarray(dy[:, before:dy.shape[1] - after])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding, data_format=self.data_format)
+        return config
+
+
+class Cropping1D(_Rank3):
+    """Drops `cropping` = (start, end) steps (or an int for both) of (batch, steps, features)."""
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _int_pair(cropping, "cropping", f"Cropping1D {self.name!r}")
+
+    def compute_output_shape(self, input_shape):
+        self._rank3(input_shape)
+        steps = input_shape[1]
+        if steps is not None and steps - sum(self.cropping) <= 0:
+            raise ValueError(f"Layer {self.name!r} (Cropping1D): cropping {self.cropping} is "
+                             f"too high for input shape {_shape_str(input_shape)}")
+        return (input_shape[0], None if steps is None else steps - sum(self.cropping),
+                input_shape[2])
+
+    def forward(self, x, training=False):
+        start, end = self.cropping
+        return np.ascontiguousarray(x[:, start:x.shape[1] - end])
+
+    def backward(self, dy, need_dx=True):
+        return np.pad(dy, ((0, 0), self.cropping, (0, 0))) if need_dx else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = self.cropping
+        return config
+
+
+class Cropping2D(Layer):
+    """Drops rows and columns at the edges of images: `cropping` an int, (rows, columns) or
+    ((top, bottom), (left, right)), as Keras' ZeroPadding2D reads its padding."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Cropping2D {self.name!r}"
+        self.cropping = _padding_pairs(cropping, where)
+        data_format = data_format or "channels_last"
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"{where}: invalid `data_format` argument: {data_format!r}")
+        self.data_format = data_format
+        self._axes = (1, 2) if data_format == "channels_last" else (2, 3)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"Layer {self.name!r} (Cropping2D) expects input of rank 4, got "
+                             f"{_shape_str(input_shape)}")
+        shape = list(input_shape)
+        for axis, (before, after) in zip(self._axes, self.cropping):
+            if shape[axis] is not None:
+                shape[axis] -= before + after
+                if shape[axis] <= 0:
+                    raise ValueError(f"Layer {self.name!r} (Cropping2D): cropping "
+                                     f"{self.cropping} is too high for input shape "
+                                     f"{_shape_str(input_shape)}")
+        return tuple(shape)
+
+    def forward(self, x, training=False):
+        index = [slice(None)] * 4
+        for axis, (before, after) in zip(self._axes, self.cropping):
+            index[axis] = slice(before, x.shape[axis] - after)
+        return np.ascontiguousarray(x[tuple(index)])
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        widths = [(0, 0)] * 4
+        for axis, pair in zip(self._axes, self.cropping):
+            widths[axis] = pair
+        return np.pad(dy, widths)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(cropping=self.cropping, data_format=self.data_format)
         return config
