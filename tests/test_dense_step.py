@@ -174,3 +174,28 @@ def test_outputs_do_not_leak_between_steps():
     assert isinstance(first[0], float) and 0 <= first[1] <= 1
     np.testing.assert_array_equal(pred, pred.copy())
     assert not np.shares_memory(pred, model._dense_step_cache[1].buffers[x.shape][0][-1])
+
+
+def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeypatch):
+    # Keras 3 reads variable.regularizer (and its l1/l2) at each step: so does the general
+    # step, and the prepared one must not keep the penalty it was prepared with.
+    x, y = data()
+
+    def run(model):
+        losses = [model.train_on_batch(x, y)]
+        model.layers[0].kernel.regularizer = regularizers.L2(0.5)
+        losses.append(model.train_on_batch(x, y))
+        model.layers[0].kernel.regularizer.l2 = 0.1
+        model.layers[1].kernel.regularizer = regularizers.L1(0.2)
+        losses.append(model.train_on_batch(x, y))
+        model.layers[0].kernel.regularizer = None
+        losses.append(model.train_on_batch(x, y))
+        return losses, model
+
+    a, fast = run(mlp())
+    assert prepared(fast)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp())
+    assert a == b
+    assert_same_state(fast, slow)
