@@ -189,7 +189,9 @@ inline void expect_outputs_disjoint(
     const auto [begin, end] = bytes(out);
     for (const auto* list : {&inputs, &outputs}) {
       for (const auto& [other_name, other] : *list) {
-        if (other.ptr() == out.ptr() && list == &outputs) continue;  // itself
+        // Itself is skipped by position, not by object: one array passed as two outputs
+        // (batch_norm_moments(x, m, m)) would have one result overwrite the other.
+        if (&other == &out) continue;
         const auto [b, e] = bytes(other);
         if (begin < end && b < e && begin < e && b < end) {
           fail_value(std::string(fn) + ": " + name + " and " + other_name +
