@@ -226,3 +226,9 @@ def test_batch_norm_of_a_large_mean_keeps_the_spread_in_float32(axis, shape):
     if x.ndim == 2:  # one sample of features: every channel is constant
         one = bn.forward(x[:1], training=True)
         np.testing.assert_array_equal(one, bn.beta.numpy()[None, :])
+
+
+def test_batch_norm_called_on_an_empty_batch_gives_an_empty_output():
+    bn = layers.BatchNormalization(axis=1)
+    bn(np.ones((2, 3, 4), np.float32))
+    assert bn(np.zeros((0, 3, 4), np.float32)).shape == (0, 3, 4)
