@@ -118,3 +118,19 @@ def test_initial_state_in_a_functional_chain_is_refused():
     sequence = brisknn.Input((5, 3))
     with pytest.raises(NotImplementedError, match="initial_state in a functional model"):
         layers.LSTM(2)(sequence, initial_state=[np.zeros((1, 2))] * 2)
+
+
+def test_model_takes_inputs_and_outputs_by_position_and_the_rest_by_keyword():
+    # Keras' guide writes keras.Model(inputs, outputs, name="mnist_model").
+    inputs = brisknn.Input((6,))
+    outputs = Dense(3)(Dense(4)(inputs))
+    model = brisknn.Model(inputs, outputs, name="mnist_model")
+    assert model.name == "mnist_model" and len(model.get_weights()) == 4
+    frozen = brisknn.Model(inputs, outputs=outputs, name="frozen", trainable=False)
+    assert frozen.name == "frozen" and frozen.trainable_weights == []
+    assert brisknn.Model(inputs, outputs, "by_position").name == "by_position"
+    with pytest.raises(TypeError, match="multiple values for argument 'outputs'"):
+        brisknn.Model(inputs, outputs, outputs=outputs)
+    # Keras 3's Sequential(layers, trainable, name) order.
+    sequential = brisknn.Sequential([Dense(2)], False, "seq")
+    assert sequential.name == "seq" and not sequential.trainable

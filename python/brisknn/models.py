@@ -20,17 +20,18 @@ _FUSABLE = {("sparse_categorical_crossentropy", "softmax"), ("categorical_crosse
 class Sequential(LayerContainer, Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
-    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+    def __init__(self, layers=None, *args, **kwargs):
         call_training = {}
-        if _is_functional(layers, name, kwargs):
-            # Model(inputs, outputs[, name]): the chain of calls becomes the layer list.
-            if "outputs" in kwargs:
-                inputs, outputs = kwargs.pop("inputs", layers), kwargs.pop("outputs")
-            else:  # by position: Model(inputs, outputs, name)
-                inputs, outputs = kwargs.pop("inputs", layers), name
-                name = trainable if isinstance(trainable, str) else None
-                trainable = True
+        if _is_functional(args, kwargs):
+            # Model(inputs, outputs, name=None, trainable=True): the chain of calls becomes
+            # the layer list.
+            inputs, outputs, name, trainable = _arguments(
+                "Model", ("inputs", "outputs", "name", "trainable"), (None, None, None, True),
+                (layers, *args) if layers is not None or args else (), kwargs)
             layers, call_training = _functional_chain(inputs, outputs)
+        else:  # Keras 3's Sequential(layers=None, trainable=True, name=None)
+            trainable, name = _arguments("Sequential", ("trainable", "name"), (True, None), args,
+                                         kwargs)
         _refuse_subclassed(self)
         self._layers = []
         self._input_marker = None  # the Input this model starts from (model.input)
@@ -976,10 +977,26 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     return copy
 
 
-def _is_functional(layers, name, kwargs):
+def _is_functional(args, kwargs):
     """Model(inputs=..., outputs=...) or Model(inputs, outputs) by position."""
-    return "inputs" in kwargs or "outputs" in kwargs or \
-        isinstance(name, (KerasTensor, InputLayer, list, tuple, dict))
+    return "inputs" in kwargs or "outputs" in kwargs or bool(args) and \
+        isinstance(args[0], (KerasTensor, InputLayer, list, tuple, dict))
+
+
+def _arguments(owner, names, defaults, args, kwargs):
+    """The values of `names` given by position (args) or by keyword (taken out of kwargs), as
+    Python binds a signature: Model(inputs, outputs, name="m") has its name by keyword."""
+    if len(args) > len(names):
+        raise TypeError(f"{owner}() takes at most {len(names)} positional arguments, got "
+                        f"{len(args)}")
+    values = dict(zip(names, args))
+    for name, default in zip(names, defaults):
+        if name in kwargs:
+            if name in values:
+                raise TypeError(f"{owner}() got multiple values for argument {name!r}")
+            values[name] = kwargs.pop(name)
+        values.setdefault(name, default)
+    return [values[name] for name in names]
 
 
 def _one(value, what):
