@@ -134,3 +134,24 @@ def test_model_takes_inputs_and_outputs_by_position_and_the_rest_by_keyword():
     # Keras 3's Sequential(layers, trainable, name) order.
     sequential = brisknn.Sequential([Dense(2)], False, "seq")
     assert sequential.name == "seq" and not sequential.trainable
+
+
+def test_layer_output_extracts_features_as_in_keras_sequential_guide():
+    initial_model = brisknn.Sequential([
+        brisknn.Input(shape=(14, 14, 3)),
+        layers.Conv2D(4, 5, strides=2, activation="relu"),
+        layers.Conv2D(4, 3, activation="relu", name="my_intermediate_layer"),
+        layers.Conv2D(4, 3, activation="relu")])
+    feature_extractor = brisknn.Model(
+        inputs=initial_model.inputs,
+        outputs=initial_model.get_layer(name="my_intermediate_layer").output)
+    x = np.random.default_rng(0).normal(size=(2, 14, 14, 3)).astype(np.float32)
+    features = feature_extractor(x)
+    assert features.shape == (2, 3, 3, 4)
+    first_two = initial_model.layers[1](initial_model.layers[0](x))
+    np.testing.assert_array_equal(features, first_two)
+    inputs = brisknn.Input((6,))
+    hidden = Dense(5)
+    assert hidden(inputs) is hidden.output  # a functional call's output
+    with pytest.raises(ValueError, match="dense_never has never been called"):
+        Dense(2, name="dense_never").output

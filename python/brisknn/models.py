@@ -1,6 +1,7 @@
 """Sequential models: build, compile, fit, evaluate, predict, with Keras' semantics."""
 import math
 import warnings
+import weakref
 
 import numpy as np
 
@@ -100,6 +101,7 @@ class Sequential(LayerContainer, Layer):
             if not self._layers and self._declared_input_shape is None:
                 self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
+            layer._parent_model = weakref.ref(self)  # layer.output: its place in this chain
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
             for inner in self._leaf_layers():  # Keras 3: a stateful RNN needs a static batch
