@@ -8,8 +8,8 @@ import numpy as np
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, summary_utils, utils
 from brisknn._dense_step import DenseStep
-from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _shape_str,
-                                 assign_weights, is_symbolic, symbolic_call)
+from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _auto_name,
+                                 _shape_str, assign_weights, is_symbolic, symbolic_call)
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -23,13 +23,15 @@ class Sequential(LayerContainer, Layer):
 
     def __init__(self, layers=None, *args, **kwargs):
         call_training = {}
-        if _is_functional(args, kwargs):
+        functional = _is_functional(args, kwargs)
+        if functional:
             # Model(inputs, outputs, name=None, trainable=True): the chain of calls becomes
             # the layer list.
             inputs, outputs, name, trainable = _arguments(
                 "Model", ("inputs", "outputs", "name", "trainable"), (None, None, None, True),
                 (layers, *args) if layers is not None or args else (), kwargs)
             layers, call_training = _functional_chain(inputs, outputs)
+            name = _auto_name("Functional") if name is None else name  # Keras' default
         else:  # Keras 3's Sequential(layers=None, trainable=True, name=None)
             trainable, name = _arguments("Sequential", ("trainable", "name"), (True, None), args,
                                          kwargs)
@@ -37,6 +39,9 @@ class Sequential(LayerContainer, Layer):
         self._layers = []
         self._input_marker = None  # the Input this model starts from (model.input)
         self._call_training = call_training  # {layer: training} fixed by a functional call
+        # Made by Model(inputs, outputs): as Keras' Functional, its `layers` start with the
+        # InputLayer (a Sequential's leave it out).
+        self._functional = functional
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.compiled = False
         self.optimizer = None
@@ -56,7 +61,7 @@ class Sequential(LayerContainer, Layer):
     # -- structure -------------------------------------------------------------------------
     @property
     def layers(self):
-        return list(self._layers)
+        return ([self._input_marker] if self._functional else []) + self._layers
 
     # Keras 3 raises rather than answer None for a model that has no input shape yet.
     @property
@@ -171,8 +176,8 @@ class Sequential(LayerContainer, Layer):
 
     def get_layer(self, name=None, index=None):
         if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
+            return self.layers[index]
+        for layer in self.layers:
             if layer.name == name:
                 return layer
         raise ValueError(f"No such layer: {name!r}")
@@ -862,11 +867,14 @@ class Sequential(LayerContainer, Layer):
         declared = config.pop("batch_input_shape", None)
         inputs = [] if declared is None else [{"class_name": "InputLayer", "config": {
             "batch_shape": declared, "dtype": config["dtype"], "sparse": False,
-            "name": f"input_layer_{self.name}"}}]
+            "name": self._input_marker.name if self._functional else
+            f"input_layer_{self.name}"}}]
         config["layers"] = inputs + [{"class_name": type(l).__name__, "config": l.get_config()}
                                      for l in self._layers]
         if self.built and self._input_shape is not None:
             config["build_input_shape"] = list(self._input_shape)
+        if self._functional:
+            config["functional"] = True
         if self._call_training:  # a functional model's base(inputs, training=False)
             config["call_training"] = {layer.name: flag
                                        for layer, flag in self._call_training.items()}
@@ -884,6 +892,10 @@ class Sequential(LayerContainer, Layer):
                              f"{type(layer_entries).__name__}")
         build_shape = config.pop("build_input_shape", None)
         call_training = config.pop("call_training", {})
+        functional = config.pop("functional", False)
+        if not isinstance(functional, bool):
+            raise ValueError(f"Sequential.from_config: 'functional' must be a boolean, got "
+                             f"{functional!r}")
         model = cls(**config)
         for entry in layer_entries:
             model.add(saving.deserialize_layer(entry, custom_objects))
@@ -894,6 +906,7 @@ class Sequential(LayerContainer, Layer):
             raise ValueError(f"Sequential.from_config: 'call_training' must map layer names "
                              f"to booleans, got {call_training!r}")
         model._call_training = {by_name[name]: flag for name, flag in call_training.items()}
+        model._functional = functional and model._input_marker is not None
         if build_shape is not None and not model.built and model._layers:
             model.build(tuple(build_shape))
         return model
@@ -971,8 +984,10 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
 
     copy = Sequential(name=model.name, trainable=model.trainable)
     if model._declared_input_shape is not None:
-        copy.add(InputLayer(batch_shape=model._declared_input_shape))
-    for layer in model.layers:
+        copy.add(InputLayer(batch_shape=model._declared_input_shape,
+                            name=model._input_marker.name if model._functional else None))
+    copy._functional = model._functional and copy._input_marker is not None
+    for layer in model._layers:
         copy.add(clone(layer))
     if not copy.built and model.built and model._input_shape is not None:
         copy.build(model._input_shape)
