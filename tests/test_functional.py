@@ -166,6 +166,9 @@ def test_functional_layers_start_with_the_input_layer_through_summary_files_and_
     model = brisknn.Model(inputs, Dense(3, name="head")(Dense(4, name="hidden")(inputs)))
     assert [layer.name for layer in model.layers] == ["features", "hidden", "head"]
     assert model.get_layer("features") is inputs
+    # Loops over model.layers meet a built InputLayer without weights, as in Keras.
+    assert [layer.count_params() for layer in model.layers] == [0, 28, 15]
+    assert inputs.output is inputs and inputs.output_shape == (None, 6)
     lines = []
     model.summary(print_fn=lines.append)
     rows = [line.split() for line in lines[0].splitlines()

@@ -31,6 +31,13 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self._declared_input_shape = (batch_size,) + _as_shape(shape)
         self.shape = self._declared_input_shape
+        # As Keras' InputLayer, listed first in a functional model's layers: built, no weights.
+        self.input_shape = self.output_shape = self.shape
+        self.built = True
+
+    @property
+    def output(self):  # what layers are called on: the Input itself (Keras' KerasTensor)
+        return self
 
     def forward(self, x, training=False):
         return x
