@@ -119,7 +119,8 @@ def _numpy_batch_norm(x3, dy3, gamma, epsilon=1e-3):
     return mean, variance, y, dx, (dy3 * x_hat).sum(axis=axes), dy3.sum(axis=axes)
 
 
-@pytest.mark.parametrize("shape", [(3000, 24, 1), (64, 5, 300), (7, 3, 2)])
+@pytest.mark.parametrize("shape", [(3000, 24, 1), (64, 5, 300), (7, 3, 2),
+                                   (3, 20000, 1), (4, 3, 6000)])  # rows wider than a chunk
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_kernels_match_numpy_and_not_the_thread_count(shape, dtype):
     rng = np.random.default_rng(2)

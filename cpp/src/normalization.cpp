@@ -23,6 +23,31 @@ template <class T, class Terms>
 void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, Index channels,
                   Index inner, const Terms& terms) {
   const Index rows = chunk_rows(channels, inner);
+  if (rows == 1) {
+    // A row alone fills a chunk: one partial per row would be outer x channels doubles (four
+    // times a float32 x). Split the channels instead, each adding its rows' terms in row
+    // order: the same additions in the same order as the partials, so the same bits.
+    std::fill(s0, s0 + channels, 0.0);
+    std::fill(s1, s1 + channels, 0.0);
+    const Index grain = std::max<Index>(1, kChunkElements / std::max<Index>(1, outer * inner));
+    parallel_for(channels, grain, [&](Index lo, Index hi) {
+      for (Index o = 0; o < outer; ++o) {
+        const T* ao = a + o * channels * inner;
+        const T* bo = b + o * channels * inner;
+        for (Index c = lo; c < hi; ++c) {
+          double q0 = 0.0, q1 = 0.0;
+          for (Index i = c * inner; i < (c + 1) * inner; ++i) {
+            const auto [t0, t1] = terms(ao[i], bo[i], c);
+            q0 += t0;
+            q1 += t1;
+          }
+          s0[c] += q0;
+          s1[c] += q1;
+        }
+      }
+    });
+    return;
+  }
   const Index chunks = (outer + rows - 1) / rows;
   thread_local std::vector<double> buffer;
   std::vector<double>& partial = buffer;  // the workers see the caller's buffer
