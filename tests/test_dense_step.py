@@ -199,3 +199,32 @@ def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeyp
         b, slow = run(mlp())
     assert a == b
     assert_same_state(fast, slow)
+
+
+@pytest.mark.parametrize("optimizer,switch", [
+    ("sgd", lambda opt: setattr(opt, "momentum", 0.9)),
+    ("adam", lambda opt: setattr(opt, "amsgrad", True))])
+def test_a_failed_step_leaves_no_gradient_for_the_next(monkeypatch, optimizer, switch):
+    # Switching momentum or amsgrad on after the slots exist fails the step, as in Keras; the
+    # gradient its backward pass accumulated must not be applied again by the next step.
+    x, y = data()
+
+    def run(model, fail):
+        model.train_on_batch(x, y)
+        if fail:
+            before = model.get_weights()
+            switch(model.optimizer)
+            with pytest.raises(ValueError, match="needs the"):
+                model.train_on_batch(x, y)
+            for a, b in zip(before, model.get_weights()):
+                np.testing.assert_array_equal(a, b)
+            model.optimizer.momentum, model.optimizer.amsgrad = 0.0, False
+        model.train_on_batch(x, y)
+        return model
+
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                general_only(m)
+            assert_same_state(run(mlp(optimizer=optimizer), True),
+                              run(mlp(optimizer=optimizer), False))

@@ -564,6 +564,17 @@ class Sequential(LayerContainer, Layer):
         """One step on a batch. sample_weight is None (every sample counts the same) or one
         weight per loss value (from _prepare_sample_weight), which only the general path
         takes."""
+        try:
+            return self._train_step_unguarded(x, y, check_x, sample_weight)
+        except BaseException:
+            # A step that fails after its backward pass (an optimizer whose momentum or
+            # amsgrad was switched on after its slots were made, say) leaves no gradient
+            # behind for the next step to apply a second time; Keras keeps none either.
+            for w in self.weights:
+                w.grad.fill(0)
+            raise
+
+    def _train_step_unguarded(self, x, y, check_x, sample_weight):
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
         step = self._dense_step(x) if sample_weight is None else None
