@@ -96,6 +96,9 @@ def test_functional_model_round_trips_through_a_file(tmp_path):
     model.save(path)
     again = brisknn.models.load_model(path)
     assert {l.name: f for l, f in again._call_training.items()} == {base.name: False}
+    clone = brisknn.models.clone_model(model)  # Keras' clone calls each layer as the original
+    assert {l.name: f for l, f in clone._call_training.items()} == {base.name: False}
+    assert clone.layers[1] in clone._call_training and clone.layers[1] is not base
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 

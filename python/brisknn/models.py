@@ -1000,6 +1000,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     copy._functional = model._functional and copy._input_marker is not None
     for layer in model._layers:
         copy.add(clone(layer))
+        if layer in model._call_training:  # base(inputs, training=False) stays so
+            copy._call_training[copy._layers[-1]] = model._call_training[layer]
     if not copy.built and model.built and model._input_shape is not None:
         copy.build(model._input_shape)
     return copy
