@@ -228,3 +228,36 @@ def test_a_failed_step_leaves_no_gradient_for_the_next(monkeypatch, optimizer, s
                 general_only(m)
             assert_same_state(run(mlp(optimizer=optimizer), True),
                               run(mlp(optimizer=optimizer), False))
+
+
+def test_an_activation_replaced_after_compile_is_what_the_next_steps_apply(monkeypatch):
+    # Keras' model.layers[-1].activation = None (logits for Grad-CAM) and a hidden layer's
+    # new activation: predict, evaluate and both training steps use them; the softmax head
+    # no longer fuses with the crossentropy.
+    x, y = data()
+
+    def run(model):
+        losses = [model.train_on_batch(x, y)]
+        model.layers[0].activation = "tanh"
+        losses.append(model.train_on_batch(x, y))
+        model.layers[-1].activation = None
+        assert model.layers[-1].activation is brisknn.activations.linear
+        losses.append(model.evaluate(x, y, verbose=0))
+        losses.append(model.train_on_batch(x, y))
+        return losses, model
+
+    a, fast = run(mlp())
+    assert prepared(fast)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp())
+    assert a == b
+    assert_same_state(fast, slow)
+    brisknn.utils.set_random_seed(5)
+    same = brisknn.Sequential([layers.Input((12,)), layers.Dense(16, activation="tanh"),
+                               layers.Dense(8, activation="tanh", use_bias=False),
+                               layers.Dense(4)])
+    same.compile("adam", "sparse_categorical_crossentropy")
+    same.set_weights(fast.get_weights())
+    np.testing.assert_array_equal(same.predict(x, verbose=0), fast.predict(x, verbose=0))
+    assert same.evaluate(x, y, verbose=0) == fast.evaluate(x, y, verbose=0)

@@ -297,9 +297,7 @@ class Sequential(LayerContainer, Layer):
             # The first len(plain) metrics are the unweighted ones.
             self._n_plain_metrics = len(self._metric_specs)
             self._metric_keys = _metric_keys(self._metrics, self._n_plain_metrics)
-            act = self.output_activation()
-            self._fused = act if (not self.loss.from_logits and
-                                  (self.loss.kernel, act) in _FUSABLE) else None
+            self._fused = self._fusion()
         if self._train_vars is None:
             # The weights fit steps, fixed until the next compile (Keras' traced train step
             # too ignores a `trainable` change made after compile). A frozen weight's
@@ -311,6 +309,14 @@ class Sequential(LayerContainer, Layer):
                 w.grad.fill(0)
             self._find_unstepped()
             self._dense_step_cache = None
+        elif self._trainable_seen != backend.trainable_changes():
+            self._find_unstepped()  # evaluate after a change: the output it fuses, say
+
+    def _fusion(self):
+        """The output activation fused with the loss (computed from logits), or None."""
+        act = self.output_activation()
+        return act if not self.loss.from_logits and (self.loss.kernel, act) in _FUSABLE \
+            else None
 
     def _leaf_layers(self):
         for layer in self._layers:
@@ -331,6 +337,9 @@ class Sequential(LayerContainer, Layer):
         self._unstepped = [w for layer in self._leaf_layers() if layer.trainable
                            for w in layer.weights if id(w) not in stepped]
         self._trainable_seen = backend.trainable_changes()
+        # The same count follows `layer.activation = ...`: the output layer's may no longer
+        # fuse with the loss (Keras computes the loss from what the layer now outputs).
+        self._fused = self._fusion()
 
     @property
     def metrics_names(self):

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from brisknn import _core, activations, initializers, regularizers, utils
+from brisknn import _core, activations, backend, initializers, regularizers, utils
 from brisknn.layers.base import Layer, _as_shape, _shape_str
 
 
@@ -74,6 +74,14 @@ class _ActivationMixin:
     def activation(self):
         """The activation function, as Keras' `layer.activation` (e.g. activations.relu)."""
         return getattr(activations, self.activation_name)
+
+    @activation.setter
+    def activation(self, value):
+        # Keras lets a built layer's activation be replaced (model.layers[-1].activation = None
+        # to predict logits). Models see it at their next step through the count of
+        # `trainable` changes (which output fuses with the loss, what a prepared step applies).
+        self._set_activation(value)
+        backend.trainable_changed()
 
     def _activation_backward(self, dy):
         if self._emitted_logits or self.activation_name == "linear":
