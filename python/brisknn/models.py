@@ -1,7 +1,6 @@
 """Sequential models: build, compile, fit, evaluate, predict, with Keras' semantics."""
 import math
 import warnings
-import weakref
 
 import numpy as np
 
@@ -106,7 +105,9 @@ class Sequential(LayerContainer, Layer):
             if not self._layers and self._declared_input_shape is None:
                 self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
-            layer._parent_model = weakref.ref(self)  # layer.output: its place in this chain
+            # layer.output: its place in this chain (a plain reference: a deep copy of the
+            # model then points its layers' copies at the copy)
+            layer._parent_model = self
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
             for inner in self._leaf_layers():  # Keras 3: a stateful RNN needs a static batch

@@ -263,7 +263,6 @@ class Layer:
         guide)."""
         out = getattr(self, "_keras_output", None)
         model = getattr(self, "_parent_model", None)
-        model = model() if model is not None else None
         if out is None and model is not None and model._input_shape is not None:
             model.output  # records each of its layers' outputs
             out = getattr(self, "_keras_output", None)
