@@ -176,3 +176,90 @@ def test_outputs_do_not_leak_between_steps():
     assert isinstance(first[0], float) and 0 <= first[1] <= 1
     np.testing.assert_array_equal(pred, pred.copy())
     assert not np.shares_memory(pred, model._dense_step_cache[1].buffers[x.shape][0][-1])
+
+
+def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeypatch):
+    # Keras 3 reads variable.regularizer (and its l1/l2) at each step: so does the general
+    # step, and the prepared one must not keep the penalty it was prepared with.
+    x, y = data()
+
+    def run(model):
+        losses = [model.train_on_batch(x, y)]
+        model.layers[0].kernel.regularizer = regularizers.L2(0.5)
+        losses.append(model.train_on_batch(x, y))
+        model.layers[0].kernel.regularizer.l2 = 0.1
+        model.layers[1].kernel.regularizer = regularizers.L1(0.2)
+        losses.append(model.train_on_batch(x, y))
+        model.layers[0].kernel.regularizer = None
+        losses.append(model.train_on_batch(x, y))
+        return losses, model
+
+    a, fast = run(mlp())
+    assert prepared(fast)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp())
+    assert a == b
+    assert_same_state(fast, slow)
+
+
+@pytest.mark.parametrize("optimizer,switch", [
+    ("sgd", lambda opt: setattr(opt, "momentum", 0.9)),
+    ("adam", lambda opt: setattr(opt, "amsgrad", True))])
+def test_a_failed_step_leaves_no_gradient_for_the_next(monkeypatch, optimizer, switch):
+    # Switching momentum or amsgrad on after the slots exist fails the step, as in Keras; the
+    # gradient its backward pass accumulated must not be applied again by the next step.
+    x, y = data()
+
+    def run(model, fail):
+        model.train_on_batch(x, y)
+        if fail:
+            before = model.get_weights()
+            switch(model.optimizer)
+            with pytest.raises(ValueError, match="needs the"):
+                model.train_on_batch(x, y)
+            for a, b in zip(before, model.get_weights()):
+                np.testing.assert_array_equal(a, b)
+            model.optimizer.momentum, model.optimizer.amsgrad = 0.0, False
+        model.train_on_batch(x, y)
+        return model
+
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                general_only(m)
+            assert_same_state(run(mlp(optimizer=optimizer), True),
+                              run(mlp(optimizer=optimizer), False))
+
+
+def test_an_activation_replaced_after_compile_is_what_the_next_steps_apply(monkeypatch):
+    # Keras' model.layers[-1].activation = None (logits for Grad-CAM) and a hidden layer's
+    # new activation: predict, evaluate and both training steps use them; the softmax head
+    # no longer fuses with the crossentropy.
+    x, y = data()
+
+    def run(model):
+        losses = [model.train_on_batch(x, y)]
+        model.layers[0].activation = "tanh"
+        losses.append(model.train_on_batch(x, y))
+        model.layers[-1].activation = None
+        assert model.layers[-1].activation is brisknn.activations.linear
+        losses.append(model.evaluate(x, y, verbose=0))
+        losses.append(model.train_on_batch(x, y))
+        return losses, model
+
+    a, fast = run(mlp())
+    assert prepared(fast)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp())
+    assert a == b
+    assert_same_state(fast, slow)
+    brisknn.utils.set_random_seed(5)
+    same = brisknn.Sequential([layers.Input((12,)), layers.Dense(16, activation="tanh"),
+                               layers.Dense(8, activation="tanh", use_bias=False),
+                               layers.Dense(4)])
+    same.compile("adam", "sparse_categorical_crossentropy")
+    same.set_weights(fast.get_weights())
+    np.testing.assert_array_equal(same.predict(x, verbose=0), fast.predict(x, verbose=0))
+    assert same.evaluate(x, y, verbose=0) == fast.evaluate(x, y, verbose=0)

@@ -915,3 +915,23 @@ def test_an_embedding_called_directly_takes_ids_of_any_shape_as_keras():
     np.testing.assert_array_equal(a, table[[[1, 2, 3]]])
     np.testing.assert_array_equal(b, table[[[4, 5], [1, 2]]])
     np.testing.assert_array_equal(c, table[[7]])
+
+
+def test_a_deep_copy_of_a_trained_model_predicts_and_trains_as_the_original():
+    # copy.deepcopy (a PyTorch habit: best = deepcopy(model)) copies the dtype objects too;
+    # the kernels take an equal dtype, not only NumPy's own descriptor.
+    import copy
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=(16, 2))
+    brisknn.utils.set_random_seed(0)
+    model = brisknn.Sequential([brisknn.Input((3,)), Dense(4, name="hidden"),
+                                brisknn.layers.BatchNormalization(), Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    twin = copy.deepcopy(model)
+    np.testing.assert_array_equal(twin.predict(x, verbose=0), model.predict(x, verbose=0))
+    for m in (model, twin):
+        m.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(twin.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert twin.get_layer("hidden").output.shape == (None, 4)

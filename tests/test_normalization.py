@@ -119,7 +119,8 @@ def _numpy_batch_norm(x3, dy3, gamma, epsilon=1e-3):
     return mean, variance, y, dx, (dy3 * x_hat).sum(axis=axes), dy3.sum(axis=axes)
 
 
-@pytest.mark.parametrize("shape", [(3000, 24, 1), (64, 5, 300), (7, 3, 2)])
+@pytest.mark.parametrize("shape", [(3000, 24, 1), (64, 5, 300), (7, 3, 2),
+                                   (3, 20000, 1), (4, 3, 6000)])  # rows wider than a chunk
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_kernels_match_numpy_and_not_the_thread_count(shape, dtype):
     rng = np.random.default_rng(2)
@@ -177,3 +178,58 @@ def test_batch_norm_kernels_refuse_bad_arguments():
     with pytest.raises(ValueError, match=r"dx has shape \(4, 3, 1\)"):
         _core.batch_norm_backward(x, x, vec, vec.copy(), None, np.zeros((4, 3, 1), np.float32),
                                   None, None, True)
+
+
+def test_batch_norm_kernels_refuse_one_array_as_two_outputs_and_shifted_aliases():
+    x = np.random.default_rng(4).normal(size=(4, 3, 5))
+    both = np.empty(3)
+    with pytest.raises(ValueError, match="batch_norm_moments: mean and variance share memory"):
+        _core.batch_norm_moments(x, both, both)  # the variance would overwrite the mean
+    mean, inv = np.full(3, 0.5), np.full(3, 2.0)
+    flat = np.random.default_rng(5).normal(size=x.size + 5)
+    for xs, ys in ((flat[:-5], flat[5:]), (flat[5:], flat[:-5])):
+        with pytest.raises(ValueError, match="batch_norm_forward: (x and y|y and x) share memory"):
+            _core.batch_norm_forward(xs.reshape(x.shape), mean, inv, None, None,
+                                     ys.reshape(x.shape))
+    in_place = x.copy()  # y may be x itself
+    _core.batch_norm_forward(in_place, mean, inv, None, None, in_place)
+    np.testing.assert_array_equal(in_place, (x - 0.5) * 2.0)
+
+
+@pytest.mark.parametrize("axis,shape", [(-1, (6, 3)), (1, (6, 3, 4))])
+def test_batch_norm_of_a_large_mean_keeps_the_spread_in_float32(axis, shape):
+    # (x - mean) * scale + beta, as PyTorch: x * scale + (beta - mean * scale) would cancel
+    # two products of 1e4 * 30 in float32, each rounded by up to 0.016, on outputs of 0.3.
+    # x - mean is exact here: what is left is the float32 rounding of the mean itself.
+    rng = np.random.default_rng(6)
+    x = (1e4 + rng.normal(scale=1e-2, size=shape)).astype(np.float32)
+    x[:, 1] = np.float32(1234.5)  # a constant channel normalizes to beta exactly
+    dy = rng.normal(size=shape).astype(np.float32)
+    bn = layers.BatchNormalization(axis=axis, beta_initializer="random_normal")
+    bn(x)
+    y = bn.forward(x, training=True)
+    dx = bn.backward(dy)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    reduce = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    shape_c = [1] * x.ndim
+    shape_c[axis] = -1
+    mean = x64.mean(axis=reduce, keepdims=True).astype(np.float32).astype(np.float64)
+    centered = x64 - mean
+    inv = 1 / np.sqrt(x64.var(axis=reduce, keepdims=True) + 1e-3)
+    beta = bn.beta.numpy().astype(np.float64).reshape(shape_c)
+    n = x.size // x.shape[axis]
+    want_dx = inv * (dy64 - dy64.mean(axis=reduce, keepdims=True) - centered * inv ** 2 *
+                     (dy64 * centered).sum(axis=reduce, keepdims=True) / n)
+    np.testing.assert_allclose(y, centered * inv + beta, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(np.take(y, 1, axis=axis),
+                                  np.broadcast_to(bn.beta.numpy()[1], np.take(y, 1, axis).shape))
+    if x.ndim == 2:  # one sample of features: every channel is constant
+        one = bn.forward(x[:1], training=True)
+        np.testing.assert_array_equal(one, bn.beta.numpy()[None, :])
+
+
+def test_batch_norm_called_on_an_empty_batch_gives_an_empty_output():
+    bn = layers.BatchNormalization(axis=1)
+    bn(np.ones((2, 3, 4), np.float32))
+    assert bn(np.zeros((0, 3, 4), np.float32)).shape == (0, 3, 4)

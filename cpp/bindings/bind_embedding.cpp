@@ -11,8 +11,8 @@ namespace {
 // Calls f(I{}) for the ids' integer dtype (int32 or int64).
 template <class F>
 void dispatch_ids(const char* fn, const py::array& ids, F&& f) {
-  if (ids.dtype().is(py::dtype::of<int32_t>())) return f(int32_t{});
-  if (ids.dtype().is(py::dtype::of<int64_t>())) return f(int64_t{});
+  if (has_dtype<int32_t>(ids)) return f(int32_t{});
+  if (has_dtype<int64_t>(ids)) return f(int64_t{});
   fail_type(std::string(fn) + ": ids must be int32 or int64, got " +
             std::string(py::str(ids.dtype())));
 }

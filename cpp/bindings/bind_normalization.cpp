@@ -52,6 +52,9 @@ void bind_normalization(py::module_& m) {
           T* yp = out_like<T>(fn, "y", y, x);
           expect_disjoint(fn, {{"y", y}, {"mean", mean}, {"inv", inv}, {"gamma", gamma},
                                {"beta", beta}});
+          // y may be x itself (each element is read before it is written), but a y that
+          // overlaps x shifted would have the kernel read what it already wrote.
+          if (y.data() != x.data()) expect_disjoint(fn, {{"x", x}, {"y", y}});
           py::gil_scoped_release release;
           batch_norm_forward<T>(yp, xp, mp, ip, gp, bp, s.outer, s.channels, s.inner);
         });

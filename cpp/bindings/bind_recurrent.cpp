@@ -88,7 +88,7 @@ const std::uint8_t* step_mask_arg(const char* fn, const std::optional<py::array>
                                   const RecurrentShape& s) {
   if (!mask) return nullptr;
   const py::dtype dtype = mask->dtype();
-  if (!dtype.is(py::dtype::of<bool>()) && !dtype.is(py::dtype::of<std::uint8_t>())) {
+  if (!has_dtype<bool>(*mask) && !has_dtype<std::uint8_t>(*mask)) {
     fail_type(std::string(fn) + ": mask has dtype " + std::string(py::str(dtype)) +
               ", expected bool or uint8");
   }

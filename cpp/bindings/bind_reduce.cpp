@@ -42,7 +42,7 @@ void bind_reduce(py::module_& m) {
       [](const py::array& x, const py::array& indices, const py::array& out) {
         const char* fn = "take_rows";
         if (x.ndim() < 1) fail_value(std::string(fn) + ": x must have rank >= 1");
-        if (!out.dtype().is(x.dtype())) {
+        if (!same_dtype(out.dtype(), x.dtype())) {
           fail_type(std::string(fn) + ": out has dtype " + std::string(py::str(out.dtype())) +
                     ", expected x's " + std::string(py::str(x.dtype())));
         }

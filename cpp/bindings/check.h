@@ -43,10 +43,19 @@ inline std::string shape_str(std::initializer_list<Index> shape) {
 [[noreturn]] inline void fail_value(const std::string& msg) { throw py::value_error(msg); }
 [[noreturn]] inline void fail_type(const std::string& msg) { throw py::type_error(msg); }
 
+// NumPy's own descriptor for the dtype, or an equal one: a deep-copied model's dtype is a
+// copy, which `is` alone would refuse as "float32, expected float32".
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
+
+template <class T>
+bool has_dtype(const py::array& a) {
+  return same_dtype(a.dtype(), py::dtype::of<T>());
+}
+
 // Checks dtype, C-contiguity and (for outputs) writeability; returns the data pointer.
 template <class T>
 T* data_ptr(const char* fn, const char* name, const py::array& a, bool writeable) {
-  if (!a.dtype().is(py::dtype::of<T>())) {
+  if (!has_dtype<T>(a)) {
     fail_type(std::string(fn) + ": " + name + " has dtype " + std::string(py::str(a.dtype())) +
               ", expected " + std::string(py::str(py::dtype::of<T>())));
   }
@@ -129,8 +138,8 @@ inline std::pair<Index, Index> rows_cols(const py::array& a) {
 // Calls f.template operator()<T>() for the array's floating dtype (float32 or float64).
 template <class F>
 decltype(auto) dispatch_float(const char* fn, const py::array& a, F&& f) {
-  if (a.dtype().is(py::dtype::of<float>())) return f(float{});
-  if (a.dtype().is(py::dtype::of<double>())) return f(double{});
+  if (has_dtype<float>(a)) return f(float{});
+  if (has_dtype<double>(a)) return f(double{});
   fail_type(std::string(fn) + ": expected float32 or float64 data, got " +
             std::string(py::str(a.dtype())));
 }
@@ -189,7 +198,9 @@ inline void expect_outputs_disjoint(
     const auto [begin, end] = bytes(out);
     for (const auto* list : {&inputs, &outputs}) {
       for (const auto& [other_name, other] : *list) {
-        if (other.ptr() == out.ptr() && list == &outputs) continue;  // itself
+        // Itself is skipped by position, not by object: one array passed as two outputs
+        // (batch_norm_moments(x, m, m)) would have one result overwrite the other.
+        if (&other == &out) continue;
         const auto [b, e] = bytes(other);
         if (begin < end && b < e && begin < e && b < end) {
           fail_value(std::string(fn) + ": " + name + " and " + other_name +

@@ -23,6 +23,31 @@ template <class T, class Terms>
 void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, Index channels,
                   Index inner, const Terms& terms) {
   const Index rows = chunk_rows(channels, inner);
+  if (rows == 1) {
+    // A row alone fills a chunk: one partial per row would be outer x channels doubles (four
+    // times a float32 x). Split the channels instead, each adding its rows' terms in row
+    // order: the same additions in the same order as the partials, so the same bits.
+    std::fill(s0, s0 + channels, 0.0);
+    std::fill(s1, s1 + channels, 0.0);
+    const Index grain = std::max<Index>(1, kChunkElements / std::max<Index>(1, outer * inner));
+    parallel_for(channels, grain, [&](Index lo, Index hi) {
+      for (Index o = 0; o < outer; ++o) {
+        const T* ao = a + o * channels * inner;
+        const T* bo = b + o * channels * inner;
+        for (Index c = lo; c < hi; ++c) {
+          double q0 = 0.0, q1 = 0.0;
+          for (Index i = c * inner; i < (c + 1) * inner; ++i) {
+            const auto [t0, t1] = terms(ao[i], bo[i], c);
+            q0 += t0;
+            q1 += t1;
+          }
+          s0[c] += q0;
+          s1[c] += q1;
+        }
+      }
+    });
+    return;
+  }
   const Index chunks = (outer + rows - 1) / rows;
   thread_local std::vector<double> buffer;
   std::vector<double>& partial = buffer;  // the workers see the caller's buffer
@@ -65,27 +90,34 @@ void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, I
   }
 }
 
-// out = p[c] u + q[c] v + r[c] for each element of channel c (the q v term only if Two).
+// out = p[c] (u - m[c]) + r[c], or with Two, p[c] u + q[c] (v - m[c]) + r[c], for each element
+// of channel c. The channel's mean m is subtracted before scaling: x * scale + shift would
+// cancel two products of the size of the mean, losing the spread of data whose mean is large
+// next to it (and giving a constant channel a rounding error instead of exactly beta).
 // Element by element: where the rows are split changes nothing.
 template <bool Two, class T>
 void channel_affine(T* out, const T* u, const T* v, const T* p, const T* q, const T* r,
-                    Index outer, Index channels, Index inner) {
+                    const T* m, Index outer, Index channels, Index inner) {
   parallel_for(outer, chunk_rows(channels, inner), [&](Index lo, Index hi) {
     for (Index o = lo; o < hi; ++o) {
       const Index base = o * channels * inner;
       if (inner == 1) {  // channels last (vectorized across channels)
         for (Index c = 0; c < channels; ++c) {
-          T value = p[c] * u[base + c] + r[c];
-          if constexpr (Two) value += q[c] * v[base + c];
-          out[base + c] = value;
+          if constexpr (Two) {
+            out[base + c] = p[c] * u[base + c] + q[c] * (v[base + c] - m[c]) + r[c];
+          } else {
+            out[base + c] = p[c] * (u[base + c] - m[c]) + r[c];
+          }
         }
         continue;
       }
       for (Index c = 0; c < channels; ++c) {
         for (Index i = base + c * inner; i < base + (c + 1) * inner; ++i) {
-          T value = p[c] * u[i] + r[c];
-          if constexpr (Two) value += q[c] * v[i];
-          out[i] = value;
+          if constexpr (Two) {
+            out[i] = p[c] * u[i] + q[c] * (v[i] - m[c]) + r[c];
+          } else {
+            out[i] = p[c] * (u[i] - m[c]) + r[c];
+          }
         }
       }
     }
@@ -119,9 +151,9 @@ void batch_norm_forward(T* y, const T* x, const T* mean, const T* inv, const T* 
   std::vector<T> scale(channels), shift(channels);
   for (Index c = 0; c < channels; ++c) {
     scale[c] = gamma ? inv[c] * gamma[c] : inv[c];
-    shift[c] = (beta ? beta[c] : T(0)) - mean[c] * scale[c];
+    shift[c] = beta ? beta[c] : T(0);
   }
-  channel_affine<false>(y, x, x, scale.data(), scale.data(), shift.data(), outer, channels,
+  channel_affine<false>(y, x, x, scale.data(), scale.data(), shift.data(), mean, outer, channels,
                         inner);
 }
 
@@ -140,23 +172,23 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     if (dbeta) dbeta[c] += T(sum_dy[c]);
   }
   if (!dx) return;
-  // dx = a dy + b x + d per channel: a = gamma inv; with batch statistics, b and d carry the
-  // mean(dy) and x_hat mean(dy x_hat) terms.
+  // dx = a dy + b (x - mean) + d per channel: a = gamma inv; with batch statistics, b and d
+  // carry the x_hat mean(dy x_hat) and mean(dy) terms.
   const double n = double(outer) * double(inner);
-  std::vector<T> a(channels), b(channels), d(channels);
+  std::vector<T> a(channels), b(channels), d(channels);  // d (and b) stay 0 without them
   for (Index c = 0; c < channels; ++c) {
     const double scale = (gamma ? double(gamma[c]) : 1.0) * inv[c];
     a[c] = T(scale);
     if (batch_statistics) {
-      const double k = scale * double(inv[c]) * double(inv[c]) * sum_dy_xc[c] / n;
-      b[c] = T(-k);
-      d[c] = T(k * mean[c] - scale * sum_dy[c] / n);
+      b[c] = T(-scale * double(inv[c]) * double(inv[c]) * sum_dy_xc[c] / n);
+      d[c] = T(-scale * sum_dy[c] / n);
     }
   }
   if (batch_statistics) {
-    channel_affine<true>(dx, dy, x, a.data(), b.data(), d.data(), outer, channels, inner);
-  } else {
-    channel_affine<false>(dx, dy, dy, a.data(), a.data(), d.data(), outer, channels, inner);
+    channel_affine<true>(dx, dy, x, a.data(), b.data(), d.data(), mean, outer, channels, inner);
+  } else {  // a (dy - 0) + 0
+    channel_affine<false>(dx, dy, dy, a.data(), a.data(), d.data(), d.data(), outer, channels,
+                          inner);
   }
 }
 

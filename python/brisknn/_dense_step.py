@@ -39,9 +39,13 @@ class DenseStep:
     @staticmethod
     def key(model):
         """What the prepared state depends on beyond the layers and the loss (those change only
-        through compile, add and pop, which drop the step)."""
+        through compile, add and pop, which drop the step). The weights' regularizers are read
+        as values: as in Keras 3, `variable.regularizer = L2(...)` (or a new `l2` on the one it
+        has) counts from the next step, and the prepared argument list holds their l1 and l2."""
         opt = model.optimizer
-        return (model._trainable_seen, id(opt), id(opt._slots), opt._static_config())
+        return (model._trainable_seen, id(opt), id(opt._slots), opt._static_config(),
+                tuple(None if (reg := v.regularizer) is None else (reg.l1, reg.l2)
+                      for v in model._stepped))
 
     @classmethod
     def prepare(cls, model):

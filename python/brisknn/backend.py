@@ -81,9 +81,10 @@ class Scalar(float):
         return np.float32(self)
 
 
-# Counts changes of any layer's or Variable's `trainable` flag: a model compares it with the
-# count it saw when it cached its trainable weights, so it can tell when a backward pass may
-# write gradients into weights it will not step (see Sequential._train_step).
+# Counts changes of any layer's or Variable's `trainable` flag (and of a layer's activation): a
+# model compares it with the count it saw when it cached its trainable weights, so it can tell
+# when a backward pass may write gradients into weights it will not step, or its output layer
+# no longer fuses with the loss (see Sequential._train_step).
 _trainable_changes = 0
 
 

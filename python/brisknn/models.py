@@ -7,8 +7,8 @@ import numpy as np
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from brisknn import optimizers, summary_utils, utils
 from brisknn._dense_step import DenseStep
-from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _shape_str,
-                                 assign_weights, is_symbolic, symbolic_call)
+from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _auto_name,
+                                 _shape_str, assign_weights, is_symbolic, symbolic_call)
 from brisknn.layers.core import Dense, InputLayer, _ActivationMixin
 
 # Loss kernels whose gradient fuses with the output activation: the model asks the last layer
@@ -20,21 +20,27 @@ _FUSABLE = {("sparse_categorical_crossentropy", "softmax"), ("categorical_crosse
 class Sequential(LayerContainer, Layer):
     """A linear stack of layers; itself a Layer, so it can be nested in another Sequential."""
 
-    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+    def __init__(self, layers=None, *args, **kwargs):
         call_training = {}
-        if _is_functional(layers, name, kwargs):
-            # Model(inputs, outputs[, name]): the chain of calls becomes the layer list.
-            if "outputs" in kwargs:
-                inputs, outputs = kwargs.pop("inputs", layers), kwargs.pop("outputs")
-            else:  # by position: Model(inputs, outputs, name)
-                inputs, outputs = kwargs.pop("inputs", layers), name
-                name = trainable if isinstance(trainable, str) else None
-                trainable = True
+        functional = _is_functional(args, kwargs)
+        if functional:
+            # Model(inputs, outputs, name=None, trainable=True): the chain of calls becomes
+            # the layer list.
+            inputs, outputs, name, trainable = _arguments(
+                "Model", ("inputs", "outputs", "name", "trainable"), (None, None, None, True),
+                (layers, *args) if layers is not None or args else (), kwargs)
             layers, call_training = _functional_chain(inputs, outputs)
+            name = _auto_name("Functional") if name is None else name  # Keras' default
+        else:  # Keras 3's Sequential(layers=None, trainable=True, name=None)
+            trainable, name = _arguments("Sequential", ("trainable", "name"), (True, None), args,
+                                         kwargs)
         _refuse_subclassed(self)
         self._layers = []
         self._input_marker = None  # the Input this model starts from (model.input)
         self._call_training = call_training  # {layer: training} fixed by a functional call
+        # Made by Model(inputs, outputs): as Keras' Functional, its `layers` start with the
+        # InputLayer (a Sequential's leave it out).
+        self._functional = functional
         super().__init__(name=name, trainable=trainable, **kwargs)
         self.compiled = False
         self.optimizer = None
@@ -54,7 +60,7 @@ class Sequential(LayerContainer, Layer):
     # -- structure -------------------------------------------------------------------------
     @property
     def layers(self):
-        return list(self._layers)
+        return ([self._input_marker] if self._functional else []) + self._layers
 
     # Keras 3 raises rather than answer None for a model that has no input shape yet.
     @property
@@ -99,6 +105,9 @@ class Sequential(LayerContainer, Layer):
             if not self._layers and self._declared_input_shape is None:
                 self._declared_input_shape = layer._declared_input_shape
             self._layers.append(layer)
+            # layer.output: its place in this chain (a plain reference: a deep copy of the
+            # model then points its layers' copies at the copy)
+            layer._parent_model = self
         if self._declared_input_shape is not None and self._layers:
             self._ensure_built(self._declared_input_shape)
             for inner in self._leaf_layers():  # Keras 3: a stateful RNN needs a static batch
@@ -168,8 +177,8 @@ class Sequential(LayerContainer, Layer):
 
     def get_layer(self, name=None, index=None):
         if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
+            return self.layers[index]
+        for layer in self.layers:
             if layer.name == name:
                 return layer
         raise ValueError(f"No such layer: {name!r}")
@@ -289,9 +298,7 @@ class Sequential(LayerContainer, Layer):
             # The first len(plain) metrics are the unweighted ones.
             self._n_plain_metrics = len(self._metric_specs)
             self._metric_keys = _metric_keys(self._metrics, self._n_plain_metrics)
-            act = self.output_activation()
-            self._fused = act if (not self.loss.from_logits and
-                                  (self.loss.kernel, act) in _FUSABLE) else None
+            self._fused = self._fusion()
         if self._train_vars is None:
             # The weights fit steps, fixed until the next compile (Keras' traced train step
             # too ignores a `trainable` change made after compile). A frozen weight's
@@ -303,6 +310,14 @@ class Sequential(LayerContainer, Layer):
                 w.grad.fill(0)
             self._find_unstepped()
             self._dense_step_cache = None
+        elif self._trainable_seen != backend.trainable_changes():
+            self._find_unstepped()  # evaluate after a change: the output it fuses, say
+
+    def _fusion(self):
+        """The output activation fused with the loss (computed from logits), or None."""
+        act = self.output_activation()
+        return act if not self.loss.from_logits and (self.loss.kernel, act) in _FUSABLE \
+            else None
 
     def _leaf_layers(self):
         for layer in self._layers:
@@ -323,6 +338,9 @@ class Sequential(LayerContainer, Layer):
         self._unstepped = [w for layer in self._leaf_layers() if layer.trainable
                            for w in layer.weights if id(w) not in stepped]
         self._trainable_seen = backend.trainable_changes()
+        # The same count follows `layer.activation = ...`: the output layer's may no longer
+        # fuse with the loss (Keras computes the loss from what the layer now outputs).
+        self._fused = self._fusion()
 
     @property
     def metrics_names(self):
@@ -562,6 +580,17 @@ class Sequential(LayerContainer, Layer):
         """One step on a batch. sample_weight is None (every sample counts the same) or one
         weight per loss value (from _prepare_sample_weight), which only the general path
         takes."""
+        try:
+            return self._train_step_unguarded(x, y, check_x, sample_weight)
+        except BaseException:
+            # A step that fails after its backward pass (an optimizer whose momentum or
+            # amsgrad was switched on after its slots were made, say) leaves no gradient
+            # behind for the next step to apply a second time; Keras keeps none either.
+            for w in self.weights:
+                w.grad.fill(0)
+            raise
+
+    def _train_step_unguarded(self, x, y, check_x, sample_weight):
         if self._trainable_seen != backend.trainable_changes():
             self._find_unstepped()
         step = self._dense_step(x) if sample_weight is None else None
@@ -865,11 +894,14 @@ class Sequential(LayerContainer, Layer):
         declared = config.pop("batch_input_shape", None)
         inputs = [] if declared is None else [{"class_name": "InputLayer", "config": {
             "batch_shape": declared, "dtype": config["dtype"], "sparse": False,
-            "name": f"input_layer_{self.name}"}}]
+            "name": self._input_marker.name if self._functional else
+            f"input_layer_{self.name}"}}]
         config["layers"] = inputs + [{"class_name": type(l).__name__, "config": l.get_config()}
                                      for l in self._layers]
         if self.built and self._input_shape is not None:
             config["build_input_shape"] = list(self._input_shape)
+        if self._functional:
+            config["functional"] = True
         if self._call_training:  # a functional model's base(inputs, training=False)
             config["call_training"] = {layer.name: flag
                                        for layer, flag in self._call_training.items()}
@@ -887,6 +919,10 @@ class Sequential(LayerContainer, Layer):
                              f"{type(layer_entries).__name__}")
         build_shape = config.pop("build_input_shape", None)
         call_training = config.pop("call_training", {})
+        functional = config.pop("functional", False)
+        if not isinstance(functional, bool):
+            raise ValueError(f"Sequential.from_config: 'functional' must be a boolean, got "
+                             f"{functional!r}")
         model = cls(**config)
         for entry in layer_entries:
             model.add(saving.deserialize_layer(entry, custom_objects))
@@ -897,6 +933,7 @@ class Sequential(LayerContainer, Layer):
             raise ValueError(f"Sequential.from_config: 'call_training' must map layer names "
                              f"to booleans, got {call_training!r}")
         model._call_training = {by_name[name]: flag for name, flag in call_training.items()}
+        model._functional = functional and model._input_marker is not None
         if build_shape is not None and not model.built and model._layers:
             model.build(tuple(build_shape))
         return model
@@ -974,18 +1011,38 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
 
     copy = Sequential(name=model.name, trainable=model.trainable)
     if model._declared_input_shape is not None:
-        copy.add(InputLayer(batch_shape=model._declared_input_shape))
-    for layer in model.layers:
+        copy.add(InputLayer(batch_shape=model._declared_input_shape,
+                            name=model._input_marker.name if model._functional else None))
+    copy._functional = model._functional and copy._input_marker is not None
+    for layer in model._layers:
         copy.add(clone(layer))
+        if layer in model._call_training:  # base(inputs, training=False) stays so
+            copy._call_training[copy._layers[-1]] = model._call_training[layer]
     if not copy.built and model.built and model._input_shape is not None:
         copy.build(model._input_shape)
     return copy
 
 
-def _is_functional(layers, name, kwargs):
+def _is_functional(args, kwargs):
     """Model(inputs=..., outputs=...) or Model(inputs, outputs) by position."""
-    return "inputs" in kwargs or "outputs" in kwargs or \
-        isinstance(name, (KerasTensor, InputLayer, list, tuple, dict))
+    return "inputs" in kwargs or "outputs" in kwargs or bool(args) and \
+        isinstance(args[0], (KerasTensor, InputLayer, list, tuple, dict))
+
+
+def _arguments(owner, names, defaults, args, kwargs):
+    """The values of `names` given by position (args) or by keyword (taken out of kwargs), as
+    Python binds a signature: Model(inputs, outputs, name="m") has its name by keyword."""
+    if len(args) > len(names):
+        raise TypeError(f"{owner}() takes at most {len(names)} positional arguments, got "
+                        f"{len(args)}")
+    values = dict(zip(names, args))
+    for name, default in zip(names, defaults):
+        if name in kwargs:
+            if name in values:
+                raise TypeError(f"{owner}() got multiple values for argument {name!r}")
+            values[name] = kwargs.pop(name)
+        values.setdefault(name, default)
+    return [values[name] for name in names]
 
 
 def _one(value, what):

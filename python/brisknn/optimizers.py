@@ -244,10 +244,11 @@ class Optimizer:
     def _prepared_apply(self, variables):
         """apply(variables) for a loop that steps the same weights again and again: the kernel's
         argument list built once (the weights' arrays and slots never change identity; their
-        regularizers are fixed when they are created). Valid while `_static_config()` is
-        unchanged and `_slots` is the same dict. None when a step needs more than the kernel
-        call: clipping by norm and weight decay read the weights first, and a repeated weight
-        is stepped twice. Constraints are projected after the kernel call, as in apply()."""
+        regularizers' l1 and l2 are read now, so the caller watches them: DenseStep.key). Valid
+        while `_static_config()` is unchanged and `_slots` is the same dict. None when a step
+        needs more than the kernel call: clipping by norm and weight decay read the weights
+        first, and a repeated weight is stepped twice. Constraints are projected after the
+        kernel call, as in apply()."""
         clips_norm = (self.clipnorm and self.clipnorm > 0) or (
             self.global_clipnorm and self.global_clipnorm > 0)
         if clips_norm or self.weight_decay or len(set(variables)) != len(variables):

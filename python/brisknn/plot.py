@@ -99,6 +99,8 @@ def _columns(model):
 
 def _flat_layers(model):
     for layer in model.layers:
+        if getattr(layer, "is_input_marker", False):  # a functional model's: no layer to draw
+            continue
         if hasattr(layer, "layers"):
             yield from _flat_layers(layer)
         else:

@@ -33,9 +33,12 @@ def summary_text(model, line_length, positions, expand_nested, show_trainable, l
     def rows(layer, level):
         prefix = "   " * level + "\u2514 " if level else ""
         # An unbuilt layer shows Keras' "0 (unbuilt)" (count_params would raise).
-        fields = [f"{prefix}{layer.name} ({type(layer).__name__})",
-                  _shape_str(layer.output_shape) if layer.built and layer.output_shape else "?",
-                  f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"]
+        if getattr(layer, "is_input_marker", False):  # a functional model's InputLayer
+            fields = [f"{prefix}{layer.name} (InputLayer)", _shape_str(layer.shape), "0"]
+        else:
+            fields = [f"{prefix}{layer.name} ({type(layer).__name__})",
+                      _shape_str(layer.output_shape) if layer.built and layer.output_shape
+                      else "?", f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"]
         if show_trainable:
             fields.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         out = [row(fields)]

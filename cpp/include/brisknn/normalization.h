@@ -12,8 +12,9 @@ template <class T>
 void batch_norm_moments(T* mean, T* variance, const T* x, Index outer, Index channels,
                         Index inner);
 
-// y = (x - mean) * inv * gamma + beta per channel, computed as x * scale + shift (as
-// TensorFlow's batch_normalization); gamma and beta may be null (1 and 0). y may be x.
+// y = (x - mean) * inv * gamma + beta per channel, computed as (x - mean) * scale + beta (no
+// cancellation when the mean is large next to the spread); gamma and beta may be null (1 and
+// 0). y may be x.
 template <class T>
 void batch_norm_forward(T* y, const T* x, const T* mean, const T* inv, const T* gamma,
                         const T* beta, Index outer, Index channels, Index inner);

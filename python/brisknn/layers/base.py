@@ -272,6 +272,22 @@ class Layer:
             return _tensor(self.forward(x, training=training, mask=mask))
         return _tensor(self.forward(x, training=training))
 
+    @property
+    def output(self):
+        """Keras' `layer.output`: the KerasTensor of the layer's first functional call; for a
+        layer of a Sequential with a known input shape, its place in the model's chain (so
+        Model(model.inputs, model.get_layer(name).output) extracts features, as in Keras'
+        guide)."""
+        out = getattr(self, "_keras_output", None)
+        model = getattr(self, "_parent_model", None)
+        if out is None and model is not None and model._input_shape is not None:
+            model.output  # records each of its layers' outputs
+            out = getattr(self, "_keras_output", None)
+        if out is None:
+            raise ValueError(f"The layer {self.name} has never been called and thus has no "
+                             "defined output.")
+        return out
+
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable,
@@ -325,7 +341,10 @@ def symbolic_call(layer, x, training):
         raise NotImplementedError(
             f"Layer {layer.name!r} ({type(layer).__name__}) gives several outputs: brisknn's "
             "functional models are chains of single-output layers")
-    return KerasTensor(out, layer.dtype or backend.floatx(), layer, x, training)
+    out = KerasTensor(out, layer.dtype or backend.floatx(), layer, x, training)
+    if getattr(layer, "_keras_output", None) is None:  # layer.output: the first call's
+        layer._keras_output = out
+    return out
 
 
 class LayerContainer:

@@ -31,6 +31,13 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self._declared_input_shape = (batch_size,) + _as_shape(shape)
         self.shape = self._declared_input_shape
+        # As Keras' InputLayer, listed first in a functional model's layers: built, no weights.
+        self.input_shape = self.output_shape = self.shape
+        self.built = True
+
+    @property
+    def output(self):  # what layers are called on: the Input itself (Keras' KerasTensor)
+        return self
 
     def forward(self, x, training=False):
         return x
@@ -67,6 +74,14 @@ class _ActivationMixin:
     def activation(self):
         """The activation function, as Keras' `layer.activation` (e.g. activations.relu)."""
         return getattr(activations, self.activation_name)
+
+    @activation.setter
+    def activation(self, value):
+        # Keras lets a built layer's activation be replaced (model.layers[-1].activation = None
+        # to predict logits). Models see it at their next step through the count of
+        # `trainable` changes (which output fuses with the loss, what a prepared step applies).
+        self._set_activation(value)
+        backend.trainable_changed()
 
     def _activation_backward(self, dy):
         if self._emitted_logits or self.activation_name == "linear":

@@ -1,5 +1,7 @@
 """BatchNormalization: Keras 3's layer (keras/src/layers/normalization/batch_normalization.py),
 with its transfer-learning rule: a frozen layer (trainable=False) runs in inference mode."""
+import math
+
 import numpy as np
 
 from brisknn import _core, constraints, initializers, regularizers
@@ -75,8 +77,8 @@ class BatchNormalization(Layer):
 
     def _as_3d(self, a):
         """a viewed as (outer, channels, inner) around `axis`: the kernels' layout."""
-        axis = self.axis % a.ndim
-        return a.reshape(int(np.prod(a.shape[:axis])), a.shape[axis], -1)
+        axis = self.axis % a.ndim  # sizes, not -1: an empty batch has no size to infer
+        return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
 
     def forward(self, x, training=False, mask=None):
         x = np.ascontiguousarray(x)
