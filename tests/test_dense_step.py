@@ -101,6 +101,19 @@ def prepared(model):
     cache = model._dense_step_cache
     return cache is not None and cache[1] is not None
 
+def fast_and_general_agree(monkeypatch, run):
+    """run(model) -> (losses, model) gives the same losses and state on both paths; returns
+    (losses, the model trained through the prepared step)."""
+    a, fast = run(mlp())
+    assert prepared(fast)
+    with monkeypatch.context() as m:
+        general_only(m)
+        b, slow = run(mlp())
+    assert a == b
+    assert_same_state(fast, slow)
+    return a, fast
+
+
 
 @pytest.mark.parametrize("model_fn", [
     lambda: mlp(activation="gelu"),  # applied in a separate call
@@ -194,13 +207,7 @@ def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeyp
         losses.append(model.train_on_batch(x, y))
         return losses, model
 
-    a, fast = run(mlp())
-    assert prepared(fast)
-    with monkeypatch.context() as m:
-        general_only(m)
-        b, slow = run(mlp())
-    assert a == b
-    assert_same_state(fast, slow)
+    fast_and_general_agree(monkeypatch, run)
 
 
 @pytest.mark.parametrize("optimizer,switch", [
@@ -248,13 +255,7 @@ def test_an_activation_replaced_after_compile_is_what_the_next_steps_apply(monke
         losses.append(model.train_on_batch(x, y))
         return losses, model
 
-    a, fast = run(mlp())
-    assert prepared(fast)
-    with monkeypatch.context() as m:
-        general_only(m)
-        b, slow = run(mlp())
-    assert a == b
-    assert_same_state(fast, slow)
+    a, fast = fast_and_general_agree(monkeypatch, run)
     brisknn.utils.set_random_seed(5)
     same = brisknn.Sequential([layers.Input((12,)), layers.Dense(16, activation="tanh"),
                                layers.Dense(8, activation="tanh", use_bias=False),
