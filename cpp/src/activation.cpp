@@ -371,9 +371,10 @@ void elementwise_activation_backward(T* dxp, const T* dyp, const T* yp, Index n,
     case Activation::Squareplus: squareplus_backward(dxp, dyp, yp, n, alpha); break;
     // (x + 1) / 2 = sqrt(y) on the quadratic, 0 below it, 1 above.
     case Activation::SparsePlus:
-      // 1 exactly where y >= 1: Eigen's fast float sqrt on SSE-only builds gives 1 - 2^-24.
-      times_transcendental(dxp, dyp, yp, n,
-                           [](const auto& v) { return (v < T(1)).select(v.sqrt(), T(1)); });
+      // The exact sqrt (GCC vectorises std::sqrt without errno), so 1 exactly where y >= 1:
+      // Eigen's fast float sqrt on SSE-only builds gives 1 - 2^-24, and its select around a
+      // sqrt ran 4x slower than NumPy.
+      for (Index i = 0; i < n; ++i) dxp[i] = dyp[i] * std::sqrt(std::min(yp[i], T(1)));
       break;
     // From the input (here in yp): Phi(x) + x phi(x), and s (1 + x (1 - s)) with s = sigmoid(x).
     case Activation::Gelu:
