@@ -188,7 +188,7 @@ def test_outputs_do_not_leak_between_steps():
     model.train_on_batch(x, y)
     assert isinstance(first[0], float) and 0 <= first[1] <= 1
     np.testing.assert_array_equal(pred, pred.copy())
-    assert not np.shares_memory(pred, model._dense_step_cache[1].buffers[x.shape][0][-1])
+    assert not np.shares_memory(pred, model._dense_step_cache[1].chains[x.shape][2])
 
 
 def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeypatch):
@@ -264,3 +264,40 @@ def test_an_activation_replaced_after_compile_is_what_the_next_steps_apply(monke
     same.set_weights(fast.get_weights())
     np.testing.assert_array_equal(same.predict(x, verbose=0), fast.predict(x, verbose=0))
     assert same.evaluate(x, y, verbose=0) == fast.evaluate(x, y, verbose=0)
+
+
+def chain_arrays(batch=6, sizes=(5, 4, 3), dtype=np.float32):
+    rng = np.random.default_rng(0)
+    layers_ = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers_.append((rng.normal(size=(n_in, n_out)).astype(dtype), np.zeros(n_out, dtype),
+                        np.zeros((n_in, n_out), dtype), np.zeros(n_out, dtype),
+                        np.empty((batch, n_out), dtype),
+                        None if i == 0 else np.empty((batch, n_in), dtype), "relu", 0.0))
+    return layers_, np.empty(batch, dtype), np.empty((batch, sizes[-1]), dtype)
+
+
+def test_the_chain_binding_checks_its_arrays_once_and_each_step():
+    from brisknn import _core
+    layers_, per_sample, grad = chain_arrays()
+    chain = _core.DenseChain(layers_, per_sample, grad, "sparse_categorical_crossentropy",
+                             True, 1 / 6)
+    x = np.ones((6, 5), np.float32)
+    with pytest.raises(ValueError, match=r"DenseChain: x has shape \(6, 4\), expected \(6, 5\)"):
+        chain.run(np.ones((6, 4), np.float32), np.zeros(6, np.int64), True)
+    with pytest.raises(TypeError, match="DenseChain: x has dtype float64, the layers float32"):
+        chain.run(np.ones((6, 5)), np.zeros(6, np.int64), True)
+    with pytest.raises(ValueError, match=r"label 3 at position 2 is outside \[0, 3\)"):
+        chain.run(x, np.array([0, 1, 3, 0, 0, 0]), True)
+    assert not layers_[0][2].any()  # no backward pass after a bad label
+    x[1, 2] = np.nan
+    assert chain.run(x, np.zeros(6, np.int64), True) is False
+    assert not layers_[0][2].any()  # stopped after the forward pass
+    bad = list(layers_[1])
+    bad[5] = layers_[0][4]  # dx of layer 1 is layer 0's output
+    with pytest.raises(ValueError, match="share memory"):
+        _core.DenseChain([layers_[0], tuple(bad)], per_sample, grad, "mean_squared_error", False, 1.0)
+    with pytest.raises(ValueError, match="layer 1 takes 5 inputs, the layer before gives 4"):
+        _core.DenseChain([layers_[0], layers_[0]], per_sample, grad, "mean_squared_error", False, 1.0)
+    with pytest.raises(ValueError, match="unknown activation 'gelu_x'"):
+        _core.DenseChain([layers_[0][:6] + ("gelu_x", 0.0)], per_sample, grad, "mean_squared_error", False, 1.0)

@@ -6,13 +6,13 @@
 
 namespace brisknn::bind {
 
-namespace {
-
 Loss loss_arg(const char* fn, const std::string& name) {
   Loss loss;
   if (!parse_loss(name, &loss)) fail_value(std::string(fn) + ": unknown loss '" + name + "'");
   return loss;
 }
+
+namespace {
 
 // The targets: int64 labels shaped like y_pred without its last axis for the sparse loss,
 // else an array shaped like y_pred.

@@ -16,6 +16,7 @@ void bind_reduce(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_recurrent(py::module_& m);
 void bind_normalization(py::module_& m);
+void bind_dense_chain(py::module_& m);
 }  // namespace brisknn::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
   bind_embedding(m);
   bind_recurrent(m);
   bind_normalization(m);
+  bind_dense_chain(m);
 }

@@ -34,7 +34,7 @@ class DenseStep:
         self.loss = model.loss
         self.from_logits = model.loss.from_logits or model._fused is not None
         self.apply = apply
-        self.buffers = {}
+        self.chains = {}
 
     @staticmethod
     def key(model):
@@ -67,36 +67,31 @@ class DenseStep:
         apply = model.optimizer._prepared_apply(model._stepped)
         return None if apply is None else cls(model, apply)
 
-    def _buffers(self, x):
-        bufs = self.buffers.get(x.shape)
-        if bufs is None:
-            if len(self.buffers) >= _MAX_SHAPES:
-                self.buffers.clear()
+    def _chain(self, x):
+        """The C++ chain for x's shape (brisknn._core.DenseChain: the layers' arrays and this
+        shape's buffers, checked once), its per-sample losses and the model's output."""
+        entry = self.chains.get(x.shape)
+        if entry is None:
+            if len(self.chains) >= _MAX_SHAPES:
+                self.chains.clear()
             rows = x.shape[0]
             outs = [np.empty((rows, u), dtype=x.dtype) for u in self.units]
             # The gradient with respect to each layer's input; the first layer needs none.
             dxs = [None] + [np.empty_like(out) for out in outs[:-1]]
-            bufs = self.buffers[x.shape] = (outs, dxs, np.empty(rows, dtype=x.dtype),
-                                            np.empty_like(outs[-1]))
-        return bufs
+            per_sample, grad = np.empty(rows, dtype=x.dtype), np.empty_like(outs[-1])
+            layers = [(w, b, dw, db, y, dx, act, alpha)
+                      for (w, b, dw, db, act, alpha), y, dx in zip(self.layers, outs, dxs)]
+            chain = _core.DenseChain(layers, per_sample, grad, self.loss.kernel,
+                                     self.from_logits, 1.0 / rows)
+            entry = self.chains[x.shape] = (chain, per_sample, outs[-1])
+        return entry
 
     def run(self, x, y, check_x):
         """One step on a 2-D x and prepared y: returns (loss + penalty, the model's output).
         check_x(x) runs when the first product was not finite (it raises if x was not)."""
-        outs, dxs, per_sample, grad = self._buffers(x)
-        forward = _core.dense_forward
-        for i, (w, b, _, _, act, alpha) in enumerate(self.layers):
-            finite = forward(outs[i - 1] if i else x, w, b, outs[i], act, alpha)
-            if i == 0 and not finite and check_x is not None:
-                check_x(x)
-        rows = x.shape[0]
-        _core.loss_forward_backward(self.loss.smooth(y), outs[-1], per_sample, grad,
-                                    self.loss.kernel, self.from_logits, 1.0 / rows)
-        backward, dy = _core.dense_backward, grad
-        for i in range(len(self.layers) - 1, -1, -1):
-            w, _, dw, db, act, alpha = self.layers[i]
-            backward(dy, outs[i - 1] if i else x, w, dxs[i], dw, db, outs[i], act, alpha)
-            dy = dxs[i]
-        loss = _core.numpy_sum(per_sample) / rows
-        return loss + self.apply(), outs[-1]
-
+        chain, per_sample, out = self._chain(x)
+        y = self.loss.smooth(y)
+        if not chain.run(x, y, check_x is not None):
+            check_x(x)  # x was finite (an inf in the weights): the step goes on, as Keras'
+            chain.run(x, y, False)
+        return _core.numpy_sum(per_sample) / x.shape[0] + self.apply(), out

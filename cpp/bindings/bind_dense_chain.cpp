@@ -1,0 +1,160 @@
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "brisknn/dense_chain.h"
+
+#include "check.h"
+
+namespace brisknn::bind {
+
+Activation fused_backward_activation_arg(const char* fn, const std::string& name);
+Loss loss_arg(const char* fn, const std::string& name);  // bind_loss.cpp
+
+namespace {
+
+constexpr const char* kFn = "DenseChain";
+
+// The arrays of a chain checked once, when it is made: a training loop then passes only x and
+// the targets per step. The chain holds references to every array, so none is freed under it.
+class DenseChain {
+  // Before their callers: their return types are deduced.
+  template <class F>
+  decltype(auto) dispatch(const py::array& a, F&& f) {
+    const bool is_double = has_dtype<double>(a);
+    if (!is_double && !has_dtype<float>(a)) {
+      fail_type(std::string(kFn) + ": expected float32 or float64 data, got " +
+                std::string(py::str(a.dtype())));
+    }
+    if (is_double != double_) {
+      fail_type(std::string(kFn) + ": x has dtype " + std::string(py::str(a.dtype())) +
+                ", the layers " + (double_ ? "float64" : "float32"));
+    }
+    return is_double ? f(double{}) : f(float{});
+  }
+
+  template <class T>
+  std::vector<DenseChainLayer<T>>& chain_of() {
+    if constexpr (std::is_same_v<T, double>) return chain_double_;
+    else return chain_float_;
+  }
+
+ public:
+  DenseChain(const py::list& layers, const py::array& per_sample, const py::array& grad,
+             const std::string& loss, bool from_logits, double scale)
+      : loss_(loss_arg(kFn, loss)), from_logits_(from_logits), scale_(scale) {
+    if (layers.empty()) fail_value(std::string(kFn) + ": no layers");
+    keep_ = {per_sample, grad};
+    std::vector<std::pair<std::string, py::handle>> arrays = {{"per_sample", per_sample},
+                                                              {"grad", grad}};
+    double_ = has_dtype<double>(py::cast<py::array>(py::cast<py::tuple>(layers[0])[0]));
+    dispatch(py::cast<py::array>(py::cast<py::tuple>(layers[0])[0]), [&](auto tag) {
+      using T = decltype(tag);
+      auto& chain = chain_of<T>();
+      Index batch = -1;
+      for (size_t i = 0; i < layers.size(); ++i) {
+        const auto t = py::cast<py::tuple>(layers[i]);
+        if (t.size() != 8) fail_value(std::string(kFn) + ": each layer is (kernel, bias, "
+                                      "dkernel, dbias, y, dx, activation, alpha)");
+        const auto kernel = py::cast<py::array>(t[0]);
+        DenseChainLayer<T> l{};
+        l.in = dim(kFn, "kernel", kernel, 2, 0);
+        l.out = kernel.shape(1);
+        if (i > 0 && l.in != chain.back().out) {
+          fail_value(std::string(kFn) + ": layer " + std::to_string(i) + " takes " +
+                     std::to_string(l.in) + " inputs, the layer before gives " +
+                     std::to_string(chain.back().out));
+        }
+        l.kernel = data_ptr<T>(kFn, "kernel", kernel, false);
+        l.bias = optional_in<T>(kFn, "bias", t[1], {l.out});
+        l.dkernel = out<T>(kFn, "dkernel", py::cast<py::array>(t[2]), {l.in, l.out});
+        l.dbias = optional_out<T>(kFn, "dbias", t[3], {l.out});
+        const auto y = py::cast<py::array>(t[4]);
+        if (batch < 0) batch = dim(kFn, "y", y, 2, 0);
+        l.y = out<T>(kFn, "y", y, {batch, l.out});
+        l.dx = optional_out<T>(kFn, "dx", t[5], {batch, l.in});
+        if ((i == 0) != (l.dx == nullptr)) {
+          fail_value(std::string(kFn) + ": only the first layer has no dx");
+        }
+        l.act = fused_backward_activation_arg(kFn, py::cast<std::string>(t[6]));
+        l.alpha = static_cast<T>(py::cast<double>(t[7]));
+        chain.push_back(l);
+        static const char* const kNames[] = {"kernel", "bias", "dkernel", "dbias", "y", "dx"};
+        for (int k = 0; k < 6; ++k) {
+          keep_.push_back(t[k]);
+          arrays.emplace_back(kNames[k] + std::to_string(i), t[k]);
+        }
+      }
+      batch_ = batch;
+      per_sample_ = out<T>(kFn, "per_sample", per_sample, {batch});
+      grad_ = out<T>(kFn, "grad", grad, {batch, chain.back().out});
+      expect_disjoint(kFn, arrays);  // weights, gradients and buffers: each its own memory
+    });
+  }
+
+  // One step on x (batch, in) and the targets: int64 labels (batch,) for the sparse loss, else
+  // y_true like the last output. Returns whether the first product was finite.
+  bool run(const py::array& x, const py::array& y_true, bool stop_if_not_finite) {
+    return dispatch(x, [&](auto tag) {
+      using T = decltype(tag);
+      const auto& chain = chain_of<T>();
+      const T* xp = in<T>(kFn, "x", x, {batch_, chain.front().in});
+      const T* tp = nullptr;
+      std::vector<int64_t> labels;
+      if (loss_ == Loss::SparseCategoricalCrossentropy) {
+        labels = owned_copy(in<int64_t>(kFn, "labels", y_true, {batch_}), batch_);
+      } else {
+        tp = in<T>(kFn, "y_true", y_true, {batch_, chain.back().out});
+      }
+      Index bad;
+      bool finite;
+      {
+        py::gil_scoped_release release;
+        finite = dense_chain_step<T>(xp, batch_, chain.data(), static_cast<Index>(chain.size()),
+                                     tp, labels.empty() ? nullptr : labels.data(),
+                                     static_cast<T*>(per_sample_), static_cast<T*>(grad_),
+                                     loss_, from_logits_, static_cast<T>(scale_),
+                                     stop_if_not_finite, &bad);
+      }
+      if (bad >= 0) {
+        fail_value(std::string(kFn) + ": label " + std::to_string(labels[bad]) +
+                   " at position " + std::to_string(bad) + " is outside [0, " +
+                   std::to_string(chain.back().out) + ")");
+      }
+      return finite;
+    });
+  }
+
+ private:
+  Loss loss_;
+  bool from_logits_;
+  double scale_;
+  bool double_ = false;
+  Index batch_ = 0;
+  void* per_sample_ = nullptr;
+  void* grad_ = nullptr;
+  std::vector<DenseChainLayer<float>> chain_float_;
+  std::vector<DenseChainLayer<double>> chain_double_;
+  std::vector<py::object> keep_;
+};
+
+}  // namespace
+
+void bind_dense_chain(py::module_& m) {
+  py::class_<DenseChain>(m, "DenseChain",
+                         "A chain of Dense layers and its loss, checked once: run(x, targets) "
+                         "is a training step's forward and backward pass in one call.")
+      .def(py::init<const py::list&, const py::array&, const py::array&, const std::string&,
+                    bool, double>(),
+           py::arg("layers"), py::arg("per_sample"), py::arg("grad"), py::arg("loss"),
+           py::arg("from_logits"), py::arg("scale"),
+           "layers: (kernel, bias, dkernel, dbias, y, dx, activation, alpha) per layer, bias "
+           "and dbias None without a bias, dx None for the first layer.")
+      .def("run", &DenseChain::run, py::arg("x"), py::arg("targets"),
+           py::arg("stop_if_not_finite"),
+           "Forward, loss (per_sample, grad = scale * its gradient) and backward (added into "
+           "dkernel and dbias). Returns whether x @ kernel + bias of the first layer was "
+           "finite; when it was not and stop_if_not_finite, nothing after the forward runs.");
+}
+
+}  // namespace brisknn::bind
