@@ -84,7 +84,7 @@ class Scalar(float):
 # Counts changes of any layer's or Variable's `trainable` flag (and of a layer's activation): a
 # model compares it with the count it saw when it cached its trainable weights, so it can tell
 # when a backward pass may write gradients into weights it will not step, or its output layer
-# no longer fuses with the loss (see Sequential._train_step).
+# no longer fuses with the loss (see Trainer._train_step).
 _trainable_changes = 0
 
 

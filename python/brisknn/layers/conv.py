@@ -7,7 +7,7 @@ import numpy as np
 from brisknn import _core, activations, backend, constraints, initializers, regularizers
 from brisknn.layers.base import Layer, _shape_str
 from brisknn.layers.core import _ActivationMixin
-from brisknn.ops.conv import (conv2d_output_shape, normalize_padding, normalize_pair,
+from brisknn.ops.conv import (conv2d_output_shape, normalize_padding,
                               normalize_tuple, workspace)
 
 

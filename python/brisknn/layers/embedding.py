@@ -20,7 +20,7 @@ class Embedding(Layer):
     steps, GlobalAveragePooling1D averages over the others).
     """
 
-    # Sequential keeps x as integers when its first layer says so (see models._prepare_x).
+    # Sequential keeps x as integers when its first layer says so (see DataChecks._prepare_x).
     input_dtype_kind = "int"
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
