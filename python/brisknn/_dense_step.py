@@ -1,14 +1,14 @@
-"""The training step of a Sequential made of Dense layers only, with its Python cut down to the
-kernel calls.
+"""The training step of a Sequential made of Dense layers only, with its Python cut down to two
+calls.
 
-An MLP's step is a few kernel calls (784-128-10 at batch 128: ~330 us together); the general
-step adds ~75 us of Python between them (a forward and a backward method per layer, masks,
+An MLP's step is a few kernel calls (784-128-10 at batch 128: ~300 us together); the general
+step adds ~60 us of Python between them (a forward and a backward method per layer, masks,
 fresh output arrays, the loss helper, the optimizer's argument list), slowed by the caches each
-GEMM empties. This step makes the same kernel calls with the same arguments in the same order,
-so its results are the same bits, and prepares once what stays the same from step to step: the
-layers' arguments, their output and gradient buffers (per batch shape), and the optimizer's
-argument list. Nothing it reuses leaves the step: the model's own output buffer is read by the
-metrics and dropped.
+GEMM empties. Here the forward pass, the loss and the backward pass are one C++ call
+(_core.DenseChain, which checks the layers' arrays and a batch shape's buffers once) making the
+same kernel calls with the same arguments in the same order, so the results are the same bits;
+then the optimizer steps with its argument list built once. Nothing it reuses leaves the step:
+the model's own output buffer is read by the metrics and dropped.
 """
 from brisknn import _core, activations
 from brisknn.layers.core import Dense
