@@ -301,3 +301,16 @@ def test_the_chain_binding_checks_its_arrays_once_and_each_step():
         _core.DenseChain([layers_[0], layers_[0]], per_sample, grad, "mean_squared_error", False, 1.0)
     with pytest.raises(ValueError, match="unknown activation 'gelu_x'"):
         _core.DenseChain([layers_[0][:6] + ("gelu_x", 0.0)], per_sample, grad, "mean_squared_error", False, 1.0)
+
+
+def test_the_chain_keeps_only_real_arrays():
+    # A list would become a temporary array the chain points into after it is freed.
+    from brisknn import _core
+    layers_, per_sample, grad = chain_arrays()
+    listed = list(layers_[0])
+    listed[2] = listed[2].tolist()
+    with pytest.raises(TypeError, match="DenseChain: dkernel must be a NumPy array, got"):
+        _core.DenseChain([tuple(listed), layers_[1]], per_sample, grad,
+                         "mean_squared_error", False, 1.0)
+    with pytest.raises(TypeError, match="DenseChain: per_sample must be a NumPy array"):
+        _core.DenseChain(layers_, per_sample.tolist(), grad, "mean_squared_error", False, 1.0)

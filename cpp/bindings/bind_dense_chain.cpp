@@ -15,6 +15,21 @@ namespace {
 
 constexpr const char* kFn = "DenseChain";
 
+// An array the chain keeps: a real ndarray, never a list converted into a temporary the chain
+// would point into after it is freed.
+py::array kept_array(const py::handle& a, const char* name) {
+  if (!py::isinstance<py::array>(a)) {
+    fail_type(std::string(kFn) + ": " + name + " must be a NumPy array, got " +
+              std::string(py::str(py::type::of(a))));
+  }
+  return py::reinterpret_borrow<py::array>(a);
+}
+
+// The same for an optional one: None or an ndarray.
+py::object kept_optional(const py::handle& a, const char* name) {
+  return a.is_none() ? py::none() : py::object(kept_array(a, name));
+}
+
 // The arrays of a chain checked once, when it is made: a training loop then passes only x and
 // the targets per step. The chain holds references to every array, so none is freed under it.
 class DenseChain {
@@ -40,15 +55,19 @@ class DenseChain {
   }
 
  public:
-  DenseChain(const py::list& layers, const py::array& per_sample, const py::array& grad,
-             const std::string& loss, bool from_logits, double scale)
+  DenseChain(const py::list& layers, const py::object& per_sample_arg,
+             const py::object& grad_arg, const std::string& loss, bool from_logits, double scale)
       : loss_(loss_arg(kFn, loss)), from_logits_(from_logits), scale_(scale) {
+    const py::array per_sample = kept_array(per_sample_arg, "per_sample");
+    const py::array grad = kept_array(grad_arg, "grad");
     if (layers.empty()) fail_value(std::string(kFn) + ": no layers");
     keep_ = {per_sample, grad};
     std::vector<std::pair<std::string, py::handle>> arrays = {{"per_sample", per_sample},
                                                               {"grad", grad}};
-    double_ = has_dtype<double>(py::cast<py::array>(py::cast<py::tuple>(layers[0])[0]));
-    dispatch(py::cast<py::array>(py::cast<py::tuple>(layers[0])[0]), [&](auto tag) {
+    const auto first = py::cast<py::tuple>(layers[0]);
+    if (first.empty()) fail_value(std::string(kFn) + ": a layer is an empty tuple");
+    double_ = has_dtype<double>(kept_array(first[0], "kernel"));
+    dispatch(kept_array(first[0], "kernel"), [&](auto tag) {
       using T = decltype(tag);
       auto& chain = chain_of<T>();
       Index batch = -1;
@@ -56,7 +75,7 @@ class DenseChain {
         const auto t = py::cast<py::tuple>(layers[i]);
         if (t.size() != 8) fail_value(std::string(kFn) + ": each layer is (kernel, bias, "
                                       "dkernel, dbias, y, dx, activation, alpha)");
-        const auto kernel = py::cast<py::array>(t[0]);
+        const auto kernel = kept_array(t[0], "kernel");
         DenseChainLayer<T> l{};
         l.in = dim(kFn, "kernel", kernel, 2, 0);
         l.out = kernel.shape(1);
@@ -66,13 +85,13 @@ class DenseChain {
                      std::to_string(chain.back().out));
         }
         l.kernel = data_ptr<T>(kFn, "kernel", kernel, false);
-        l.bias = optional_in<T>(kFn, "bias", t[1], {l.out});
-        l.dkernel = out<T>(kFn, "dkernel", py::cast<py::array>(t[2]), {l.in, l.out});
-        l.dbias = optional_out<T>(kFn, "dbias", t[3], {l.out});
-        const auto y = py::cast<py::array>(t[4]);
+        l.bias = optional_in<T>(kFn, "bias", kept_optional(t[1], "bias"), {l.out});
+        l.dkernel = out<T>(kFn, "dkernel", kept_array(t[2], "dkernel"), {l.in, l.out});
+        l.dbias = optional_out<T>(kFn, "dbias", kept_optional(t[3], "dbias"), {l.out});
+        const auto y = kept_array(t[4], "y");
         if (batch < 0) batch = dim(kFn, "y", y, 2, 0);
         l.y = out<T>(kFn, "y", y, {batch, l.out});
-        l.dx = optional_out<T>(kFn, "dx", t[5], {batch, l.in});
+        l.dx = optional_out<T>(kFn, "dx", kept_optional(t[5], "dx"), {batch, l.in});
         if ((i == 0) != (l.dx == nullptr)) {
           fail_value(std::string(kFn) + ": only the first layer has no dx");
         }
@@ -144,7 +163,7 @@ void bind_dense_chain(py::module_& m) {
   py::class_<DenseChain>(m, "DenseChain",
                          "A chain of Dense layers and its loss, checked once: run(x, targets) "
                          "is a training step's forward and backward pass in one call.")
-      .def(py::init<const py::list&, const py::array&, const py::array&, const std::string&,
+      .def(py::init<const py::list&, const py::object&, const py::object&, const std::string&,
                     bool, double>(),
            py::arg("layers"), py::arg("per_sample"), py::arg("grad"), py::arg("loss"),
            py::arg("from_logits"), py::arg("scale"),
