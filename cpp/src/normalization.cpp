@@ -22,6 +22,16 @@ Index chunk_rows(Index channels, Index inner) {
 template <class T, class Terms>
 void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, Index channels,
                   Index inner, const Terms& terms) {
+  // The two sums over channel c's run of inner elements in the row at ao, bo.
+  const auto run_sums = [&](const T* ao, const T* bo, Index c) {
+    double q0 = 0.0, q1 = 0.0;
+    for (Index i = c * inner; i < (c + 1) * inner; ++i) {
+      const auto [t0, t1] = terms(ao[i], bo[i], c);
+      q0 += t0;
+      q1 += t1;
+    }
+    return std::pair<double, double>(q0, q1);
+  };
   const Index rows = chunk_rows(channels, inner);
   if (rows == 1) {
     // A row alone fills a chunk: one partial per row would be outer x channels doubles (four
@@ -35,12 +45,7 @@ void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, I
         const T* ao = a + o * channels * inner;
         const T* bo = b + o * channels * inner;
         for (Index c = lo; c < hi; ++c) {
-          double q0 = 0.0, q1 = 0.0;
-          for (Index i = c * inner; i < (c + 1) * inner; ++i) {
-            const auto [t0, t1] = terms(ao[i], bo[i], c);
-            q0 += t0;
-            q1 += t1;
-          }
+          const auto [q0, q1] = run_sums(ao, bo, c);
           s0[c] += q0;
           s1[c] += q1;
         }
@@ -68,12 +73,7 @@ void channel_sums(double* s0, double* s1, const T* a, const T* b, Index outer, I
           continue;
         }
         for (Index c = 0; c < channels; ++c) {
-          double q0 = 0.0, q1 = 0.0;
-          for (Index i = c * inner; i < (c + 1) * inner; ++i) {
-            const auto [t0, t1] = terms(ao[i], bo[i], c);
-            q0 += t0;
-            q1 += t1;
-          }
+          const auto [q0, q1] = run_sums(ao, bo, c);
           p0[c] += q0;
           p1[c] += q1;
         }

@@ -418,6 +418,18 @@ def _marking_built(build):
     return wrapper
 
 
+def weight_args_config(layer, names=("kernel", "bias")):
+    """The initializer, regularizer and constraint arguments of layer's weights `names`, as
+    Keras' get_config writes them (initializers first, then regularizers, then constraints)."""
+    config = {}
+    for kind, serialize in (("initializer", initializers.serialize),
+                            ("regularizer", regularizers.serialize),
+                            ("constraint", constraints.serialize)):
+        for name in names:
+            config[f"{name}_{kind}"] = serialize(getattr(layer, f"{name}_{kind}"))
+    return config
+
+
 def _tensor(y):
     # The caller's view has `.numpy()` (backend.Tensor); the layer keeps its own arrays.
     return y.view(backend.Tensor) if isinstance(y, np.ndarray) else y

@@ -5,7 +5,7 @@ channels_last around the same kernels (a copy each way), and the weights keep Ke
 import numpy as np
 
 from brisknn import _core, activations, backend, constraints, initializers, regularizers
-from brisknn.layers.base import Layer, _shape_str
+from brisknn.layers.base import Layer, _shape_str, weight_args_config
 from brisknn.layers.core import _ActivationMixin
 from brisknn.ops.conv import (conv2d_output_shape, normalize_padding,
                               normalize_tuple, workspace)
@@ -143,12 +143,7 @@ class _ConvOptions(DataFormat, _ActivationMixin):
                       padding=self.padding, data_format=self.data_format,
                       dilation_rate=self.dilation_rate,
                       activation=self.activation_name, use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=constraints.serialize(self.kernel_constraint),
-                      bias_constraint=constraints.serialize(self.bias_constraint))
+                      **weight_args_config(self))
         return config
 
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from brisknn import _core, activations, backend, constraints, initializers, regularizers, utils
-from brisknn.layers.base import Layer, _as_shape, _shape_str
+from brisknn.layers.base import Layer, _as_shape, _shape_str, weight_args_config
 
 
 class InputLayer(Layer):
@@ -186,12 +186,7 @@ class Dense(_ActivationMixin, Layer):
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation_name, use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer),
-                      kernel_constraint=constraints.serialize(self.kernel_constraint),
-                      bias_constraint=constraints.serialize(self.bias_constraint))
+                      **weight_args_config(self))
         return config
 
 

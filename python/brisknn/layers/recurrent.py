@@ -3,7 +3,7 @@ fused C++ call (see cpp/src/recurrent.cpp)."""
 import numpy as np
 
 from brisknn import _core, activations, backend, constraints, initializers, regularizers, utils
-from brisknn.layers.base import Layer, _shape_str, _tensor, is_symbolic
+from brisknn.layers.base import Layer, _shape_str, _tensor, is_symbolic, weight_args_config
 
 # The kernels apply activations element by element inside their step loop and keep only outputs:
 # every element-wise activation whose derivative follows from its output (Keras' parameter for
@@ -405,15 +405,7 @@ class _Recurrent(Layer):
         config = super().get_config()
         config.update(
             units=self.units, activation=self.activation, use_bias=self.use_bias,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            recurrent_initializer=initializers.serialize(self.recurrent_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            kernel_constraint=constraints.serialize(self.kernel_constraint),
-            recurrent_constraint=constraints.serialize(self.recurrent_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, ("kernel", "recurrent", "bias")),
             dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
             return_sequences=self.return_sequences, return_state=self.return_state,
             go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
