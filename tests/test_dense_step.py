@@ -188,7 +188,7 @@ def test_outputs_do_not_leak_between_steps():
     model.train_on_batch(x, y)
     assert isinstance(first[0], float) and 0 <= first[1] <= 1
     np.testing.assert_array_equal(pred, pred.copy())
-    assert not np.shares_memory(pred, model._dense_step_cache[1].chains[x.shape][2])
+    assert not np.shares_memory(pred, model._dense_step_cache[1].chains[x.shape][1])
 
 
 def test_a_regularizer_changed_after_the_first_step_counts_from_the_next(monkeypatch):
@@ -290,9 +290,16 @@ def test_the_chain_binding_checks_its_arrays_once_and_each_step():
     with pytest.raises(ValueError, match=r"label 3 at position 2 is outside \[0, 3\)"):
         chain.run(x, np.array([0, 1, 3, 0, 0, 0]), True)
     assert not layers_[0][2].any()  # no backward pass after a bad label
+    x = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32)
+    total = chain.run(x, np.zeros(6, np.int64), True)
+    assert total == _core.numpy_sum(per_sample) and isinstance(total, float)
+    assert any(layer[2].any() for layer in layers_)  # a backward pass ran
+    for layer in layers_:
+        layer[2][...] = 0
     x[1, 2] = np.nan
-    assert chain.run(x, np.zeros(6, np.int64), True) is False
-    assert not layers_[0][2].any()  # stopped after the forward pass
+    assert chain.run(x, np.zeros(6, np.int64), True) is None
+    assert not any(layer[2].any() for layer in layers_)  # stopped after the forward pass
+    assert np.isnan(chain.run(x, np.zeros(6, np.int64), False))
     bad = list(layers_[1])
     bad[5] = layers_[0][4]  # dx of layer 1 is layer 0's output
     with pytest.raises(ValueError, match="share memory"):
@@ -314,3 +321,72 @@ def test_the_chain_keeps_only_real_arrays():
                          "mean_squared_error", False, 1.0)
     with pytest.raises(TypeError, match="DenseChain: per_sample must be a NumPy array"):
         _core.DenseChain(layers_, per_sample.tolist(), grad, "mean_squared_error", False, 1.0)
+
+
+
+def count_checks(monkeypatch):
+    calls, original = [], models.Sequential._prepare_x
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(models.Sequential, "_prepare_x", counted)
+    return calls
+
+
+def test_train_on_batch_skips_its_checks_only_for_arrays_they_pass_unchanged(monkeypatch):
+    x, y = data(n=64)
+    xb, yb = x[:32], y[:32]
+    odd = [  # each needs a conversion, or a chain for another shape: the checks run
+        (xb.astype(np.float64), yb), (np.asfortranarray(xb), yb), (xb, yb.astype(np.int32)),
+        (xb.tolist(), yb), (xb, yb.tolist()), (x[:16], y[:16]), (xb, np.repeat(yb, 2)[::2]),
+        (xb[:, :, None], yb), (xb, yb.astype(np.float32))]
+
+    def run(model, m):
+        losses = [model.train_on_batch(xb, yb)]  # the first prepares the step
+        calls = count_checks(m)
+        losses += [model.train_on_batch(xb, yb) for _ in range(2)]
+        unchecked = 2 - len(calls)
+        for a, b in odd:
+            losses.append(model.train_on_batch(a, b))
+        return losses, unchecked, len(calls)
+
+    with monkeypatch.context() as m:
+        fast = mlp(metrics=["accuracy"])
+        fast_losses, unchecked, checked = run(fast, m)
+    assert unchecked == 2 and checked == len(odd)
+    with monkeypatch.context() as m:
+        general_only(m)
+        slow = mlp(metrics=["accuracy"])
+        slow_losses, unchecked, _ = run(slow, m)
+    assert unchecked == 0
+    assert fast_losses == slow_losses
+    assert_same_state(fast, slow)
+
+
+@pytest.mark.parametrize("label", [4, -1, 2**40])
+def test_labels_out_of_range_get_the_checks_message_after_a_prepared_step(label):
+    model = mlp()
+    x, y = data()
+    model.train_on_batch(x, y)
+    before, iterations = model.get_weights(), int(model.optimizer.iterations)
+    y[7] = label
+    with pytest.raises(ValueError, match=r"train_on_batch: labels must be in \[0, 4\)"):
+        model.train_on_batch(x, y)
+    assert int(model.optimizer.iterations) == iterations
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_targets_get_the_checks_message_after_a_prepared_step():
+    model = mlp(head="linear", loss="mse")
+    x, _ = data()
+    t = np.zeros((len(x), 4), np.float32)
+    model.train_on_batch(x, t)
+    t[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"train_on_batch: y contains NaN or inf \(first at "
+                                         r"index \(2, 1\)\)"):
+        model.train_on_batch(x, t)
+    with pytest.raises(ValueError, match=r"train_on_batch: y has shape \(50, 3\)"):
+        model.train_on_batch(x, np.zeros((len(x), 3), np.float32))
+    assert np.isfinite(model.train_on_batch(x, np.ones((len(x), 4), np.float32)))

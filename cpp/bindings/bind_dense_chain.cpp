@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "brisknn/dense_chain.h"
+#include "brisknn/reduce.h"
 
 #include "check.h"
 
@@ -112,9 +113,10 @@ class DenseChain {
   }
 
   // One step on x (batch, in) and the targets: int64 labels (batch,) for the sparse loss, else
-  // y_true like the last output. Returns whether the first product was finite.
-  bool run(const py::array& x, const py::array& y_true, bool stop_if_not_finite) {
-    return dispatch(x, [&](auto tag) {
+  // y_true like the last output. Returns the sum of the per-sample losses (numpy_sum: the bits
+  // of the general step's sum), or None when the first product was not finite and it stopped.
+  py::object run(const py::array& x, const py::array& y_true, bool stop_if_not_finite) {
+    return dispatch(x, [&](auto tag) -> py::object {
       using T = decltype(tag);
       const auto& chain = chain_of<T>();
       const T* xp = in<T>(kFn, "x", x, {batch_, chain.front().in});
@@ -127,6 +129,7 @@ class DenseChain {
       }
       Index bad;
       bool finite;
+      double sum = 0.0;
       {
         py::gil_scoped_release release;
         finite = dense_chain_step<T>(xp, batch_, chain.data(), static_cast<Index>(chain.size()),
@@ -134,13 +137,17 @@ class DenseChain {
                                      static_cast<T*>(per_sample_), static_cast<T*>(grad_),
                                      loss_, from_logits_, static_cast<T>(scale_),
                                      stop_if_not_finite, &bad);
+        if (bad < 0 && (finite || !stop_if_not_finite)) {
+          sum = numpy_sum<T>(static_cast<const T*>(per_sample_), batch_);
+        }
       }
       if (bad >= 0) {
         fail_value(std::string(kFn) + ": label " + std::to_string(labels[bad]) +
                    " at position " + std::to_string(bad) + " is outside [0, " +
                    std::to_string(chain.back().out) + ")");
       }
-      return finite;
+      if (!finite && stop_if_not_finite) return py::none();
+      return py::float_(sum);
     });
   }
 
@@ -172,8 +179,9 @@ void bind_dense_chain(py::module_& m) {
       .def("run", &DenseChain::run, py::arg("x"), py::arg("targets"),
            py::arg("stop_if_not_finite"),
            "Forward, loss (per_sample, grad = scale * its gradient) and backward (added into "
-           "dkernel and dbias). Returns whether x @ kernel + bias of the first layer was "
-           "finite; when it was not and stop_if_not_finite, nothing after the forward runs.");
+           "dkernel and dbias). Returns the sum of per_sample as numpy_sum does, or None when "
+           "x @ kernel + bias of the first layer was not finite and stop_if_not_finite: then "
+           "nothing after the forward runs.");
 }
 
 }  // namespace brisknn::bind

@@ -15,6 +15,7 @@ from brisknn.layers.core import Dense
 
 import numpy as np
 
+_INT64 = np.dtype(np.int64)
 _MAX_SHAPES = 4  # batch shapes with buffers kept (fit's full batches, its last, evaluate's)
 
 
@@ -32,6 +33,7 @@ class DenseStep:
                                 act, layer.activation_alpha))
         self.units = [layer.units for layer in model._layers]
         self.loss = model.loss
+        self.sparse = model.loss.kernel == "sparse_categorical_crossentropy"
         self.from_logits = model.loss.from_logits or model._fused is not None
         self.apply = apply
         self.chains = {}
@@ -69,7 +71,7 @@ class DenseStep:
 
     def _chain(self, x):
         """The C++ chain for x's shape (brisknn._core.DenseChain: the layers' arrays and this
-        shape's buffers, checked once), its per-sample losses and the model's output."""
+        shape's buffers, checked once) and the model's output."""
         entry = self.chains.get(x.shape)
         if entry is None:
             if len(self.chains) >= _MAX_SHAPES:
@@ -83,15 +85,30 @@ class DenseStep:
                       for (w, b, dw, db, act, alpha), y, dx in zip(self.layers, outs, dxs)]
             chain = _core.DenseChain(layers, per_sample, grad, self.loss.kernel,
                                      self.from_logits, 1.0 / rows)
-            entry = self.chains[x.shape] = (chain, per_sample, outs[-1])
+            entry = self.chains[x.shape] = (chain, outs[-1])
         return entry
+
+    def ready(self, x, y, dtype):
+        """Whether arrays x and y need none of train_on_batch's conversions and pass its
+        checks: C-contiguous and of the model's dtype, x of a shape a chain was made for (the
+        model accepted it), y the in-range int64 labels of a sparse loss or finite targets of
+        the output's shape. (That x is finite, the first product tells.)"""
+        if x.dtype is not dtype or x.shape not in self.chains or not x.flags.c_contiguous or \
+                not y.flags.c_contiguous:
+            return False
+        if self.sparse:
+            return y.dtype is _INT64 and y.shape == x.shape[:1] and \
+                _core.first_label_outside(y, self.units[-1]) < 0
+        return y.dtype is dtype and y.shape == (x.shape[0], self.units[-1]) and \
+            _core.first_nonfinite(y) < 0
 
     def run(self, x, y, check_x):
         """One step on a 2-D x and prepared y: returns (loss + penalty, the model's output).
         check_x(x) runs when the first product was not finite (it raises if x was not)."""
-        chain, per_sample, out = self._chain(x)
+        chain, out = self._chain(x)
         y = self.loss.smooth(y)
-        if not chain.run(x, y, check_x is not None):
+        total = chain.run(x, y, check_x is not None)
+        if total is None:
             check_x(x)  # x was finite (an inf in the weights): the step goes on, as Keras'
-            chain.run(x, y, False)
-        return _core.numpy_sum(per_sample) / x.shape[0] + self.apply(), out
+            total = chain.run(x, y, False)
+        return total / x.shape[0] + self.apply(), out
