@@ -390,3 +390,25 @@ def test_bad_targets_get_the_checks_message_after_a_prepared_step():
     with pytest.raises(ValueError, match=r"train_on_batch: y has shape \(50, 3\)"):
         model.train_on_batch(x, np.zeros((len(x), 3), np.float32))
     assert np.isfinite(model.train_on_batch(x, np.ones((len(x), 4), np.float32)))
+
+
+def test_the_chain_accepts_only_what_it_takes_as_it_is():
+    from brisknn import _core
+    layers_, per_sample, grad = chain_arrays()
+    sparse = _core.DenseChain(layers_, per_sample, grad, "sparse_categorical_crossentropy",
+                              True, 1 / 6)
+    x, labels = np.ones((6, 5), np.float32), np.array([0, 1, 2, 0, 1, 2])
+    assert sparse.accepts(x, labels)
+    for bad_x in (x.astype(np.float64), np.asfortranarray(x),
+                  x[:5], x[:, :4], x.tolist(), x[None]):
+        assert not sparse.accepts(bad_x, labels)
+    for bad in ([0] * 6, labels.astype(np.int32), labels[:5], labels[:, None],
+                np.where(labels == 2, 3, labels), np.where(labels == 2, -1, labels),
+                np.repeat(labels, 2)[::2], labels.astype(np.float32)):
+        assert not sparse.accepts(x, bad)
+    dense_ = _core.DenseChain(layers_, per_sample, grad, "mean_squared_error", False, 1 / 6)
+    targets = np.zeros((6, 3), np.float32)
+    assert dense_.accepts(x, targets)
+    for bad in (targets.astype(np.float64), targets[:, :2], np.asfortranarray(targets),
+                np.where(np.eye(6, 3) > 0, np.nan, targets).astype(np.float32)):
+        assert not dense_.accepts(x, bad)

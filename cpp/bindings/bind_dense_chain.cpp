@@ -112,6 +112,20 @@ class DenseChain {
     });
   }
 
+  // Whether run takes x and the targets as they are, and a model's checks of them would pass
+  // them on unchanged: C-contiguous arrays of the chain's shapes and dtype, int64 labels in
+  // range or finite targets. Never raises: the caller converts and checks them instead.
+  bool accepts(const py::handle& x, const py::handle& y_true) {
+    if (!py::isinstance<py::array>(x) || !py::isinstance<py::array>(y_true)) return false;
+    const auto xa = py::reinterpret_borrow<py::array>(x);
+    const auto ya = py::reinterpret_borrow<py::array>(y_true);
+    const auto fits = [](const py::array& a, Index rows, Index cols) {
+      return (a.flags() & py::array::c_style) && a.ndim() == (cols < 0 ? 1 : 2) &&
+             a.shape(0) == rows && (cols < 0 || a.shape(1) == cols);
+    };
+    return double_ ? accepts_as<double>(xa, ya, fits) : accepts_as<float>(xa, ya, fits);
+  }
+
   // One step on x (batch, in) and the targets: int64 labels (batch,) for the sparse loss, else
   // y_true like the last output. Returns the sum of the per-sample losses (numpy_sum: the bits
   // of the general step's sum), or None when the first product was not finite and it stopped.
@@ -152,6 +166,19 @@ class DenseChain {
   }
 
  private:
+  template <class T, class Fits>
+  bool accepts_as(const py::array& x, const py::array& y_true, const Fits& fits) {
+    const auto& chain = chain_of<T>();
+    if (!has_dtype<T>(x) || !fits(x, batch_, chain.front().in)) return false;
+    if (loss_ == Loss::SparseCategoricalCrossentropy) {
+      return has_dtype<int64_t>(y_true) && fits(y_true, batch_, -1) &&
+             first_label_outside(static_cast<const int64_t*>(y_true.data()), batch_,
+                                 chain.back().out) < 0;
+    }
+    return has_dtype<T>(y_true) && fits(y_true, batch_, chain.back().out) &&
+           first_nonfinite(static_cast<const T*>(y_true.data()), batch_ * chain.back().out) < 0;
+  }
+
   Loss loss_;
   bool from_logits_;
   double scale_;
@@ -176,6 +203,10 @@ void bind_dense_chain(py::module_& m) {
            py::arg("from_logits"), py::arg("scale"),
            "layers: (kernel, bias, dkernel, dbias, y, dx, activation, alpha) per layer, bias "
            "and dbias None without a bias, dx None for the first layer.")
+      .def("accepts", &DenseChain::accepts, py::arg("x"), py::arg("targets"),
+           "Whether run takes x and targets as they are and a model's checks would pass them "
+           "on unchanged: C-contiguous arrays of the chain's shapes and dtype, int64 labels in "
+           "range for the sparse loss, finite targets otherwise.")
       .def("run", &DenseChain::run, py::arg("x"), py::arg("targets"),
            py::arg("stop_if_not_finite"),
            "Forward, loss (per_sample, grad = scale * its gradient) and backward (added into "

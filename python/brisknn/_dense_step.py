@@ -15,7 +15,6 @@ from brisknn.layers.core import Dense
 
 import numpy as np
 
-_INT64 = np.dtype(np.int64)
 _MAX_SHAPES = 4  # batch shapes with buffers kept (fit's full batches, its last, evaluate's)
 
 
@@ -33,7 +32,6 @@ class DenseStep:
                                 act, layer.activation_alpha))
         self.units = [layer.units for layer in model._layers]
         self.loss = model.loss
-        self.sparse = model.loss.kernel == "sparse_categorical_crossentropy"
         self.from_logits = model.loss.from_logits or model._fused is not None
         self.apply = apply
         self.chains = {}
@@ -90,17 +88,11 @@ class DenseStep:
 
     def ready(self, x, y, dtype):
         """Whether arrays x and y need none of train_on_batch's conversions and pass its
-        checks: C-contiguous and of the model's dtype, x of a shape a chain was made for (the
-        model accepted it), y the in-range int64 labels of a sparse loss or finite targets of
-        the output's shape. (That x is finite, the first product tells.)"""
-        if x.dtype is not dtype or x.shape not in self.chains or not x.flags.c_contiguous or \
-                not y.flags.c_contiguous:
-            return False
-        if self.sparse:
-            return y.dtype is _INT64 and y.shape == x.shape[:1] and \
-                _core.first_label_outside(y, self.units[-1]) < 0
-        return y.dtype is dtype and y.shape == (x.shape[0], self.units[-1]) and \
-            _core.first_nonfinite(y) < 0
+        checks: of the model's dtype, x of a shape a chain was made for (the model accepted
+        it), and what that chain takes as it is (DenseChain.accepts; that x is finite, the
+        first product tells)."""
+        entry = self.chains.get(x.shape) if x.dtype is dtype else None
+        return entry is not None and entry[0].accepts(x, y)
 
     def run(self, x, y, check_x):
         """One step on a 2-D x and prepared y: returns (loss + penalty, the model's output).
