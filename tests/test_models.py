@@ -935,3 +935,33 @@ def test_a_deep_copy_of_a_trained_model_predicts_and_trains_as_the_original():
     for a, b in zip(twin.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert twin.get_layer("hidden").output.shape == (None, 4)
+
+
+@pytest.mark.parametrize("last", [None, "float64"])
+def test_a_layer_of_another_dtype_computes_in_it_as_keras_autocasts(last):
+    # Keras casts floating inputs to each layer's dtype: here a float64 layer inside a float32
+    # model, its gradients cast back on the way down.
+    brisknn.utils.set_random_seed(3)
+    model = Sequential([layers.Input((3,)), Dense(4, activation="tanh", dtype="float64"),
+                        Dense(2, dtype=last)])
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((5, 2))
+    w1, b1, w2, b2 = model.get_weights()
+    assert (w1.dtype, w2.dtype) == (np.float64, np.dtype(last or "float32"))
+    h = np.tanh(x.astype(np.float64) @ w1 + b1)
+    out = h.astype(w2.dtype) @ w2 + b2
+    pred = model.predict(x, verbose=0)
+    assert pred.dtype == w2.dtype
+    np.testing.assert_allclose(pred, out, rtol=1e-6)
+    dy = (2 * (out - t.astype(out.dtype)) / out.size).astype(out.dtype)
+    model.forward(x, training=True)
+    model.backward(dy, need_dx=False)
+    dh = (dy @ w2.T).astype(np.float64)
+    np.testing.assert_allclose(model.layers[0].kernel.grad, x.astype(np.float64).T @
+                               (dh * (1 - h ** 2)), rtol=1e-5, atol=1e-7)
+    for w in model.weights:
+        w.grad.fill(0)
+    hist = model.fit(x, t.astype(np.float32), epochs=5, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert model.layers[0].kernel.value.dtype == np.float64

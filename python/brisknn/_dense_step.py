@@ -53,8 +53,8 @@ class DenseStep:
         are all stepped, with activations the kernels apply, a loss with a C++ kernel, and an
         optimizer step that is one kernel call."""
         layers = model._layers
-        if not all(type(layer) is Dense for layer in layers) or model._unstepped or \
-                model.loss.kernel is None:  # a loss computed in NumPy
+        if not all(type(layer) is Dense and layer.dtype == model.dtype for layer in layers) or \
+                model._unstepped or model.loss.kernel is None:  # a loss computed in NumPy
             return None
         weights = [w for layer in layers for w in layer.weights]
         if len(weights) != len(model._stepped) or any(

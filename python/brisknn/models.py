@@ -200,6 +200,7 @@ class Sequential(Trainer, LayerContainer, Layer):
             kwargs = {"logits": True} if logits and i == last else {}
             if mask is not None and layer.forward_takes_mask:
                 kwargs["mask"] = mask
+            x = _autocast(x, layer)
             y = layer.forward(x, self._call_training.get(layer, training) if
                               self._call_training else training, **kwargs)
             if check_x and i == 0 and not layer.input_finite:
@@ -224,7 +225,7 @@ class Sequential(Trainer, LayerContainer, Layer):
         for layer, need in zip(reversed(self._layers), reversed(needs)):
             if not need and not layer.trainable_weights:
                 return None
-            dy = layer.backward(dy, need_dx=need)
+            dy = layer.backward(_autocast(dy, layer), need_dx=need)
             if dy is None:  # a layer whose input has no gradient (Embedding's ids)
                 return None
         return dy
@@ -491,6 +492,16 @@ def _refuse_several_outputs(model, layer):
             "return_state=True and so returns several outputs ([output, *states]), but each "
             "layer of a Sequential model must have exactly one output tensor. Call the layer "
             "directly to get its states, or set return_state=False.")
+
+
+def _autocast(x, layer):
+    """Keras' autocast: floating data entering a layer takes the layer's dtype (a float64
+    Dense in a float32 model computes in float64, the float32 layer after it gets float32);
+    gradients flow back the same way. Integer ids stay as they are."""
+    dtype = layer.dtype
+    if dtype is None or x.dtype == dtype or x.dtype.kind != "f":
+        return x
+    return x.astype(dtype)
 
 
 def _output_mask(layer, x, mask):

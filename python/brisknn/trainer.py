@@ -114,6 +114,8 @@ class Trainer(DataChecks):
                 w = sample_weight.reshape(-1).astype(np.float64)
                 weights = w / w.size if weights is None else weights * w
             return self.loss.batch_loss_and_grad(y, out, with_grad, weights)
+        if y.dtype.kind == "f" and y.dtype != out.dtype:
+            y = y.astype(out.dtype)  # the output of a layer of another dtype (Keras casts too)
         rows = out.size // out.shape[-1]
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
@@ -439,7 +441,7 @@ class Trainer(DataChecks):
                 cb.on_predict_batch_begin(step, {})
             y = self.forward(x[lo:hi], training=False)
             if out is None:
-                out = np.empty((x.shape[0],) + y.shape[1:], dtype=self.dtype)
+                out = np.empty((x.shape[0],) + y.shape[1:], dtype=y.dtype)
             out[lo:hi] = y
             if cb is not None:
                 cb.on_predict_batch_end(step, {"outputs": out[lo:hi]})
