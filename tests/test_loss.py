@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import brisknn
 from brisknn import _core, losses, ops
 from conftest import numeric_grad
 
@@ -391,3 +392,53 @@ def test_function_form_losses_give_per_sample_values_with_numpy():
     np.testing.assert_allclose(losses.categorical_crossentropy(y, p).numpy(),
                                -np.log([0.8, 0.7]), rtol=1e-12)
     np.testing.assert_allclose(losses.mse(y, p).numpy(), [0.04, 0.09], rtol=1e-12)
+
+
+def test_sparse_crossentropy_ignore_class_as_keras():
+    # Keras 3: ignored labels give 0 and are masked; the mean is over the others.
+    from brisknn import losses
+    y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]], np.float32)
+    y_true = np.array([1, 2, -1])
+    ref = -np.log(np.clip([0.95, 0.1], 1e-7, 1))
+    np.testing.assert_allclose(losses.sparse_categorical_crossentropy(y_true, y_pred,
+                                                                      ignore_class=-1),
+                               [ref[0], ref[1], 0.0], rtol=1e-6)
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=-1)
+    np.testing.assert_allclose(loss(y_true, y_pred), ref.sum() / (2 + 1e-7), rtol=1e-6)
+    np.testing.assert_allclose(loss(y_true[:, None], y_pred, sample_weight=[1, 2, 3]),
+                               (ref[0] + 2 * ref[1]) / (2 + 1e-7), rtol=1e-6)
+    summed = losses.SparseCategoricalCrossentropy(ignore_class=-1, reduction="sum")
+    np.testing.assert_allclose(summed(y_true, y_pred), ref.sum(), rtol=1e-6)
+    by_weight = losses.SparseCategoricalCrossentropy(ignore_class=-1,
+                                                     reduction="mean_with_sample_weight")
+    np.testing.assert_allclose(by_weight(y_true, y_pred, sample_weight=[1, 2, 3]),
+                               (ref[0] + 2 * ref[1]) / 3, rtol=1e-6)
+    assert losses.SparseCategoricalCrossentropy.from_config(loss.get_config()).ignore_class == -1
+
+
+def test_fit_ignores_the_ignored_class_with_the_right_gradient():
+    brisknn.backend.set_floatx("float64")  # conftest puts float32 back
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 4))
+    y = rng.integers(0, 3, 12)
+    y[[1, 5, 6]] = 255
+    brisknn.utils.set_random_seed(2)
+    model = brisknn.Sequential([brisknn.layers.Input((4,)),
+                                brisknn.layers.Dense(5, activation="tanh"),
+                                brisknn.layers.Dense(3, activation="softmax")])
+    lr = 0.5
+    model.compile(optimizer=brisknn.optimizers.SGD(lr),
+                  loss=brisknn.losses.SparseCategoricalCrossentropy(ignore_class=255))
+    kernel = model.layers[0].kernel.value
+
+    def loss():
+        return model.evaluate(x, y, batch_size=12, verbose=0)
+    p = model.predict(x, verbose=0)
+    valid = y != 255
+    np.testing.assert_allclose(loss(), -np.log(p[valid, y[valid]]).sum() / (valid.sum() + 1e-7))
+    expected = numeric_grad(loss, kernel)
+    before = kernel.copy()
+    model.train_on_batch(x, y)
+    np.testing.assert_allclose((before - kernel) / lr, expected, rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        model.train_on_batch(x, np.where(valid, y, 254))

@@ -54,7 +54,8 @@ class DenseStep:
         optimizer step that is one kernel call."""
         layers = model._layers
         if not all(type(layer) is Dense and layer.dtype == model.dtype for layer in layers) or \
-                model._unstepped or model.loss.kernel is None:  # a loss computed in NumPy
+                model._unstepped or model.loss.kernel is None or \
+                getattr(model.loss, "ignore_class", None) is not None:  # NumPy loss, a mask
             return None
         weights = [w for layer in layers for w in layer.weights]
         if len(weights) != len(model._stepped) or any(

@@ -77,8 +77,10 @@ class DataChecks:
                 raise ValueError(f"{method}: sparse labels must be whole numbers")
             classes = out_shape[-1]
             labels = np.ascontiguousarray(y, dtype=np.int64)
+            valid = self.loss.valid(labels)  # None unless the loss ignores a class
             # One pass in C (a label that int64 wraps lands outside too); y for the message.
-            if _core.first_label_outside(labels, classes) >= 0:
+            if _core.first_label_outside(labels if valid is None else
+                                         np.ascontiguousarray(labels[valid]), classes) >= 0:
                 raise ValueError(f"{method}: labels must be in [0, {classes}) for the model's "
                                  f"{classes} outputs, got values in [{y.min()}, {y.max()}]")
             return labels

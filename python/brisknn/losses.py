@@ -181,12 +181,46 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(Loss):
+    """ignore_class: a label (-1 or 255, say) whose values count nothing: as in Keras 3 they
+    are 0 and masked, so the mean is over the other values (sum / (valid + 1e-7))."""
+
     kernel = "sparse_categorical_crossentropy"
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
-        _unsupported("SparseCategoricalCrossentropy", ignore_class=(ignore_class, None))
         super().__init__(name, reduction, from_logits, dtype)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+
+    def valid(self, labels):
+        """The mask of the labels that count (None when every label does)."""
+        return None if self.ignore_class is None else np.asarray(labels) != self.ignore_class
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.ignore_class is None:
+            return super().__call__(y_true, y_pred, sample_weight)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
+        values = np.asarray(sparse_categorical_crossentropy(y_true, y_pred, self.from_logits,
+                                                            self.ignore_class))
+        # Keras' apply_mask: the mask is a weight, scaled for the means to total / valid.
+        weight = self.valid(y_true).reshape(values.shape).astype(values.dtype)
+        if self.reduction in _MEANS and self.reduction != "mean_with_sample_weight":
+            weight *= values.dtype.type(weight.size / (weight.sum(dtype=np.float64) + 1e-7))
+        values = values * weight
+        if sample_weight is not None:  # values * mask * sample_weight, and their weights
+            values, sample = _weighted(values, sample_weight, type(self).__name__)
+            weight = weight * sample
+        if self.reduction is None or self.reduction == "none":
+            return values.view(backend.Tensor)
+        total = values.sum(dtype=np.float64)
+        if self.reduction == "sum":
+            return backend.Scalar(total)
+        if self.reduction == "mean_with_sample_weight":
+            divisor = weight.sum(dtype=np.float64)
+            return backend.Scalar(total / divisor if divisor else 0.0)
+        return backend.Scalar(total / values.size if values.size else np.nan)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
 def _per_sample(kernel, y_true, y_pred, from_logits=False):
@@ -233,9 +267,16 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
                                     axis=-1):
-    _unsupported("sparse_categorical_crossentropy", ignore_class=(ignore_class, None),
-                 axis=(axis, -1))
-    return _per_sample("sparse_categorical_crossentropy", y_true, y_pred, from_logits)
+    _unsupported("sparse_categorical_crossentropy", axis=(axis, -1))
+    if ignore_class is None:
+        return _per_sample("sparse_categorical_crossentropy", y_true, y_pred, from_logits)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    valid = y_true != ignore_class
+    values = _per_sample("sparse_categorical_crossentropy", np.where(valid, y_true, 0), y_pred,
+                         from_logits)
+    return np.where(valid, values, 0).astype(values.dtype).view(backend.Tensor)
 
 
 # -- losses computed in NumPy: each per-sample function (Keras' formula, reduced over the last

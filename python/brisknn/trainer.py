@@ -109,7 +109,7 @@ class Trainer(DataChecks):
         output mask (apply_mask) folds in as sample_weight * mask * total / unmasked, so the
         sum is then divided by the unmasked count instead."""
         if self.loss.kernel is None:  # a loss computed in NumPy (losses.py: Huber, Hinge, ...)
-            weights = self._loss_mask_weights(out)
+            weights = self._loss_mask_weights(out, y)
             if sample_weight is not None:
                 w = sample_weight.reshape(-1).astype(np.float64)
                 weights = w / w.size if weights is None else weights * w
@@ -120,7 +120,10 @@ class Trainer(DataChecks):
         per_sample = np.empty(rows, dtype=out.dtype)
         name, from_logits = self.loss.kernel, self.loss.from_logits or self._fused is not None
         y = self.loss.smooth(y)
-        weights = self._loss_mask_weights(out)
+        weights = self._loss_mask_weights(out, y)
+        ignored = getattr(self.loss, "ignore_class", None)
+        if ignored is not None:
+            y = np.where(y != ignored, y, 0)  # any class will do: its loss weighs 0
         if weights is not None and sample_weight is not None:
             weights = weights * sample_weight.reshape(-1)
         row_weight = None if weights is not None or sample_weight is None else \
@@ -147,11 +150,17 @@ class Trainer(DataChecks):
         # reduction machinery costs ~10 us here, its code being out of cache), then divided.
         return _core.numpy_sum(per_sample) / rows, grad
 
-    def _loss_mask_weights(self, out):
+    def _loss_mask_weights(self, out, y):
         """Keras weights the loss of an output that carries a mask (a sequence after a masking
-        layer): masked steps count 0, the others 1 / (unmasked + 1e-7). None without a mask."""
+        layer), and of labels a loss ignores (its ignore_class), by the two masks' AND: masked
+        values count 0, the others 1 / (unmasked + 1e-7). None without a mask."""
         mask = self._output_mask
-        if mask is None or mask.shape != out.shape[:-1]:
+        if mask is not None and mask.shape != out.shape[:-1]:
+            mask = None
+        valid = self.loss.valid(y) if hasattr(self.loss, "valid") else None
+        if valid is not None:
+            mask = valid if mask is None else np.logical_and(mask, valid)
+        if mask is None:
             return None
         weights = np.asarray(mask, dtype=np.float64).reshape(-1)
         return weights / (weights.sum() + 1e-7)
