@@ -965,3 +965,33 @@ def test_a_layer_of_another_dtype_computes_in_it_as_keras_autocasts(last):
     hist = model.fit(x, t.astype(np.float32), epochs=5, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     assert model.layers[0].kernel.value.dtype == np.float64
+
+
+@pytest.mark.parametrize("weights", [0.25, [0.25], {"out": 0.25}])
+def test_loss_weights_scale_the_loss_and_its_gradient_as_keras(weights, tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 3)).astype(np.float32), rng.integers(0, 2, 16)
+
+    def run(loss_weights):
+        brisknn.utils.set_random_seed(4)
+        model = Sequential([layers.Input((3,)), Dense(4, activation="relu",
+                                                      kernel_regularizer="l2"),
+                            Dense(2, activation="softmax", name="out")])
+        model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                      loss_weights=loss_weights)
+        before = model.get_weights()
+        penalty = sum(model.losses)
+        loss = model.train_on_batch(x, y)
+        return model, loss - penalty, [a - b for a, b in zip(before, model.get_weights())]
+
+    _, plain_loss, plain_steps = run(None)
+    weighted, loss, steps = run(weights)
+    np.testing.assert_allclose(loss, 0.25 * plain_loss, rtol=1e-6)
+    # SGD steps of the unregularized output layer: its gradient is scaled (the first layer's
+    # L2 penalty, not weighted, would not be)
+    np.testing.assert_allclose(steps[2], 0.25 * plain_steps[2], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(steps[3], 0.25 * plain_steps[3], rtol=1e-5, atol=1e-7)
+    weighted.save(tmp_path / "m.keras")
+    assert brisknn.models.load_model(tmp_path / "m.keras")._loss_weight == 0.25
+    with pytest.raises(ValueError, match="must match the number of losses"):
+        weighted.compile(loss="mse", loss_weights=[1.0, 2.0])

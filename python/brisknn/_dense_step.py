@@ -55,7 +55,8 @@ class DenseStep:
         layers = model._layers
         if not all(type(layer) is Dense and layer.dtype == model.dtype for layer in layers) or \
                 model._unstepped or model.loss.kernel is None or \
-                getattr(model.loss, "ignore_class", None) is not None:  # NumPy loss, a mask
+                getattr(model.loss, "ignore_class", None) is not None or \
+                model._loss_weight != 1.0:  # a loss in NumPy, a mask, a weight
             return None
         weights = [w for layer in layers for w in layer.weights]
         if len(weights) != len(model._stepped) or any(

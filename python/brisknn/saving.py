@@ -183,7 +183,9 @@ def _model_config(model):
                                                 for m in model._metric_specs],
                                     "weighted_metrics": [
                                         _serialize_metric(m)
-                                        for m in model._weighted_metric_specs]}
+                                        for m in model._weighted_metric_specs],
+                                    "loss_weights": (None if model._loss_weight == 1.0
+                                                     else model._loss_weight)}
     return config
 
 
@@ -403,7 +405,8 @@ def _restore_training(model, training, compile_config, archive, path, custom_obj
         weighted = [_deserialize_metric(m, where, custom_objects)
                     for m in compile_config.get("weighted_metrics") or []]
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                      weighted_metrics=weighted or None)
+                      weighted_metrics=weighted or None,
+                      loss_weights=compile_config.get("loss_weights"))
     except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
         raise ValueError(f"{where}: bad compile configuration: {e}") from e
     opt = training.get("optimizer")

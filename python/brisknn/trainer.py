@@ -23,8 +23,7 @@ class Trainer(DataChecks):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
                 jit_compile=None, auto_scale_loss=None):
-        if loss_weights is not None:
-            raise NotImplementedError("compile: loss_weights is not supported")
+        self._loss_weight = _loss_weight(loss_weights)
         self.optimizer = optimizers.get(optimizer)
         # None is allowed, as in Keras: predict works, fit and evaluate refuse.
         self.loss = None if loss is None else losses.loss_object(loss)
@@ -101,6 +100,16 @@ class Trainer(DataChecks):
             m.reset_state()
 
     def _loss_and_grad(self, y, out, with_grad, sample_weight=None):
+        """(batch mean loss, gradient wrt out or None), both times compile's loss weight."""
+        loss, grad = self._unweighted_loss_and_grad(y, out, with_grad, sample_weight)
+        weight = self._loss_weight
+        if weight != 1.0:
+            loss *= weight
+            if grad is not None:
+                grad *= grad.dtype.type(weight)
+        return loss, grad
+
+    def _unweighted_loss_and_grad(self, y, out, with_grad, sample_weight=None):
         """(batch mean loss, gradient wrt out or None). sample_weight: None, or one weight per
         loss value (shape out.shape[:-1], out's dtype, from _prepare_sample_weight).
 
@@ -494,6 +503,23 @@ class Trainer(DataChecks):
 
     def predict_on_batch(self, x):
         return self.forward(self._prepare_x(x, "predict_on_batch"), training=False)
+
+
+def _loss_weight(loss_weights):
+    """compile's loss_weights for the one output: Keras 3 takes a number, a list of one or a
+    dict of one (keyed by the output's name), and multiplies the loss by it (not the
+    regularization penalties)."""
+    if loss_weights is None:
+        return 1.0
+    weights = list(loss_weights.values()) if isinstance(loss_weights, dict) else \
+        list(loss_weights) if isinstance(loss_weights, (list, tuple)) else [loss_weights]
+    if len(weights) != 1:
+        raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses and "
+                         f"{len(weights)} weights.")
+    try:
+        return float(weights[0])
+    except (TypeError, ValueError):
+        raise TypeError(f"compile: loss_weights must be numbers, got {weights[0]!r}") from None
 
 
 def _metric_list(metrics):
