@@ -167,6 +167,26 @@ def test_initial_state_through_ops_matches_the_layer():
         ops.lstm(x, kernel, rkernel, bias, initial_state=states[:1])
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_initial_state_gradients_through_ops_match_finite_differences(cell):
+    rng = np.random.default_rng(5)
+    _, kernel, rkernel, bias = _layer(cell, 4, 3, rng, return_sequences=True)
+    x = rng.normal(size=(2, 5, 3))
+    states = _states(cell, 2, 4, rng)
+    forward, backward = getattr(ops, cell), getattr(ops, cell + "_backward")
+    dy = rng.normal(size=(2, 5, 4))
+
+    def loss():
+        return float((forward(x, kernel, rkernel, bias, initial_state=states) * dy).sum())
+    *plain, grads = backward(dy, x, kernel, rkernel, bias, initial_state=states)
+    assert len(grads) == STATES[cell]
+    for state, grad in zip(states, grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, state), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(plain[0], numeric_grad(loss, x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(plain[1], numeric_grad(loss, kernel), rtol=1e-6, atol=1e-9)
+    assert len(backward(dy, x, kernel, rkernel, bias)) == 4  # without initial_state, as before
+
+
 # -- initial_state: gradients ---------------------------------------------------------------------
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("sequences", [True, False])

@@ -92,9 +92,9 @@ def _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask
 
 
 def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-              activation, recurrent_activation, mask=None):
+              activation, recurrent_activation, mask=None, initial_state=None):
     args, saved = _forward(cell, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                           activation, recurrent_activation, mask)
+                           activation, recurrent_activation, mask, initial_state)
     x, kernel, recurrent_kernel, bias, im, rm, mask = args
     dy = as_float(dy, "dy", x.dtype)
     batch, steps, in_dim = x.shape
@@ -106,9 +106,15 @@ def _backward(cell, dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent
     counts = (0 if im is None else im.shape[0], 0 if rm is None else rm.shape[0])
     ws = np.empty(_core.recurrent_workspace_size(cell, batch, steps, in_dim, units, *counts,
                                                  True), dtype=x.dtype)
+    h0, c0 = _initial_state(cell, initial_state, x.dtype)
+    dh0 = None if h0 is None else np.empty_like(h0)
+    dc0 = None if c0 is None else np.empty_like(c0)
     _core.recurrent_backward(cell, dy, x, kernel, recurrent_kernel, im, rm, *saved, dx, dkernel,
-                             drecurrent, dbias, ws, activation, recurrent_activation, mask)
-    return dx, dkernel, drecurrent, dbias
+                             drecurrent, dbias, ws, activation, recurrent_activation, mask, h0, c0,
+                             dh0, dc0)
+    if initial_state is None:
+        return dx, dkernel, drecurrent, dbias
+    return dx, dkernel, drecurrent, dbias, [d for d in (dh0, dc0) if d is not None]
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, activation="tanh", input_mask=None,
@@ -138,24 +144,25 @@ def gru(x, kernel, recurrent_kernel, bias=None, activation="tanh",
 
 
 def simple_rnn_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
-                        input_mask=None, recurrent_mask=None, mask=None):
+                        input_mask=None, recurrent_mask=None, mask=None, initial_state=None):
     """(dx, dkernel, drecurrent_kernel, dbias) from dy, the gradient of every hidden state
-    (batch, steps, units) or of the last one (batch, units). dbias is None without a bias."""
+    (batch, steps, units) or of the last one (batch, units). dbias is None without a bias.
+    With initial_state, a fifth item: the gradients of its arrays, in its order."""
     return _backward("simple_rnn", dy, x, kernel, recurrent_kernel, bias, input_mask,
-                     recurrent_mask, activation, "sigmoid", mask)
+                     recurrent_mask, activation, "sigmoid", mask, initial_state)
 
 
 def lstm_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
                   recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None,
-                  mask=None):
-    """As simple_rnn_backward, for lstm."""
+                  mask=None, initial_state=None):
+    """As simple_rnn_backward, for lstm (initial_state [h0, c0])."""
     return _backward("lstm", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                     activation, recurrent_activation, mask)
+                     activation, recurrent_activation, mask, initial_state)
 
 
 def gru_backward(dy, x, kernel, recurrent_kernel, bias=None, activation="tanh",
                  recurrent_activation="sigmoid", input_mask=None, recurrent_mask=None,
-                 mask=None):
+                 mask=None, initial_state=None):
     """As simple_rnn_backward, for gru."""
     return _backward("gru", dy, x, kernel, recurrent_kernel, bias, input_mask, recurrent_mask,
-                     activation, recurrent_activation, mask)
+                     activation, recurrent_activation, mask, initial_state)
