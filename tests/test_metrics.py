@@ -251,3 +251,29 @@ def test_a_loss_object_as_metric_is_averaged_over_batches_under_its_name():
     m.update_state([[1.0], [0.0]], [[0.0], [0.0]])  # batch loss 0.5
     m.update_state([[2.0]], [[0.0]])  # batch loss 4.0
     assert m.result() == pytest.approx(2.25)  # Keras' Mean over the batch values
+
+
+def test_a_metric_of_the_users_own_may_keep_y_pred():
+    # The training step reuses its output buffer; Keras hands metrics fresh tensors.
+    import brisknn
+
+    class Keep(brisknn.metrics.Metric):
+        def __init__(self, name="keep", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.seen = []
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.seen.append(y_pred)
+
+        def result(self):
+            return 0.0
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 3)).astype(np.float32), rng.random((8, 2)).astype(np.float32)
+    model = brisknn.Sequential([brisknn.layers.Input((3,)), brisknn.layers.Dense(2)])
+    keep = Keep()
+    model.compile("sgd", "mse", metrics=[keep])
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    assert len(keep.seen) == 4
+    assert not np.shares_memory(keep.seen[0], keep.seen[1])
+    assert not np.array_equal(keep.seen[0], keep.seen[1])

@@ -175,8 +175,15 @@ class Trainer(DataChecks):
         return weights / (weights.sum() + 1e-7)
 
     def _probabilities(self, out):
-        if self._fused is None or not self._metrics:
+        """What the metrics see as y_pred: the output, or its probabilities when the output
+        activation is fused with the loss. A metric class of the user's own gets its own
+        copy: it may keep y_pred (Keras hands out fresh tensors), and the steps reuse their
+        output buffers."""
+        if not self._metrics:
             return out
+        if self._fused is None:
+            return out.copy() if any(not type(m).__module__.startswith("brisknn.")
+                                     for m in self._metrics) else out
         probs = np.empty_like(out)
         _core.activation_forward(out, probs, self._fused)
         return probs
