@@ -262,8 +262,9 @@ def test_core_layers_take_keras_keyword_arguments_and_config_keys():
     assert config["kernel_constraint"] is None and config["bias_constraint"] is None
     assert "activity_regularizer" not in config  # Keras 3 writes it only when set
     assert type(layers.Dense.from_config(config)) is layers.Dense
-    with pytest.raises(NotImplementedError, match="activity_regularizer"):
-        layers.Dense(3, activity_regularizer="l2")
+    config = layers.Dense(3, activity_regularizer="l2").get_config()
+    assert config["activity_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert layers.Dense.from_config(config).activity_regularizer.l2 == 0.01
     drop = layers.Dropout(0.5, noise_shape=None)
     assert drop.get_config()["noise_shape"] is None
     with pytest.raises(NotImplementedError, match="noise_shape"):

@@ -995,3 +995,33 @@ def test_loss_weights_scale_the_loss_and_its_gradient_as_keras(weights, tmp_path
     assert brisknn.models.load_model(tmp_path / "m.keras")._loss_weight == 0.25
     with pytest.raises(ValueError, match="must match the number of losses"):
         weighted.compile(loss="mse", loss_weights=[1.0, 2.0])
+
+
+def test_activity_regularizers_join_the_loss_and_its_gradient_as_keras():
+    # Keras 3: regularizer(output) per call, not divided by the batch size, in fit's and
+    # evaluate's loss; the output layer's then needs its softmax's output (no fusion).
+    from conftest import numeric_grad
+    brisknn.backend.set_floatx("float64")  # conftest puts float32 back
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    brisknn.utils.set_random_seed(1)
+    model = Sequential([layers.Input((4,)),
+                        Dense(5, activation="tanh",
+                              activity_regularizer=regularizers.L1L2(0.01, 0.02)),
+                        Dense(3, activation="softmax", activity_regularizer=regularizers.L2(0.05))])
+    lr = 0.5
+    model.compile(optimizer=optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
+    w1, b1, w2, b2 = model.get_weights()
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = (-np.log(p[np.arange(6), y]).mean() + 0.01 * np.abs(h).sum() +
+                0.02 * (h ** 2).sum() + 0.05 * (p ** 2).sum())
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-12)
+    kernels = [model.layers[0].kernel.value, model.layers[1].kernel.value]
+    numeric = [numeric_grad(lambda: model.evaluate(x, y, verbose=0), k) for k in kernels]
+    before = [k.copy() for k in kernels]
+    np.testing.assert_allclose(model.train_on_batch(x, y), expected, rtol=1e-12)
+    for b, k, g in zip(before, kernels, numeric):
+        np.testing.assert_allclose((b - k) / lr, g, rtol=1e-6, atol=1e-9)

@@ -53,7 +53,8 @@ class DenseStep:
         are all stepped, with activations the kernels apply, a loss with a C++ kernel, and an
         optimizer step that is one kernel call."""
         layers = model._layers
-        if not all(type(layer) is Dense and layer.dtype == model.dtype for layer in layers) or \
+        if not all(type(layer) is Dense and layer.dtype == model.dtype and
+                   layer.activity_regularizer is None for layer in layers) or \
                 model._unstepped or model.loss.kernel is None or \
                 getattr(model.loss, "ignore_class", None) is not None or \
                 model._loss_weight != 1.0:  # a loss in NumPy, a mask, a weight

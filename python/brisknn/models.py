@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from brisknn import backend, summary_utils
+from brisknn import backend, regularizers, summary_utils
 from brisknn.data_checks import _check_finite
 from brisknn.layers.base import (KerasTensor, Layer, LayerContainer, _auto_name, assign_weights,
                                  is_symbolic, symbolic_call)
@@ -47,6 +47,7 @@ class Sequential(Trainer, LayerContainer, Layer):
         self._metrics = None
         self._train_vars = None
         self._dense_step_cache = None  # (key, DenseStep or None, what the key's ids name)
+        self._activity_penalty, self._activity_outputs = 0.0, {}  # of the last forward pass
         self._train_seed = None  # fixed at the first fit; keys each epoch's generator (saved)
         self._accepted_x_shape = None  # per-sample input shape _prepare_x last built with
         for layer in layers or []:
@@ -196,6 +197,7 @@ class Sequential(Trainer, LayerContainer, Layer):
         """With check_x (the method's name), x comes unscanned from _prepare_x(scan=False) and
         is scanned only if the first layer (a Dense) found its product not finite."""
         last = len(self._layers) - 1
+        self._activity_penalty, self._activity_outputs = 0.0, {}
         for i, layer in enumerate(self._layers):
             kwargs = {"logits": True} if logits and i == last else {}
             if mask is not None and layer.forward_takes_mask:
@@ -206,6 +208,9 @@ class Sequential(Trainer, LayerContainer, Layer):
             if check_x and i == 0 and not layer.input_finite:
                 _check_finite(x, "x", check_x)
             mask = _output_mask(layer, x, mask)
+            self._activity_penalty += _activity_penalty(layer, y, logits and i == last)
+            if layer.activity_regularizer is not None:
+                self._activity_outputs[layer] = y
             x = y
         self._output_mask = mask
         return x
@@ -225,6 +230,10 @@ class Sequential(Trainer, LayerContainer, Layer):
         for layer, need in zip(reversed(self._layers), reversed(needs)):
             if not need and not layer.trainable_weights:
                 return None
+            out = self._activity_outputs.get(layer)
+            if out is not None:  # the penalty's share of the output's gradient
+                dy = dy + regularizers.gradient(layer.activity_regularizer, out,
+                                                f"Layer {layer.name!r}")
             dy = layer.backward(_autocast(dy, layer), need_dx=need)
             if dy is None:  # a layer whose input has no gradient (Embedding's ids)
                 return None
@@ -492,6 +501,19 @@ def _refuse_several_outputs(model, layer):
             "return_state=True and so returns several outputs ([output, *states]), but each "
             "layer of a Sequential model must have exactly one output tensor. Call the layer "
             "directly to get its states, or set return_state=False.")
+
+
+def _activity_penalty(layer, y, logits):
+    """A layer's activity regularization of its output y this call (Keras 3: regularizer(y),
+    not divided by the batch size), and a nested model's own."""
+    if isinstance(layer, Sequential):
+        return layer._activity_penalty
+    if layer.activity_regularizer is None:
+        return 0.0
+    if logits:
+        raise NotImplementedError(f"Layer {layer.name!r}: an activity regularizer on an output "
+                                  "whose activation is fused with the loss is not supported")
+    return float(layer.activity_regularizer(y))
 
 
 def _autocast(x, layer):

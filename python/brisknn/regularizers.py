@@ -77,6 +77,22 @@ def get(identifier):
     raise ValueError(f"Unknown regularizer {identifier!r}: use regularizers.L1, L2 or L1L2")
 
 
+def gradient(reg, x, owner):
+    """d reg(x) / dx = l1 sign(x) + 2 l2 x, in x's dtype (an activity regularizer's share of a
+    layer's output gradient). A Regularizer subclass with its own __call__ has no known
+    gradient."""
+    if type(reg).__call__ is not Regularizer.__call__:
+        raise NotImplementedError(f"{owner}: cannot train through the activity regularizer "
+                                  f"{type(reg).__name__} (its gradient is not known; use L1, "
+                                  "L2 or L1L2)")
+    grad = np.zeros_like(x)
+    if reg.l1:
+        grad += x.dtype.type(reg.l1) * np.sign(x)
+    if reg.l2:
+        grad += x.dtype.type(2 * reg.l2) * x
+    return grad
+
+
 def serialize(reg):
     if reg is None:
         return None

@@ -70,8 +70,11 @@ class Trainer(DataChecks):
             self._find_unstepped()  # evaluate after a change: the output it fuses, say
 
     def _fusion(self):
-        """The output activation fused with the loss (computed from logits), or None."""
+        """The output activation fused with the loss (computed from logits), or None (also when
+        the output layer regularizes its activity, which needs the activation's output)."""
         act = self.output_activation()
+        if self._layers and getattr(self._layers[-1], "activity_regularizer", None) is not None:
+            return None
         return act if not self.loss.from_logits and (self.loss.kernel, act) in _FUSABLE \
             else None
 
@@ -225,7 +228,7 @@ class Trainer(DataChecks):
         for w in self._unstepped:
             w.grad.fill(0)
         self._update_metrics(y, out, sample_weight)
-        return loss + penalty
+        return loss + penalty + self._activity_penalty
 
     def _dense_step(self, x):
         """The prepared step of a model made of Dense layers (brisknn._dense_step), or None."""
@@ -258,7 +261,7 @@ class Trainer(DataChecks):
         out = self.forward(x, training=False, logits=self._fused is not None)
         loss, _ = self._loss_and_grad(y, out, with_grad=False, sample_weight=sample_weight)
         self._update_metrics(y, out, sample_weight)
-        return loss + penalty
+        return loss + penalty + self._activity_penalty
 
     def _update_metrics(self, y, out, sample_weight=None):
         if not self._metrics:

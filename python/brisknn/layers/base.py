@@ -62,9 +62,10 @@ class Layer:
 
     supports_masking = False
     forward_takes_mask = False
+    activity_regularizer = None  # (a subclass that skips __init__ has none)
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
-                 batch_input_shape=None, **kwargs):
+                 batch_input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
         if name is not None and not isinstance(name, str):
@@ -89,6 +90,8 @@ class Layer:
             self._declared_input_shape = None
         self.input_shape = None
         self.output_shape = None
+        # Keras 3: regularizer(output) joins the loss each call (not divided by the batch size).
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     # -- weights -----------------------------------------------------------------------------
     def add_weight(self, name=None, shape=None, initializer=None, regularizer=None,
@@ -294,6 +297,8 @@ class Layer:
                   "dtype": self.dtype.name if self.dtype is not None else backend.floatx()}
         if self._declared_input_shape is not None:
             config["batch_input_shape"] = list(self._declared_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

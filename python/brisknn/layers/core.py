@@ -126,10 +126,10 @@ class Dense(_ActivationMixin, Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  lora_rank=None, lora_alpha=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        _refuse("Dense", activity_regularizer=activity_regularizer, lora_rank=lora_rank)
+        _refuse("Dense", lora_rank=lora_rank)
         self.units = int(units)
         self._set_activation(activation)
         self.use_bias = use_bias

@@ -26,12 +26,10 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
                  weights=None, activity_regularizer=None, input_length=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Embedding: {arg} must be a positive integer, got {value!r}")
-        if activity_regularizer is not None:
-            raise NotImplementedError("Embedding: activity_regularizer is not supported")
         if input_length is not None:
             warnings.warn("Embedding: argument `input_length` is deprecated (Keras 3 ignores "
                           "it). Just remove it.", stacklevel=2)

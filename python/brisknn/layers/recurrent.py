@@ -34,11 +34,9 @@ class _Recurrent(Layer):
                  go_backwards=False, stateful=False, unroll=False, implementation=2,
                  use_cudnn="auto", zero_output_for_mask=False, name=None, **kwargs):
         kind = type(self).__name__
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"{kind}: units must be a positive integer, got {units!r}")
-        if activity_regularizer is not None:
-            raise NotImplementedError(f"{kind}: activity_regularizer is not supported")
         self.units = int(units)
         self.activation = self._activation_arg(activation, "activation")
         self.recurrent_activation = self._activation_arg(recurrent_activation,
