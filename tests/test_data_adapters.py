@@ -300,6 +300,11 @@ def test_validation_data_as_a_generator_or_pydataset_logs_as_arrays_do():
     h = _quiet_fit(both, _batches(x, y, repeat=2), steps_per_epoch=5, epochs=2,
                    validation_data=_batches(vx, vy, repeat=2), validation_steps=3)
     assert h.history == h_ref.history
+    # validation_steps with a PyDataset: its first that many batches at each validation.
+    val = Batches(vx, vy)
+    _model().fit(x, y, batch_size=BATCH, epochs=2, verbose=0, validation_data=val,
+                 validation_steps=2)
+    assert val.read == [0, 1, 0, 1]
     # validation_steps with validation arrays: the first that many batches.
     partial = _model()
     h = partial.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,

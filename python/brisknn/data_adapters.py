@@ -288,6 +288,12 @@ class EpochIterator:
         """The progress bar's target: steps, else the batches of a pass (None: unknown)."""
         return self.steps or self.num_batches
 
+    def reset(self):
+        """The next epoch starts a new pass (Keras resets its evaluation iterator at each
+        evaluate: validation_steps batches from the start of a PyDataset or arrays; a generator
+        simply continues)."""
+        self._iterator = None
+
     def peek(self):
         """A batch to build the model with, before the first epoch (None if there is none)."""
         try:

@@ -457,6 +457,7 @@ class Trainer(DataChecks):
     def _validate(self, validation, cb):
         if isinstance(validation, tuple):
             return self._evaluate_arrays(*validation, cb)
+        validation.reset()
         return self._evaluate_batches(validation, "fit (validation_data)", cb)
 
     def _evaluate_arrays(self, x, y, sample_weight, batch_size, cb=None):
