@@ -205,6 +205,12 @@ def test_steps_per_epoch_without_batch_size_splits_the_arrays_into_that_many_bat
     ref.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0)
     assert _same_weights(model, ref)
     # Shuffled, the same: each pass draws the permutation the array path draws.
+    # After validation_split: the training part's samples make the steps (32 / 4 = 8).
+    model, ref = _model(), _model()
+    h = model.fit(x, y, steps_per_epoch=4, validation_split=0.2, shuffle=False, verbose=0)
+    h_ref = ref.fit(x[:32], y[:32], batch_size=8, validation_data=(x[32:], y[32:]),
+                    shuffle=False, verbose=0)
+    assert _same_weights(model, ref) and h.history == h_ref.history
     model = _model()  # each model's training seed is drawn at its first fit
     model.fit(x, y, steps_per_epoch=4, epochs=2, verbose=0)
     ref = _model()

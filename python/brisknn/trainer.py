@@ -1,5 +1,6 @@
 """Keras' training API over a model's forward and backward passes (as Keras' Trainer): compile,
 fit, evaluate, predict and the single-batch steps."""
+import functools
 import math
 import warnings
 
@@ -278,48 +279,50 @@ class Trainer(DataChecks):
             train = data_adapters.EpochIterator(data_adapters.adapter(x, shuffle),
                                                 steps_per_epoch)
             self._build_from(train, "fit")
-            if validation_data is not None and \
-                    not data_adapters.is_batch_source(validation_data):
-                validation_data = self._prepare_validation_arrays(validation_data)
-            validation = self._validation_plan(validation_data, val_batch_size,
-                                               validation_steps)
+            run_epoch = functools.partial(self._train_epoch, train, class_weight=class_weight)
+            steps = train.epoch_steps
+            validation_data = self._prepare_validation(validation_data)
+        else:
+            if batch_size is not None or steps_per_epoch is None:
+                batch_size = _batch_size(batch_size, "fit")
+            x, y, sw, validation_data = self._fit_arrays(x, y, sample_weight, class_weight,
+                                                         validation_split, validation_data)
+            if batch_size is None:  # Keras' array adapter: steps_per_epoch batches a pass
+                batch_size = -(-x.shape[0] // steps_per_epoch)
+            if steps_per_epoch is None:
+                run_epoch, steps = self._array_epochs(x, y, sw, batch_size, shuffle)
+            else:  # Keras' EpochIterator over its array adapter
+                train = data_adapters.EpochIterator(
+                    data_adapters.array_adapter(x, y, sw, batch_size, shuffle), steps_per_epoch)
+                run_epoch, steps = functools.partial(self._train_epoch, train), steps_per_epoch
+            self._setup_training(y.shape)
+        validation = self._validation_plan(validation_data, val_batch_size, validation_steps)
+        return self._fit_loop(run_epoch, steps, epochs, initial_epoch, verbose, callbacks,
+                              validation, validation_freq)
 
-            def run_epoch(epoch_rng, cb):
-                return self._train_epoch(train, epoch_rng, cb, class_weight)
-            return self._fit_loop(run_epoch, train.epoch_steps, epochs, initial_epoch, verbose,
-                                  callbacks, validation, validation_freq)
+    def _fit_arrays(self, x, y, sample_weight, class_weight, validation_split, validation_data):
+        """fit's arrays checked: (x, y, training weights, validation data), the validation data
+        being validation_split's last fraction of the arrays (Keras takes it before any
+        shuffling) or validation_data (_prepare_validation)."""
         x = self._prepare_x(x, "fit")
-        if batch_size is None and steps_per_epoch is not None:
-            batch_size = -(-x.shape[0] // steps_per_epoch)  # Keras' array adapter
-        batch_size = _batch_size(batch_size, "fit")
         y_raw, y = y, self._prepare_y(y, x.shape[0], "fit")
         # class_weight weighs the training samples only, validation_split's too (Keras turns
         # it into sample weights after the split, for the training data alone).
         sw = self._training_weights(sample_weight, class_weight, y_raw, y, "fit")
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            # Keras takes the *last* fraction, before any shuffling.
-            split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
-            if split == 0 or split == x.shape[0]:
-                raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
-                                 f"training or validation set of {x.shape[0]} samples")
-            validation_data = (x[split:], y[split:],
-                               None if sample_weight is None else sw[split:])
-            x, y = x[:split], y[:split]
-            sw = None if sw is None else sw[:split]
-        elif validation_data is not None and not data_adapters.is_batch_source(validation_data):
-            validation_data = self._prepare_validation_arrays(validation_data)
-        validation = self._validation_plan(validation_data, val_batch_size, validation_steps)
-        self._setup_training(y.shape)
-        if steps_per_epoch is not None:  # Keras' EpochIterator over its array adapter
-            train = data_adapters.EpochIterator(
-                data_adapters.array_adapter(x, y, sw, batch_size, shuffle), steps_per_epoch)
+        if validation_data is not None or not validation_split:
+            return x, y, sw, self._prepare_validation(validation_data)
+        if not 0.0 < validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+        split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+        if split == 0 or split == x.shape[0]:
+            raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
+                             f"training or validation set of {x.shape[0]} samples")
+        validation = (x[split:], y[split:], None if sample_weight is None else sw[split:])
+        return x[:split], y[:split], None if sw is None else sw[:split], validation
 
-            def run_epoch(epoch_rng, cb):
-                return self._train_epoch(train, epoch_rng, cb)
-            return self._fit_loop(run_epoch, steps_per_epoch, epochs, initial_epoch, verbose,
-                                  callbacks, validation, validation_freq)
+    def _array_epochs(self, x, y, sw, batch_size, shuffle):
+        """fit's array path: (run_epoch for _fit_loop, batches an epoch). Each epoch is one
+        pass in batch_size slices, or gathered rows of a permutation if shuffle."""
         n = x.shape[0]
         steps = -(-n // batch_size)
         x_buf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
@@ -328,7 +331,6 @@ class Trainer(DataChecks):
                                                   dtype=sw.dtype)
 
         def run_epoch(epoch_rng, cb):
-            """One pass over the arrays: (loss sum weighted by batch size, samples, False)."""
             order = epoch_rng.permutation(n) if shuffle else None
             loss_sum = 0.0
             swb = None
@@ -355,8 +357,7 @@ class Trainer(DataChecks):
                 if self.stop_training:
                     return loss_sum, hi, False
             return loss_sum, n, False
-        return self._fit_loop(run_epoch, steps, epochs, initial_epoch, verbose, callbacks,
-                              validation, validation_freq)
+        return run_epoch, steps
 
     def _fit_loop(self, run_epoch, steps, epochs, initial_epoch, verbose, callbacks,
                   validation, validation_freq):
@@ -431,8 +432,11 @@ class Trainer(DataChecks):
         _, y, _ = self._prepare_batch(batch, method)
         self._setup_training(y.shape)
 
-    def _prepare_validation_arrays(self, validation_data):
-        """Keras' (x_val, y_val) or (x_val, y_val, val_sample_weight), checked."""
+    def _prepare_validation(self, validation_data):
+        """validation_data as given: None, a generator or PyDataset (kept), or Keras'
+        (x_val, y_val) or (x_val, y_val, val_sample_weight), checked."""
+        if validation_data is None or data_adapters.is_batch_source(validation_data):
+            return validation_data
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (x_val, y_val) or "
                              "(x_val, y_val, val_sample_weight), or a generator or PyDataset")
