@@ -117,9 +117,13 @@ class ProgbarLogger(Callback):
         self.stream = stream
         self._last_draw = 0.0
         self._in_fit = False
+        self._target = None  # the steps of an epoch (params["steps"]), None until known
 
     def set_params(self, params):
         super().set_params(params)
+        # None for data of unknown length (a generator): learned at the end of the first
+        # epoch, as Keras' ProgbarLogger sets its target to the steps seen.
+        self._target = params.get("steps")
         if self._verbose is None:  # Keras 3's ProgbarLogger reads params["verbose"]
             verbose = params.get("verbose", 1)
             self.verbose = 1 if verbose == "auto" else int(verbose)
@@ -151,12 +155,14 @@ class ProgbarLogger(Callback):
         self._seen = batch + 1
         now = time.perf_counter()
         # Redraw at most ~20 times a second: printing every batch would cost more than training.
-        if now - self._last_draw >= 0.05 or self._seen == self.params.get("steps"):
+        if now - self._last_draw >= 0.05 or self._seen == self._target:
             self._last_draw = now
             self._draw(logs, final=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._seen = self.params.get("steps") or self._seen
+        if self._target is None:
+            self._target = self._seen
+        self._seen = self._target or self._seen
         self._draw(logs, final=True)
 
     def on_test_begin(self, logs=None):
@@ -183,7 +189,7 @@ class ProgbarLogger(Callback):
     def _draw(self, logs, final):
         if not self.verbose:
             return
-        steps = self.params.get("steps") or 0
+        steps = self._target or 0
         elapsed = time.perf_counter() - self._start
         per_step = elapsed / max(self._seen, 1)
         metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in sorted((logs or {}).items()))
@@ -192,6 +198,17 @@ class ProgbarLogger(Callback):
                 self._out().write(f"{steps}/{steps} - {elapsed:.0f}s - {_fmt_time(per_step)}/step"
                                   f"{metrics}\n")
             return
+        if self._target is None:  # Keras' Progbar without a target: "n/Unknown"
+            line = f"{self._seen:7d}/Unknown {elapsed:.0f}s {_fmt_time(per_step)}/step{metrics}"
+        else:
+            line = self._bar_line(steps, elapsed, per_step, metrics, final)
+        # Pad over the previous, possibly longer, line before returning the carriage.
+        pad = " " * max(self._width - len(line), 0)
+        self._width = len(line)
+        self._out().write("\r" + line + pad + ("\n" if final else ""))
+        self._out().flush()
+
+    def _bar_line(self, steps, elapsed, per_step, metrics, final):
         width = 20
         done = int(width * self._seen / steps) if steps else width
         bar = "\u2501" * done + (" " if done < width else "") + "\u2500" * max(width - done - 1, 0)
@@ -200,12 +217,7 @@ class ProgbarLogger(Callback):
             timing = f"{elapsed:.0f}s {_fmt_time(per_step)}/step"
         else:
             timing = f"{max(steps - self._seen, 0) * per_step:.0f}s ETA"
-        line = f"{counter} {bar} {timing}{metrics}"
-        # Pad over the previous, possibly longer, line before returning the carriage.
-        pad = " " * max(self._width - len(line), 0)
-        self._width = len(line)
-        self._out().write("\r" + line + pad + ("\n" if final else ""))
-        self._out().flush()
+        return f"{counter} {bar} {timing}{metrics}"
 
 
 def _fmt(value):

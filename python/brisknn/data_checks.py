@@ -3,6 +3,7 @@ x (its rank adjusted as Keras 3 does), the targets, and sample and class weights
 import numpy as np
 
 from brisknn import _core
+from brisknn.data_adapters import unpack_batch
 from brisknn.layers.base import _shape_str
 from brisknn.layers.core import Dense
 
@@ -34,6 +35,19 @@ class DataChecks:
         if scan:
             _check_finite(x, "x", method)
         return x
+
+    def _prepare_batch(self, batch, method, class_weight=None, training=True):
+        """One batch of a generator or PyDataset, (x, y) or (x, y, sample_weight), checked and
+        converted as arrays are: (x, y, per-loss-value weights or None)."""
+        x, y, sample_weight = unpack_batch(batch, method)
+        x = self._prepare_x(x, method)
+        if y is None:
+            raise ValueError(f"{method}: a batch has no targets: the data must yield (x, y) or "
+                             "(x, y, sample_weight) tuples to compute the loss")
+        y_raw, y = y, self._prepare_y(y, x.shape[0], method)
+        if training:
+            return x, y, self._training_weights(sample_weight, class_weight, y_raw, y, method)
+        return x, y, self._prepare_sample_weight(sample_weight, y, method)
 
     def _first_layer_tests_finite(self):
         # A Dense (exactly: a subclass may override forward) tells from its product whether x

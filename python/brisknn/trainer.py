@@ -1,12 +1,13 @@
 """Keras' training API over a model's forward and backward passes (as Keras' Trainer): compile,
 fit, evaluate, predict and the single-batch steps."""
+import functools
 import math
 import warnings
 
 import numpy as np
 
 from brisknn import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
-from brisknn import optimizers, utils
+from brisknn import data_adapters, optimizers, utils
 from brisknn._dense_step import DenseStep
 from brisknn.data_checks import DataChecks, _check_finite
 
@@ -293,59 +294,113 @@ class Trainer(DataChecks):
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
-        """Trains for `epochs` epochs and returns a History (as Keras' Model.fit)."""
+        """Trains for `epochs` epochs and returns a History (as Keras' Model.fit). x: arrays
+        (with y), or a generator/iterator or PyDataset of (x, y[, sample_weight]) batches
+        (brisknn.data_adapters)."""
         self._assert_compiled("fit")
-        if steps_per_epoch is not None or validation_steps is not None:
-            raise NotImplementedError("fit: steps_per_epoch and validation_steps are not "
-                                      "supported (fit makes one pass over the arrays per epoch)")
-        batch_size = _batch_size(batch_size, "fit")
+        steps_per_epoch = data_adapters.check_steps(steps_per_epoch, "steps_per_epoch", "fit")
+        validation_steps = data_adapters.check_steps(validation_steps, "validation_steps", "fit")
+        val_batch_size = validation_batch_size or batch_size
+        if data_adapters.is_batch_source(x):
+            data_adapters.refuse_arguments("fit", x, y, batch_size, sample_weight, class_weight,
+                                           validation_split)
+            train = data_adapters.EpochIterator(data_adapters.adapter(x, shuffle),
+                                                steps_per_epoch)
+            self._build_from(train, "fit")
+            run_epoch = functools.partial(self._train_epoch, train, class_weight=class_weight)
+            steps = train.epoch_steps
+            validation_data = self._prepare_validation(validation_data)
+        else:
+            if batch_size is not None or steps_per_epoch is None:
+                batch_size = _batch_size(batch_size, "fit")
+            x, y, sw, validation_data = self._fit_arrays(x, y, sample_weight, class_weight,
+                                                         validation_split, validation_data)
+            if batch_size is None:  # Keras' array adapter: steps_per_epoch batches a pass
+                batch_size = -(-x.shape[0] // steps_per_epoch)
+            if steps_per_epoch is None:
+                run_epoch, steps = self._array_epochs(x, y, sw, batch_size, shuffle)
+            else:  # Keras' EpochIterator over its array adapter
+                train = data_adapters.EpochIterator(
+                    data_adapters.array_adapter(x, y, sw, batch_size, shuffle), steps_per_epoch)
+                run_epoch, steps = functools.partial(self._train_epoch, train), steps_per_epoch
+            self._setup_training(y.shape)
+        validation = self._validation_plan(validation_data, val_batch_size, validation_steps)
+        return self._fit_loop(run_epoch, steps, epochs, initial_epoch, verbose, callbacks,
+                              validation, validation_freq)
+
+    def _fit_arrays(self, x, y, sample_weight, class_weight, validation_split, validation_data):
+        """fit's arrays checked: (x, y, training weights, validation data), the validation data
+        being validation_split's last fraction of the arrays (Keras takes it before any
+        shuffling) or validation_data (_prepare_validation)."""
         x = self._prepare_x(x, "fit")
         y_raw, y = y, self._prepare_y(y, x.shape[0], "fit")
         # class_weight weighs the training samples only, validation_split's too (Keras turns
         # it into sample weights after the split, for the training data alone).
         sw = self._training_weights(sample_weight, class_weight, y_raw, y, "fit")
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-            # Keras takes the *last* fraction, before any shuffling.
-            split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
-            if split == 0 or split == x.shape[0]:
-                raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
-                                 f"training or validation set of {x.shape[0]} samples")
-            validation_data = (x[split:], y[split:],
-                               None if sample_weight is None else sw[split:])
-            x, y = x[:split], y[:split]
-            sw = None if sw is None else sw[:split]
-        elif validation_data is not None:
-            # Keras' (x_val, y_val) or (x_val, y_val, val_sample_weight).
-            if not isinstance(validation_data, (tuple, list)) or \
-                    len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be (x_val, y_val) or "
-                                 "(x_val, y_val, val_sample_weight)")
-            where = "fit (validation_data)"
-            vx = self._prepare_x(validation_data[0], where)
-            vy = self._prepare_y(validation_data[1], vx.shape[0], where)
-            vw = validation_data[2] if len(validation_data) == 3 else None
-            validation_data = (vx, vy, self._prepare_sample_weight(vw, vy, where,
-                                                                   "val_sample_weight"))
-        self._setup_training(y.shape)
+        if validation_data is not None or not validation_split:
+            return x, y, sw, self._prepare_validation(validation_data)
+        if not 0.0 < validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+        split = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+        if split == 0 or split == x.shape[0]:
+            raise ValueError(f"fit: validation_split={validation_split} leaves an empty "
+                             f"training or validation set of {x.shape[0]} samples")
+        validation = (x[split:], y[split:], None if sample_weight is None else sw[split:])
+        return x[:split], y[:split], None if sw is None else sw[:split], validation
+
+    def _array_epochs(self, x, y, sw, batch_size, shuffle):
+        """fit's array path: (run_epoch for _fit_loop, batches an epoch). Each epoch is one
+        pass in batch_size slices, or gathered rows of a permutation if shuffle."""
         n = x.shape[0]
         steps = -(-n // batch_size)
+        x_buf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
+        y_buf = np.empty((min(batch_size, n),) + y.shape[1:], dtype=y.dtype)
+        sw_buf = None if sw is None else np.empty((min(batch_size, n),) + sw.shape[1:],
+                                                  dtype=sw.dtype)
+
+        def run_epoch(epoch_rng, cb):
+            order = epoch_rng.permutation(n) if shuffle else None
+            loss_sum = 0.0
+            swb = None
+            for step in range(steps):
+                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                if order is None:
+                    xb, yb = x[lo:hi], y[lo:hi]
+                    if sw is not None:
+                        swb = sw[lo:hi]
+                else:  # gather into reused buffers: no allocation per batch
+                    xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
+                    # np.take on both threads (random rows come from memory: latency
+                    # bound), each copying the rows it will multiply first.
+                    _core.take_rows(x, order[lo:hi], xb)
+                    _core.take_rows(y, order[lo:hi], yb)
+                    if sw is not None:  # the same rows as x and y
+                        swb = sw_buf[:hi - lo]
+                        _core.take_rows(sw, order[lo:hi], swb)
+                cb.on_train_batch_begin(step, {})
+                # Keras' loss tracker averages the (weighted) batch losses by batch size.
+                loss_sum += self._train_step(xb, yb, sample_weight=swb) * (hi - lo)
+                batch_logs = self._logs(loss_sum / hi)
+                cb.on_train_batch_end(step, batch_logs)
+                if self.stop_training:
+                    return loss_sum, hi, False
+            return loss_sum, n, False
+        return run_epoch, steps
+
+    def _fit_loop(self, run_epoch, steps, epochs, initial_epoch, verbose, callbacks,
+                  validation, validation_freq):
+        """Keras' epoch loop around run_epoch(epoch_rng, callbacks), which trains one epoch and
+        returns (loss sum weighted by batch size, samples, whether the data ran out), or None
+        if no batch came (the data ran out before it: training ends)."""
         # Keras 3's CallbackList(verbose=verbose, epochs=epochs, steps=num_batches): exactly
-        # these keys, verbose as passed ('auto' by default).
+        # these keys, verbose as passed ('auto' by default); steps None when unknown.
         params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        verbose = _verbosity(verbose)
-        cb = _callback_list(callbacks, self, params, verbose, add_history=True)
+        cb = _callback_list(callbacks, self, params, _verbosity(verbose), add_history=True)
         history = cb.history
         self.stop_training = False
         self.history = history
         if self._train_seed is None:
             self._train_seed = int(utils.rng().integers(0, 2**63))
-        x_buf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
-        y_buf = np.empty((min(batch_size, n),) + y.shape[1:], dtype=y.dtype)
-        sw_buf = None if sw is None else np.empty((min(batch_size, n),) + sw.shape[1:],
-                                                  dtype=sw.dtype)
-        swb = None
         cb.on_train_begin({})
         logs = {}
         global_rng = epoch_rng = utils.rng()
@@ -361,46 +416,81 @@ class Trainer(DataChecks):
                 utils._rng = epoch_rng
                 self.reset_metrics()
                 cb.on_epoch_begin(epoch, {})
-                order = epoch_rng.permutation(n) if shuffle else None
-                loss_sum = 0.0
-                for step in range(steps):
-                    lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                    if order is None:
-                        xb, yb = x[lo:hi], y[lo:hi]
-                        if sw is not None:
-                            swb = sw[lo:hi]
-                    else:  # gather into reused buffers: no allocation per batch
-                        xb, yb = x_buf[:hi - lo], y_buf[:hi - lo]
-                        # np.take on both threads (random rows come from memory: latency
-                        # bound), each copying the rows it will multiply first.
-                        _core.take_rows(x, order[lo:hi], xb)
-                        _core.take_rows(y, order[lo:hi], yb)
-                        if sw is not None:  # the same rows as x and y
-                            swb = sw_buf[:hi - lo]
-                            _core.take_rows(sw, order[lo:hi], swb)
-                    cb.on_train_batch_begin(step, {})
-                    # Keras' loss tracker averages the (weighted) batch losses by batch size.
-                    loss_sum += self._train_step(xb, yb, sample_weight=swb) * (hi - lo)
-                    batch_logs = self._logs(loss_sum / hi)
-                    cb.on_train_batch_end(step, batch_logs)
-                    if self.stop_training:
-                        n_seen = hi
-                        break
-                else:
-                    n_seen = n
+                done = run_epoch(epoch_rng, cb)
+                if done is None:
+                    break
+                loss_sum, n_seen, ran_out = done
                 logs = self._logs(loss_sum / n_seen)
-                if validation_data is not None and _should_eval(epoch, validation_freq):
-                    val = self._evaluate_arrays(*validation_data,
-                                                validation_batch_size or batch_size, cb)
-                    logs.update({"val_" + k: v for k, v in val.items()})
+                if validation is not None and _should_eval(epoch, validation_freq):
+                    val = self._validate(validation, cb)
+                    logs.update({"val_" + k: v for k, v in (val or {}).items()})
                 cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
+                if self.stop_training or ran_out:
                     break
         finally:
             if utils._rng is epoch_rng:  # unless a callback re-seeded meanwhile
                 utils._rng = global_rng
         cb.on_train_end(logs)
         return history
+
+    def _train_epoch(self, train, epoch_rng, cb, class_weight=None):
+        """One epoch of an EpochIterator's batches, each checked as arrays are (unless the
+        iterator cuts prepared arrays) and trained by the same _train_step."""
+        loss_sum, seen = 0.0, 0
+        for step, batch in train.epoch(epoch_rng):
+            x, y, sw = batch if train.prepared else \
+                self._prepare_batch(batch, "fit", class_weight)
+            cb.on_train_batch_begin(step, {})
+            loss_sum += self._train_step(x, y, sample_weight=sw) * x.shape[0]
+            seen += x.shape[0]
+            cb.on_train_batch_end(step, self._logs(loss_sum / seen))
+            if self.stop_training:
+                break
+        return (loss_sum, seen, train.ran_out) if seen else None
+
+    def _build_from(self, source, method):
+        """Builds the model and its metrics from a first batch before training starts, as
+        Keras' symbolic build peeks at one (a PyDataset's first batch is read twice then)."""
+        if self.built and self._metrics is not None and self._train_vars is not None:
+            return
+        batch = source.peek()
+        if batch is None:
+            raise ValueError(f"{method}: the input gave no batch (an exhausted generator, or a "
+                             "PyDataset of length 0)")
+        _, y, _ = self._prepare_batch(batch, method)
+        self._setup_training(y.shape)
+
+    def _prepare_validation(self, validation_data):
+        """validation_data as given: None, a generator or PyDataset (kept), or Keras'
+        (x_val, y_val) or (x_val, y_val, val_sample_weight), checked."""
+        if validation_data is None or data_adapters.is_batch_source(validation_data):
+            return validation_data
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be (x_val, y_val) or "
+                             "(x_val, y_val, val_sample_weight), or a generator or PyDataset")
+        where = "fit (validation_data)"
+        vx = self._prepare_x(validation_data[0], where)
+        vy = self._prepare_y(validation_data[1], vx.shape[0], where)
+        vw = validation_data[2] if len(validation_data) == 3 else None
+        return vx, vy, self._prepare_sample_weight(vw, vy, where, "val_sample_weight")
+
+    def _validation_plan(self, validation_data, batch_size, steps):
+        """What each validation runs over: None, the prepared arrays (x, y, weights) as
+        (x, y, weights, batch size) cut to validation_steps batches, or an EpochIterator over
+        a generator or PyDataset."""
+        if validation_data is None:
+            return None
+        if data_adapters.is_batch_source(validation_data):
+            return data_adapters.EpochIterator(data_adapters.adapter(validation_data), steps)
+        vx, vy, vw = validation_data
+        batch_size, used, _ = _steps_window(vx.shape[0], batch_size, steps, "fit")
+        return vx[:used], vy[:used], None if vw is None else vw[:used], batch_size
+
+    def _validate(self, validation, cb):
+        if isinstance(validation, tuple):
+            return self._evaluate_arrays(*validation, cb)
+        validation.reset()
+        return self._evaluate_batches(validation, "fit (validation_data)", cb)
 
     def _evaluate_arrays(self, x, y, sample_weight, batch_size, cb=None):
         self.reset_metrics()
@@ -421,6 +511,32 @@ class Trainer(DataChecks):
             cb.on_test_end(dict(logs))
         return logs
 
+    def _evaluate_batches(self, it, method, cb=None):
+        """_evaluate_arrays over an EpochIterator's batches (each checked as arrays are); None
+        if it gave no batch."""
+        self.reset_metrics()
+        total, seen, penalty = 0.0, 0, None
+        if cb is not None:
+            cb.on_test_begin({})
+        for step, batch in it.epoch():
+            if cb is not None:
+                cb.on_test_batch_begin(step, {})
+            x, y, weight = self._prepare_batch(batch, method, training=False)
+            if penalty is None:  # the model is built now
+                self._setup_training(y.shape)
+                self.reset_metrics()
+                penalty = sum(self.losses)
+            total += self._test_step(x, y, penalty, weight) * x.shape[0]
+            seen += x.shape[0]
+            if cb is not None:
+                cb.on_test_batch_end(step, self._logs(total / seen))
+        if not seen:
+            return None
+        logs = self._logs(total / seen)
+        if cb is not None:
+            cb.on_test_end(dict(logs))
+        return logs
+
     def _flatten_logs(self, logs, return_dict):
         if return_dict:
             return dict(sorted(logs.items()))
@@ -428,11 +544,30 @@ class Trainer(DataChecks):
             return logs["loss"]
         return [logs["loss"]] + [logs[key] for key in self._metric_keys]
 
+    def _inference_callbacks(self, callbacks, verbose, steps):
+        if not (callbacks or verbose):  # Keras' progress bar is a callback (on_test_* hooks)
+            return None
+        return _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
+                                                "steps": steps},
+                              _verbosity(verbose), add_history=False)
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
-        """The loss (and metrics) on x, y: a float, or [loss, *metrics] when compiled with
-        metrics, or a dict with return_dict=True (as Keras)."""
+        """The loss (and metrics) on x, y (or on a generator's or PyDataset's batches): a
+        float, or [loss, *metrics] when compiled with metrics, or a dict with
+        return_dict=True (as Keras)."""
         self._assert_compiled("evaluate")
+        if data_adapters.is_batch_source(x):
+            data_adapters.refuse_arguments("evaluate", x, y, batch_size, sample_weight)
+            it = data_adapters.EpochIterator(data_adapters.adapter(x),
+                                             data_adapters.check_steps(steps, "steps",
+                                                                       "evaluate"))
+            cb = self._inference_callbacks(callbacks, verbose, it.epoch_steps)
+            logs = self._evaluate_batches(it, "evaluate", cb)
+            if logs is None:
+                raise ValueError("evaluate: the input gave no batch (an exhausted generator, "
+                                 "or a PyDataset of length 0)")
+            return self._flatten_logs(logs, return_dict)
         _batch_size(batch_size, "evaluate")
         x = self._prepare_x(x, "evaluate")
         y = self._prepare_y(y, x.shape[0], "evaluate")
@@ -442,26 +577,27 @@ class Trainer(DataChecks):
         if sample_weight is not None:
             sample_weight = sample_weight[:used]
         self._setup_training(y.shape)
-        cb = None
-        if callbacks or verbose:  # Keras' progress bar is a callback (on_test_* hooks)
-            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": target},
-                                _verbosity(verbose), add_history=False)
+        cb = self._inference_callbacks(callbacks, verbose, target)
         logs = self._evaluate_arrays(x, y, sample_weight, batch_size, cb)
         return self._flatten_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs for x, computed batch by batch (inference mode)."""
+        """The model's outputs for x (or for the inputs of a generator's or PyDataset's
+        batches: x, (x,) or (x, y, ...)), computed batch by batch (inference mode)."""
+        if data_adapters.is_batch_source(x):
+            data_adapters.refuse_arguments("predict", x, batch_size=batch_size)
+            it = data_adapters.EpochIterator(data_adapters.adapter(x),
+                                             data_adapters.check_steps(steps, "steps",
+                                                                       "predict"))
+            return self._predict_batches(it, self._inference_callbacks(callbacks, verbose,
+                                                                       it.epoch_steps))
         _batch_size(batch_size, "predict")
         x = self._prepare_x(x, "predict")
         batch_size, used, target = _steps_window(x.shape[0], batch_size, steps, "predict")
         x = x[:used]
         out = None  # allocated at the first batch: a None dimension (steps) is known then
-        cb = None
-        if callbacks or verbose:
-            cb = _callback_list(callbacks, self, {"verbose": verbose, "epochs": 1,
-                                                  "steps": target},
-                                _verbosity(verbose), add_history=False)
+        cb = self._inference_callbacks(callbacks, verbose, target)
+        if cb is not None:
             cb.on_predict_begin({})
         for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             hi = min(x.shape[0], lo + batch_size)
@@ -476,6 +612,27 @@ class Trainer(DataChecks):
         if cb is not None:
             cb.on_predict_end({})
         return out
+
+    def _predict_batches(self, it, cb):
+        """predict over an EpochIterator: the outputs of each batch's x, concatenated."""
+        outputs = []
+        if cb is not None:
+            cb.on_predict_begin({})
+        for step, batch in it.epoch():
+            if cb is not None:
+                cb.on_predict_batch_begin(step, {})
+            x, _, _ = data_adapters.unpack_batch(batch, "predict", x_alone=True)
+            # A copy: the layers may reuse their output buffers at the next batch.
+            outputs.append(np.array(self.forward(self._prepare_x(x, "predict"),
+                                                 training=False)))
+            if cb is not None:
+                cb.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        if cb is not None:
+            cb.on_predict_end({})
+        if not outputs:
+            raise ValueError("predict: the input gave no batch (an exhausted generator, or a "
+                             "PyDataset of length 0)")
+        return np.concatenate(outputs)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):

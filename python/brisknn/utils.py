@@ -1,10 +1,11 @@
-"""Seeding, label encoding, normalization and sequence padding helpers (Keras' keras.utils
-names)."""
+"""Seeding, label encoding, normalization and sequence padding helpers, and the PyDataset
+(Sequence) base class (Keras' keras.utils names)."""
 import random
 
 import numpy as np
 
 from brisknn.backend import clear_session  # noqa: F401  (keras.utils.clear_session)
+from brisknn.data_adapters import PyDataset, Sequence  # noqa: F401  (keras.utils names)
 
 _rng = np.random.default_rng()
 
