@@ -213,11 +213,18 @@ class Optimizer:
         clipvalue = self._clipvalue()
         params = self._kernel_params(variables, self._gradient_scales(variables), regularize)
         decay = self._weight_decay_terms(variables)
+        penalty = 0.0
+        if decay and self._update_reads_weight:
+            # Keras shrinks w before the update, and this rule reads w: shrink first, with the
+            # regularizer's gradient (of the weights before the shrinking) added to grad now.
+            params, penalty = _fold_regularizers(params)
+            for var, term in decay:
+                var.value -= term
+            decay = []
         if len(set(variables)) == len(variables):  # Variables hash by identity
             # All weights in one call: one parallel pass, the same numbers as one call each.
-            penalty = self._kernel_many(params, *args, clipvalue)
+            penalty += self._kernel_many(params, *args, clipvalue)
         else:  # a variable listed twice is stepped twice, one after the other
-            penalty = 0.0
             for value, grad, *rest in params:
                 *slots, l1, l2, scale = rest
                 penalty += self._kernel(value, grad, *slots, *args, l1, l2, scale, clipvalue)
@@ -440,6 +447,9 @@ class Optimizer:
     _kernel = None
     _kernel_many = None  # the same update over a list of weights in one call
     _scalar_state_names = ()  # state keys besides iterations, learning_rate and the slots
+    # Whether the rule's new weight depends on the weight it starts from other than through
+    # the gradient (Ftrl): then weight decay cannot be subtracted after the fused step.
+    _update_reads_weight = False
 
     def _slot_initial_value(self, name):
         return 0.0
@@ -468,6 +478,22 @@ def _apply_constraints(variables):
     for var in variables:
         if var.constraint is not None:
             constraints.apply(var)
+
+
+def _fold_regularizers(params):
+    """The kernels' params with each weight's L1/L2 gradient added into its grad (as the kernel
+    would add it: grad + (l1 sign(w) + 2 l2 w) in the weight's dtype) and l1 = l2 = 0, and the
+    penalty the kernel would have returned, of the weights now."""
+    folded, total = [], 0.0
+    for value, grad, *rest in params:
+        *slots, l1, l2, scale = rest
+        if l1 or l2:
+            t = value.dtype.type
+            grad += t(l1) * np.sign(value) + t(2 * l2) * value
+            w = value.astype(np.float64)
+            total += l1 * np.abs(w).sum() + l2 * np.square(w).sum()
+        folded.append((value, grad, *slots, 0.0, 0.0, scale))
+    return folded, total
 
 
 def _square_sum(var):
@@ -771,6 +797,7 @@ class Ftrl(Optimizer):
 
     _kernel = staticmethod(_core.ftrl_update)
     _kernel_many = staticmethod(_core.ftrl_update_many)
+    _update_reads_weight = True
 
     def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
                  initial_accumulator_value=0.1, l1_regularization_strength=0.0,
