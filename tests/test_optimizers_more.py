@@ -455,3 +455,16 @@ def test_core_rejects_bad_slots():
     with pytest.raises(TypeError, match=r"adadelta_update_many: params\[0\] must be a tuple"):
         _core.adadelta_update_many([(np.zeros(4), np.zeros(4), np.zeros(4), 0.0, 0.0, 1.0)],
                                    0.1, 0.95, 1e-7)
+
+
+def test_summary_counts_nadam_u_product_and_adagrad_accumulators(capsys):
+    # Keras 3 counts the built optimizer's variables: iterations (int64), learning_rate
+    # (float32), the slots and, for Nadam, its u_product (one float32 here).
+    x = np.ones((8, 4), np.float32)
+    y = np.ones((8, 1), np.float32)
+    for optimizer, expected in [(Nadam(), "Optimizer params: 101 (408.00 B)"),
+                                (Adagrad(), "Optimizer params: 51 (208.00 B)")]:
+        model = _regression_model(optimizer)  # 49 trainable values
+        model.fit(x, y, epochs=1, verbose=0)
+        model.summary()
+        assert expected in capsys.readouterr().out

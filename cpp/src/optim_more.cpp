@@ -55,7 +55,9 @@ template <class T>
 double nadam_rule(const UpdateTensor<T>* ts, Index count, double* penalties, double lr,
                   double beta_1, double beta_2, double epsilon, double momentum_coef,
                   double gradient_coef, double velocity_correction) {
-  const T lr_t = T(lr), one_minus_b1 = T(1.0 - beta_1), one_minus_b2 = T(1.0 - beta_2),
+  // Keras casts beta_1 and beta_2 to the weight's dtype before taking 1 - beta (Adam and
+  // Adamax subtract from the Python floats).
+  const T lr_t = T(lr), one_minus_b1 = T(1) - T(beta_1), one_minus_b2 = T(1) - T(beta_2),
           eps = T(epsilon), cm = T(momentum_coef), cg = T(gradient_coef),
           cv = T(velocity_correction);
   return run_update<2>(ts, count, penalties, [=](T& wi, T g, T& mi, T& vi) {
@@ -76,8 +78,9 @@ T sign_of(T x) {
 template <class T>
 double lion_rule(const UpdateTensor<T>* ts, Index count, double* penalties, double lr,
                  double beta_1, double beta_2) {
-  const T lr_t = T(lr), b1 = T(beta_1), one_minus_b1 = T(1.0 - beta_1), b2 = T(beta_2),
-          one_minus_b2 = T(1.0 - beta_2);
+  // 1 - beta in the weight's dtype, as Keras computes it (see nadam_rule).
+  const T lr_t = T(lr), b1 = T(beta_1), one_minus_b1 = T(1) - b1, b2 = T(beta_2),
+          one_minus_b2 = T(1) - b2;
   return run_update<1>(ts, count, penalties, [=](T& wi, T g, T& mi) {
     wi -= lr_t * sign_of(mi * b1 + g * one_minus_b1);
     mi = mi * b2 + g * one_minus_b2;

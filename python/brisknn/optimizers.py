@@ -756,6 +756,12 @@ class Nadam(Optimizer):
     def _set_scalar_state(self, scalars):
         self._u_product = scalars["u_product"]
 
+    def _summary_sizes(self):
+        values, size = super()._summary_sizes()
+        if self._u_product is None:
+            return values, size
+        return values + 1, size + self._u_product.dtype.itemsize
+
     def _slot_names(self):
         return ("momentum", "velocity")
 
