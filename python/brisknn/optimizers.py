@@ -353,8 +353,8 @@ class Optimizer:
 
     # -- state (to save and resume training) -------------------------------------------------
     def get_state(self, variables=None):
-        """The training state as plain arrays: 'iterations', 'learning_rate' and each slot as
-        'INDEX/SLOT_NAME', INDEX being the variable's position in `variables` (by default the
+        """The training state as plain arrays: 'iterations', 'learning_rate', the optimizer's own
+        scalars (Nadam's 'u_product') and each slot as 'INDEX/SLOT_NAME', INDEX being the variable's position in `variables` (by default the
         order in which this optimizer first saw them). Variables without slots yet are left out.
         """
         variables = list(self._slots) if variables is None else list(variables)
@@ -484,10 +484,11 @@ def _fold_regularizers(params):
     """The kernels' params with each weight's L1/L2 gradient added into its grad (as the kernel
     would add it: grad + (l1 sign(w) + 2 l2 w) in the weight's dtype) and l1 = l2 = 0, and the
     penalty the kernel would have returned, of the weights now."""
-    folded, total = [], 0.0
+    folded, total, seen = [], 0.0, set()
     for value, grad, *rest in params:
         *slots, l1, l2, scale = rest
-        if l1 or l2:
+        if (l1 or l2) and id(grad) not in seen:  # a weight listed twice: its gradient once
+            seen.add(id(grad))
             t = value.dtype.type
             grad += t(l1) * np.sign(value) + t(2 * l2) * value
             w = value.astype(np.float64)
