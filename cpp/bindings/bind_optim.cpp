@@ -256,8 +256,9 @@ static void bind_more_optim(py::module_& m) {
       "adamax_update_many",
       [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
          double epsilon, double bias_correction, double clipvalue) {
-        return run_many("adamax_update_many", params, {{"m", true, "Adamax"}, {"u", true, "Adamax"}},
-                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+        return run_many("adamax_update_many", params,
+                        {{"m", true, "Adamax"}, {"u", true, "Adamax"}}, clipvalue,
+                        [&](auto* ts, Index count, double* penalties) {
                           adamax_update_many(ts, count, penalties, learning_rate, beta_1, beta_2,
                                              epsilon, bias_correction);
                         });

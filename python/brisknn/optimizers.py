@@ -354,8 +354,9 @@ class Optimizer:
     # -- state (to save and resume training) -------------------------------------------------
     def get_state(self, variables=None):
         """The training state as plain arrays: 'iterations', 'learning_rate', the optimizer's own
-        scalars (Nadam's 'u_product') and each slot as 'INDEX/SLOT_NAME', INDEX being the variable's position in `variables` (by default the
-        order in which this optimizer first saw them). Variables without slots yet are left out.
+        scalars (Nadam's 'u_product') and each slot as 'INDEX/SLOT_NAME', INDEX being the
+        variable's position in `variables` (by default the order in which this optimizer first
+        saw them). Variables without slots yet are left out.
         """
         variables = list(self._slots) if variables is None else list(variables)
         state = {"iterations": np.array(self._iterations, dtype=np.int64),
