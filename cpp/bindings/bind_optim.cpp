@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -139,6 +140,30 @@ double run_many(const char* fn, const py::sequence& params, std::initializer_lis
   return total;
 }
 
+// A single-weight update whose slots are all required: checks value, grad and each named slot
+// (shaped, typed, contiguous, writeable like value; no two sharing memory), then, without the
+// GIL, returns run(w, grad, slots, n, options) for the dtype of value.
+template <size_t Slots, class Run>
+double run_single(const char* fn, const py::array& value, const py::array& grad,
+                  const std::array<std::pair<const char*, py::array>, Slots>& slots, double l1,
+                  double l2, double grad_scale, double clipvalue, const Run& run) {
+  return dispatch_float(fn, value, [&](auto tag) {
+    using T = decltype(tag);
+    T* w = data_ptr<T>(fn, "value", value, true);
+    T* g = out_like<T>(fn, "grad", grad, value);
+    std::array<T*, Slots> slot{};
+    std::vector<std::pair<std::string, py::handle>> buffers{{"value", value}, {"grad", grad}};
+    for (size_t i = 0; i < Slots; ++i) {
+      slot[i] = out_like<T>(fn, slots[i].first, slots[i].second, value);
+      buffers.emplace_back(slots[i].first, slots[i].second);
+    }
+    expect_disjoint(fn, std::move(buffers));
+    const GradientOptions o = gradient_options(l1, l2, grad_scale, clipvalue);
+    py::gil_scoped_release release;
+    return run(w, g, slot, static_cast<Index>(value.size()), o);
+  });
+}
+
 constexpr double kNoClip = std::numeric_limits<double>::infinity();
 
 // Arguments every update takes after its own: the weight's regularizer and the clipping.
@@ -147,6 +172,203 @@ constexpr double kNoClip = std::numeric_limits<double>::infinity();
       py::arg("clipvalue") = kNoClip
 
 }  // namespace
+
+// Adagrad, Adadelta, Adamax, Nadam, Lion and Ftrl: every slot always used.
+static void bind_more_optim(py::module_& m) {
+  m.def(
+      "adagrad_update",
+      [](const py::array& value, const py::array& grad, const py::array& accumulator,
+         double learning_rate, double epsilon, double l1, double l2, double grad_scale,
+         double clipvalue) {
+        return run_single<1>("adagrad_update", value, grad, {{{"accumulator", accumulator}}}, l1,
+                             l2, grad_scale, clipvalue,
+                             [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+                               return adagrad_update(w, g, s[0], n, o, learning_rate, epsilon);
+                             });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("accumulator"), py::arg("learning_rate"),
+      py::arg("epsilon"), BRISKNN_GRADIENT_ARGS,
+      "Keras Adagrad step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
+  m.def(
+      "adagrad_update_many",
+      [](const py::sequence& params, double learning_rate, double epsilon, double clipvalue) {
+        return run_many("adagrad_update_many", params, {{"accumulator", true, "Adagrad"}},
+                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+                          adagrad_update_many(ts, count, penalties, learning_rate, epsilon);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("epsilon"),
+      py::arg("clipvalue") = kNoClip,
+      "adagrad_update on every (value, grad, accumulator, l1, l2, grad_scale) of params in one "
+      "parallel pass; returns the sum of their penalties.");
+  m.def(
+      "adadelta_update",
+      [](const py::array& value, const py::array& grad, const py::array& accumulated_grad,
+         const py::array& accumulated_delta_var, double learning_rate, double rho,
+         double epsilon, double l1, double l2, double grad_scale, double clipvalue) {
+        return run_single<2>(
+            "adadelta_update", value, grad,
+            {{{"accumulated_grad", accumulated_grad},
+              {"accumulated_delta_var", accumulated_delta_var}}},
+            l1, l2, grad_scale, clipvalue,
+            [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+              return adadelta_update(w, g, s[0], s[1], n, o, learning_rate, rho, epsilon);
+            });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("accumulated_grad"),
+      py::arg("accumulated_delta_var"), py::arg("learning_rate"), py::arg("rho"),
+      py::arg("epsilon"), BRISKNN_GRADIENT_ARGS,
+      "Keras Adadelta step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
+  m.def(
+      "adadelta_update_many",
+      [](const py::sequence& params, double learning_rate, double rho, double epsilon,
+         double clipvalue) {
+        return run_many("adadelta_update_many", params,
+                        {{"accumulated_grad", true, "Adadelta"},
+                         {"accumulated_delta_var", true, "Adadelta"}},
+                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+                          adadelta_update_many(ts, count, penalties, learning_rate, rho, epsilon);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("rho"), py::arg("epsilon"),
+      py::arg("clipvalue") = kNoClip,
+      "adadelta_update on every (value, grad, accumulated_grad, accumulated_delta_var, l1, l2, "
+      "grad_scale) of params in one parallel pass; returns the sum of their penalties.");
+  m.def(
+      "adamax_update",
+      [](const py::array& value, const py::array& grad, const py::array& m_slot,
+         const py::array& u_slot, double learning_rate, double beta_1, double beta_2,
+         double epsilon, double bias_correction, double l1, double l2, double grad_scale,
+         double clipvalue) {
+        return run_single<2>("adamax_update", value, grad, {{{"m", m_slot}, {"u", u_slot}}}, l1,
+                             l2, grad_scale, clipvalue,
+                             [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+                               return adamax_update(w, g, s[0], s[1], n, o, learning_rate,
+                                                    beta_1, beta_2, epsilon, bias_correction);
+                             });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("m"), py::arg("u"), py::arg("learning_rate"),
+      py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("bias_correction"),
+      BRISKNN_GRADIENT_ARGS,
+      "Keras Adamax step on value in place, bias_correction = 1 - beta_1^t; zeroes grad; "
+      "returns the pre-step L1/L2 penalty.");
+  m.def(
+      "adamax_update_many",
+      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+         double epsilon, double bias_correction, double clipvalue) {
+        return run_many("adamax_update_many", params,
+                        {{"m", true, "Adamax"}, {"u", true, "Adamax"}}, clipvalue,
+                        [&](auto* ts, Index count, double* penalties) {
+                          adamax_update_many(ts, count, penalties, learning_rate, beta_1, beta_2,
+                                             epsilon, bias_correction);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"),
+      py::arg("epsilon"), py::arg("bias_correction"), py::arg("clipvalue") = kNoClip,
+      "adamax_update on every (value, grad, m, u, l1, l2, grad_scale) of params in one "
+      "parallel pass; returns the sum of their penalties.");
+  m.def(
+      "nadam_update",
+      [](const py::array& value, const py::array& grad, const py::array& m_slot,
+         const py::array& v_slot, double learning_rate, double beta_1, double beta_2,
+         double epsilon, double momentum_coef, double gradient_coef, double velocity_correction,
+         double l1, double l2, double grad_scale, double clipvalue) {
+        return run_single<2>("nadam_update", value, grad, {{{"m", m_slot}, {"v", v_slot}}}, l1,
+                             l2, grad_scale, clipvalue,
+                             [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+                               return nadam_update(w, g, s[0], s[1], n, o, learning_rate, beta_1,
+                                                   beta_2, epsilon, momentum_coef,
+                                                   gradient_coef, velocity_correction);
+                             });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("m"), py::arg("v"), py::arg("learning_rate"),
+      py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"), py::arg("momentum_coef"),
+      py::arg("gradient_coef"), py::arg("velocity_correction"), BRISKNN_GRADIENT_ARGS,
+      "Keras Nadam step on value in place with the step's u_product coefficients; zeroes grad; "
+      "returns the pre-step L1/L2 penalty.");
+  m.def(
+      "nadam_update_many",
+      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+         double epsilon, double momentum_coef, double gradient_coef, double velocity_correction,
+         double clipvalue) {
+        return run_many("nadam_update_many", params, {{"m", true, "Nadam"}, {"v", true, "Nadam"}},
+                        clipvalue, [&](auto* ts, Index count, double* penalties) {
+                          nadam_update_many(ts, count, penalties, learning_rate, beta_1, beta_2,
+                                            epsilon, momentum_coef, gradient_coef,
+                                            velocity_correction);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"),
+      py::arg("epsilon"), py::arg("momentum_coef"), py::arg("gradient_coef"),
+      py::arg("velocity_correction"), py::arg("clipvalue") = kNoClip,
+      "nadam_update on every (value, grad, m, v, l1, l2, grad_scale) of params in one "
+      "parallel pass; returns the sum of their penalties.");
+  m.def(
+      "lion_update",
+      [](const py::array& value, const py::array& grad, const py::array& m_slot,
+         double learning_rate, double beta_1, double beta_2, double l1, double l2,
+         double grad_scale, double clipvalue) {
+        return run_single<1>("lion_update", value, grad, {{{"m", m_slot}}}, l1, l2, grad_scale,
+                             clipvalue,
+                             [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+                               return lion_update(w, g, s[0], n, o, learning_rate, beta_1,
+                                                  beta_2);
+                             });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("m"), py::arg("learning_rate"),
+      py::arg("beta_1"), py::arg("beta_2"), BRISKNN_GRADIENT_ARGS,
+      "Keras Lion step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
+  m.def(
+      "lion_update_many",
+      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+         double clipvalue) {
+        return run_many("lion_update_many", params, {{"m", true, "Lion"}}, clipvalue,
+                        [&](auto* ts, Index count, double* penalties) {
+                          lion_update_many(ts, count, penalties, learning_rate, beta_1, beta_2);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"),
+      py::arg("clipvalue") = kNoClip,
+      "lion_update on every (value, grad, m, l1, l2, grad_scale) of params in one parallel "
+      "pass; returns the sum of their penalties.");
+  m.def(
+      "ftrl_update",
+      [](const py::array& value, const py::array& grad, const py::array& accumulator,
+         const py::array& linear, double learning_rate, double learning_rate_power,
+         double l1_strength, double l2_strength, double l2_shrinkage, double l1, double l2,
+         double grad_scale, double clipvalue) {
+        return run_single<2>("ftrl_update", value, grad,
+                             {{{"accumulator", accumulator}, {"linear", linear}}}, l1, l2,
+                             grad_scale, clipvalue,
+                             [&](auto* w, auto* g, const auto& s, Index n, const auto& o) {
+                               return ftrl_update(w, g, s[0], s[1], n, o, learning_rate,
+                                                  learning_rate_power, l1_strength, l2_strength,
+                                                  l2_shrinkage);
+                             });
+      },
+      py::arg("value"), py::arg("grad"), py::arg("accumulator"), py::arg("linear"),
+      py::arg("learning_rate"), py::arg("learning_rate_power"), py::arg("l1_strength"),
+      py::arg("l2_strength"), py::arg("l2_shrinkage"), BRISKNN_GRADIENT_ARGS,
+      "Keras Ftrl step on value in place (l2_strength including beta / (2 lr)); zeroes grad; "
+      "returns the pre-step L1/L2 penalty of the weight's regularizer (l1, l2).");
+  m.def(
+      "ftrl_update_many",
+      [](const py::sequence& params, double learning_rate, double learning_rate_power,
+         double l1_strength, double l2_strength, double l2_shrinkage, double clipvalue) {
+        return run_many("ftrl_update_many", params,
+                        {{"accumulator", true, "Ftrl"}, {"linear", true, "Ftrl"}}, clipvalue,
+                        [&](auto* ts, Index count, double* penalties) {
+                          ftrl_update_many(ts, count, penalties, learning_rate,
+                                           learning_rate_power, l1_strength, l2_strength,
+                                           l2_shrinkage);
+                        });
+      },
+      py::arg("params"), py::arg("learning_rate"), py::arg("learning_rate_power"),
+      py::arg("l1_strength"), py::arg("l2_strength"), py::arg("l2_shrinkage"),
+      py::arg("clipvalue") = kNoClip,
+      "ftrl_update on every (value, grad, accumulator, linear, l1, l2, grad_scale) of params in "
+      "one parallel pass; returns the sum of their penalties.");
+}
 
 void bind_optim(py::module_& m) {
   m.def(
@@ -274,6 +496,7 @@ void bind_optim(py::module_& m) {
       py::arg("epsilon"), py::arg("amsgrad"), py::arg("clipvalue") = kNoClip,
       "adam_update on every (value, grad, m, v, v_hat, l1, l2, grad_scale) of params in one "
       "parallel pass; returns the sum of their penalties.");
+  bind_more_optim(m);
   m.def(
       "effective_gradient_square_sum",
       [](const py::array& value, const py::array& grad, double l1, double l2) {

@@ -1,4 +1,5 @@
-"""Keras 3 optimizers (SGD, RMSprop, Adam, AdamW) over brisknn Variables.
+"""Keras 3 optimizers (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, Ftrl)
+over brisknn Variables.
 
 A step is one `_core` call for all the weights (one parallel region), a single pass over each that
 adds the regularizer's gradient (Keras counts regularization in the loss, so its gradient is part of
@@ -191,6 +192,8 @@ class Optimizer:
     # -- the step ----------------------------------------------------------------------------
     def build(self, variables):
         """Creates the slots of every variable now instead of at its first step."""
+        variables = list(variables)
+        self._build_state(variables)
         for var in variables:
             if var not in self._slots:
                 self._create_slots(var)
@@ -204,24 +207,39 @@ class Optimizer:
         """
         if not isinstance(variables, (list, tuple)):
             variables = list(variables)
+        self._build_state(variables)
         self._refresh_learning_rate()
         args = self._step_args()
         clipvalue = self._clipvalue()
         params = self._kernel_params(variables, self._gradient_scales(variables), regularize)
         decay = self._weight_decay_terms(variables)
+        penalty = 0.0
+        if decay and self._update_reads_weight:
+            # Keras shrinks w before the update, and this rule reads w: shrink first, with the
+            # regularizer's gradient (of the weights before the shrinking) added to grad now.
+            params, penalty = _fold_regularizers(params)
+            for var, term in decay:
+                var.value -= term
+            decay = []
         if len(set(variables)) == len(variables):  # Variables hash by identity
             # All weights in one call: one parallel pass, the same numbers as one call each.
-            penalty = self._kernel_many(params, *args, clipvalue)
+            penalty += self._kernel_many(params, *args, clipvalue)
         else:  # a variable listed twice is stepped twice, one after the other
-            penalty = 0.0
             for value, grad, *rest in params:
                 *slots, l1, l2, scale = rest
                 penalty += self._kernel(value, grad, *slots, *args, l1, l2, scale, clipvalue)
         for var, term in decay:
             var.value -= term
         _apply_constraints(variables)
-        self._iterations += 1
+        self._finish_step()
         return penalty
+
+    def _finish_step(self):
+        """Counts the step; an optimizer with per-step state of its own (Nadam) advances it."""
+        self._iterations += 1
+
+    def _build_state(self, variables):
+        """Creates what the optimizer keeps besides the slots (Keras' build); nothing here."""
 
     def _clipvalue(self):
         return self.clipvalue if self.clipvalue and self.clipvalue > 0 else math.inf
@@ -253,6 +271,7 @@ class Optimizer:
             self.global_clipnorm and self.global_clipnorm > 0)
         if clips_norm or self.weight_decay or len(set(variables)) != len(variables):
             return None
+        self._build_state(variables)
         params = self._kernel_params(variables, itertools.repeat(1.0), True)
         kernel, clipvalue = self._kernel_many, self._clipvalue()
 
@@ -260,7 +279,7 @@ class Optimizer:
             self._refresh_learning_rate()
             penalty = kernel(params, *self._step_args(), clipvalue)
             _apply_constraints(variables)
-            self._iterations += 1
+            self._finish_step()
             return penalty
         return step
 
@@ -315,7 +334,8 @@ class Optimizer:
         return self.iterations
 
     def _create_slots(self, var):
-        slots = tuple(None if name is None else np.zeros_like(var.value)
+        slots = tuple(None if name is None else
+                      np.full_like(var.value, self._slot_initial_value(name))
                       for name in self._slot_names())
         self._slots[var] = slots
         return slots
@@ -333,13 +353,15 @@ class Optimizer:
 
     # -- state (to save and resume training) -------------------------------------------------
     def get_state(self, variables=None):
-        """The training state as plain arrays: 'iterations', 'learning_rate' and each slot as
-        'INDEX/SLOT_NAME', INDEX being the variable's position in `variables` (by default the
-        order in which this optimizer first saw them). Variables without slots yet are left out.
+        """The training state as plain arrays: 'iterations', 'learning_rate', the optimizer's own
+        scalars (Nadam's 'u_product') and each slot as 'INDEX/SLOT_NAME', INDEX being the
+        variable's position in `variables` (by default the order in which this optimizer first
+        saw them). Variables without slots yet are left out.
         """
         variables = list(self._slots) if variables is None else list(variables)
         state = {"iterations": np.array(self._iterations, dtype=np.int64),
-                 "learning_rate": np.array(self._learning_rate, dtype=np.float64)}
+                 "learning_rate": np.array(self._learning_rate, dtype=np.float64),
+                 **self._get_scalar_state()}
         for i, var in enumerate(variables):
             for name, slot in zip(self._slot_names(), self._slots.get(var, ())):
                 if name is not None:
@@ -364,7 +386,9 @@ class Optimizer:
         slots = {}
         for i in sorted(given):
             slots[variables[i]] = self._checked_slots(where, i, variables[i], given[i])
+        scalars = self._checked_scalar_state(where, state, int(iterations), variables)
         self._slots = slots
+        self._set_scalar_state(scalars)
         self._iterations = int(iterations)
         if learning_rate is not None and self._schedule is None:
             self._learning_rate = learning_rate
@@ -374,7 +398,7 @@ class Optimizer:
         names = [n for n in self._slot_names() if n is not None]
         given = {}
         for key, value in state.items():
-            if key in ("iterations", "learning_rate"):
+            if key in ("iterations", "learning_rate") or key in self._scalar_state_names:
                 continue
             match = _STATE_KEY.fullmatch(key)
             if not match or int(match[1]) >= count or match[2] not in names:
@@ -423,6 +447,24 @@ class Optimizer:
     # -- what a subclass defines -------------------------------------------------------------
     _kernel = None
     _kernel_many = None  # the same update over a list of weights in one call
+    _scalar_state_names = ()  # state keys besides iterations, learning_rate and the slots
+    # Whether the rule's new weight depends on the weight it starts from other than through
+    # the gradient (Ftrl): then weight decay cannot be subtracted after the fused step.
+    _update_reads_weight = False
+
+    def _slot_initial_value(self, name):
+        return 0.0
+
+    def _get_scalar_state(self):
+        return {}
+
+    def _checked_scalar_state(self, where, state, iterations, variables):
+        """The `_scalar_state_names` values of `state`, checked (set_state changes nothing
+        before all of the state is checked)."""
+        return {}
+
+    def _set_scalar_state(self, scalars):
+        pass
 
     def _slot_names(self):
         raise NotImplementedError
@@ -437,6 +479,23 @@ def _apply_constraints(variables):
     for var in variables:
         if var.constraint is not None:
             constraints.apply(var)
+
+
+def _fold_regularizers(params):
+    """The kernels' params with each weight's L1/L2 gradient added into its grad (as the kernel
+    would add it: grad + (l1 sign(w) + 2 l2 w) in the weight's dtype) and l1 = l2 = 0, and the
+    penalty the kernel would have returned, of the weights now."""
+    folded, total, seen = [], 0.0, set()
+    for value, grad, *rest in params:
+        *slots, l1, l2, scale = rest
+        if (l1 or l2) and id(grad) not in seen:  # a weight listed twice: its gradient once
+            seen.add(id(grad))
+            t = value.dtype.type
+            grad += t(l1) * np.sign(value) + t(2 * l2) * value
+            w = value.astype(np.float64)
+            total += l1 * np.abs(w).sum() + l2 * np.square(w).sum()
+        folded.append((value, grad, *slots, 0.0, 0.0, scale))
+    return folded, total
 
 
 def _square_sum(var):
@@ -542,7 +601,265 @@ class AdamW(Adam):
                          **kwargs)
 
 
-_CLASSES = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+def _number(owner, key, value):
+    """A real number argument as a float (a string from a crafted file fails here, not in fit)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{owner}: {key} must be a number, got {value!r}")
+    return float(value)
+
+
+class Adagrad(Optimizer):
+    """Adagrad as in Keras 3: accumulator += g^2, w -= lr*g / sqrt(accumulator + epsilon), the
+    accumulators starting at `initial_accumulator_value`."""
+
+    _kernel = staticmethod(_core.adagrad_update)
+    _kernel_many = staticmethod(_core.adagrad_update_many)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 name="adagrad", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.initial_accumulator_value = _number("Adagrad", "initial_accumulator_value",
+                                                 initial_accumulator_value)
+        self.epsilon = _number("Adagrad", "epsilon", epsilon)
+
+    def _slot_names(self):
+        return ("accumulator",)
+
+    def _slot_initial_value(self, name):
+        return self.initial_accumulator_value
+
+    def _step_args(self):
+        return self._learning_rate, self.epsilon
+
+    def get_config(self):
+        return {**super().get_config(),
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta as in Keras 3: accumulated_grad = rho*a_g + (1-rho)*g^2,
+    delta = -sqrt(a_d + epsilon)*g / sqrt(a_g + epsilon), a_d = rho*a_d + (1-rho)*delta^2,
+    w += lr*delta (epsilon inside both roots)."""
+
+    _kernel = staticmethod(_core.adadelta_update)
+    _kernel_many = staticmethod(_core.adadelta_update_many)
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = _number("Adadelta", "rho", rho)
+        self.epsilon = _number("Adadelta", "epsilon", epsilon)
+
+    def _slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _step_args(self):
+        return self._learning_rate, self.rho, self.epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax as in Keras 3: m += (g-m)*(1-beta_1), u = max(beta_2*u, |g|),
+    w -= lr*m / ((1 - beta_1^t) * (u + epsilon))."""
+
+    _kernel = staticmethod(_core.adamax_update)
+    _kernel_many = staticmethod(_core.adamax_update_many)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 name="adamax", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _number("Adamax", "beta_1", beta_1)
+        self.beta_2 = _number("Adamax", "beta_2", beta_2)
+        self.epsilon = _number("Adamax", "epsilon", epsilon)
+
+    def _slot_names(self):
+        return ("momentum", "norm")
+
+    def _step_args(self):
+        t = self._iterations + 1
+        return (self._learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                1 - self.beta_1 ** t)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam as in Keras 3 (Dozat's momentum schedule): with u_t = beta_1*(1 - 0.5*0.96^t),
+    m += (g-m)*(1-beta_1), v += (g^2-v)*(1-beta_2),
+    m_hat = u_{t+1}*m / (1 - u_prod_t*u_{t+1}) + (1-u_t)*g / (1 - u_prod_t),
+    w -= lr*m_hat / (sqrt(v / (1 - beta_2^t)) + epsilon).
+
+    u_prod_t = u_1*...*u_t is Keras' `u_product` variable: one for the optimizer, of the dtype
+    of the first variable it is built with, multiplied by u_t in that dtype before each step.
+    It is part of the state ('u_product', saved as float64, which holds it exactly).
+    """
+
+    _kernel = staticmethod(_core.nadam_update)
+    _kernel_many = staticmethod(_core.nadam_update_many)
+    _scalar_state_names = ("u_product",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 name="nadam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _number("Nadam", "beta_1", beta_1)
+        self.beta_2 = _number("Nadam", "beta_2", beta_2)
+        self.epsilon = _number("Nadam", "epsilon", epsilon)
+        self._u_product = None  # a NumPy scalar once built
+
+    def _build_state(self, variables):
+        if self._u_product is None and variables:
+            self._u_product = variables[0].value.dtype.type(1.0)
+
+    def _next_u_product(self):
+        """u_product after this step, computed as Keras does in the variable's dtype:
+        u_product * beta_1 * (1 - 0.5 * 0.96^(iterations + 1))."""
+        u = self._u_product if self._u_product is not None else np.float32(1.0)
+        dtype = u.dtype.type
+        decay = np.power(dtype(0.96), dtype(self._iterations + 1))
+        return u * dtype(self.beta_1) * (dtype(1.0) - dtype(0.5) * decay)
+
+    def _step_args(self):
+        t = self._iterations + 1
+        b1 = self.beta_1
+        u_t = b1 * (1.0 - 0.5 * 0.96 ** t)
+        u_next = b1 * (1.0 - 0.5 * 0.96 ** (t + 1))
+        u_product = float(self._next_u_product())
+        return (self._learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                u_next / (1.0 - u_product * u_next), (1.0 - u_t) / (1.0 - u_product),
+                1.0 - self.beta_2 ** t)
+
+    def _finish_step(self):
+        self._u_product = self._next_u_product()
+        self._iterations += 1
+
+    def _get_scalar_state(self):
+        u = 1.0 if self._u_product is None else self._u_product
+        return {"u_product": np.array(u, dtype=np.float64)}
+
+    def _checked_scalar_state(self, where, state, iterations, variables):
+        if "u_product" not in state:
+            if iterations:
+                raise ValueError(f"{where}: the state has no 'u_product' (Nadam's momentum "
+                                 f"schedule product after {iterations} steps)")
+            return {"u_product": None}
+        u = np.asarray(state["u_product"])
+        if u.shape != () or u.dtype.kind != "f" or not np.isfinite(u):
+            raise ValueError(f"{where}: 'u_product' must be a finite float scalar, got "
+                             f"{state['u_product']!r}")
+        # Keras builds u_product in the dtype of the first variable, then assigns the saved value.
+        dtype = variables[0].value.dtype.type if variables else u.dtype.type
+        return {"u_product": dtype(u)}
+
+    def _set_scalar_state(self, scalars):
+        self._u_product = scalars["u_product"]
+
+    def _summary_sizes(self):
+        values, size = super()._summary_sizes()
+        if self._u_product is None:
+            return values, size
+        return values + 1, size + self._u_product.dtype.itemsize
+
+    def _slot_names(self):
+        return ("momentum", "velocity")
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion as in Keras 3: w -= lr*sign(beta_1*m + (1-beta_1)*g), then
+    m = beta_2*m + (1-beta_2)*g."""
+
+    _kernel = staticmethod(_core.lion_update)
+    _kernel_many = staticmethod(_core.lion_update_many)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, name="lion", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = _number("Lion", "beta_1", beta_1)
+        self.beta_2 = _number("Lion", "beta_2", beta_2)
+        if self.beta_1 <= 0 or self.beta_1 > 1:
+            raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
+                             f"optimizer degenerates to SignSGD. Received: beta_1={beta_1}.")
+
+    def _slot_names(self):
+        return ("momentum",)
+
+    def _step_args(self):
+        return self._learning_rate, self.beta_1, self.beta_2
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """FTRL-proximal as in Keras 3: with p = -learning_rate_power and n the accumulator
+    (starting at `initial_accumulator_value`), new_n = n + g^2,
+    linear += g + 2*l2_shrinkage*w - (new_n^p - n^p)/lr * w,
+    w = (clip(linear, -l1, l1) - linear) / (new_n^p/lr + 2*(l2 + beta/(2*lr))), n = new_n."""
+
+    _kernel = staticmethod(_core.ftrl_update)
+    _kernel_many = staticmethod(_core.ftrl_update_many)
+    _update_reads_weight = True
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, name="ftrl", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        values = {"learning_rate_power": learning_rate_power,
+                  "initial_accumulator_value": initial_accumulator_value,
+                  "l1_regularization_strength": l1_regularization_strength,
+                  "l2_regularization_strength": l2_regularization_strength,
+                  "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength,
+                  "beta": beta}
+        values = {k: _number("Ftrl", k, v) for k, v in values.items()}
+        if values["initial_accumulator_value"] < 0.0:
+            raise ValueError("`initial_accumulator_value` needs to be positive or zero. "
+                             f"Received: initial_accumulator_value={initial_accumulator_value}.")
+        if values["learning_rate_power"] > 0.0:
+            raise ValueError("`learning_rate_power` needs to be negative or zero. Received: "
+                             f"learning_rate_power={learning_rate_power}.")
+        for key in ("l1_regularization_strength", "l2_regularization_strength",
+                    "l2_shrinkage_regularization_strength"):
+            if values[key] < 0.0:
+                raise ValueError(f"`{key}` needs to be positive or zero. Received: "
+                                 f"{key}={values[key]}.")
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def _slot_names(self):
+        return ("accumulator", "linear")
+
+    def _slot_initial_value(self, name):
+        return self.initial_accumulator_value if name == "accumulator" else 0.0
+
+    def _step_args(self):
+        lr = self._learning_rate
+        # Keras: l2_regularization_strength + beta / (2 lr), in the learning rate's arithmetic.
+        extra = 0.0 if self.beta == 0 else (self.beta / (2.0 * lr) if lr else math.inf)
+        return (lr, self.learning_rate_power, self.l1_regularization_strength,
+                self.l2_regularization_strength + extra,
+                self.l2_shrinkage_regularization_strength)
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength":
+                    self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+_CLASSES = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
+            "adagrad": Adagrad, "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam,
+            "lion": Lion, "ftrl": Ftrl}
 
 
 def serialize(optimizer):
@@ -553,13 +870,13 @@ def deserialize(config):
     name = config.get("class_name") if isinstance(config, dict) else None
     cls = _CLASSES.get(name.lower()) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"Unknown optimizer {name!r}: use one of 'sgd', 'rmsprop', 'adam', "
-                         "'adamw'")
+        raise ValueError(f"Unknown optimizer {name!r}: use one of "
+                         f"{', '.join(repr(k) for k in _CLASSES)}")
     return cls.from_config(dict(config.get("config") or {}))
 
 
 def get(identifier):
-    """An optimizer from a name ('sgd', 'rmsprop', 'adam', any case), a
+    """An optimizer from a name ('sgd', 'adam', 'nadam', ... as in `_CLASSES`, any case), a
     {'class_name', 'config'} dict or an Optimizer (returned as is); None gives None."""
     if identifier is None or isinstance(identifier, Optimizer):
         return identifier

@@ -431,7 +431,7 @@ def _restore_training(model, training, compile_config, archive, path, custom_obj
 def _state_spec(key, weights, where):
     if key == "iterations":
         return (), np.dtype(np.int64)
-    if key == "learning_rate":
+    if key in ("learning_rate", "u_product"):  # u_product: Nadam's schedule product
         return (), np.dtype(np.float64)
     match = re.fullmatch(r"(\d+)/\w+", key) if isinstance(key, str) else None
     if not match or int(match[1]) >= len(weights):

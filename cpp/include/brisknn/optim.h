@@ -43,6 +43,46 @@ template <class T>
 double adam_update(T* w, T* grad, T* m, T* v, T* v_hat, Index n, const GradientOptions& opt,
                    double alpha, double beta_1, double beta_2, double epsilon);
 
+// accumulator += g^2; w -= lr g / sqrt(accumulator + epsilon).
+template <class T>
+double adagrad_update(T* w, T* grad, T* accumulator, Index n, const GradientOptions& opt,
+                      double lr, double epsilon);
+
+// accumulated_grad = rho a_g + (1 - rho) g^2;
+// delta = -sqrt(accumulated_delta_var + epsilon) g / sqrt(accumulated_grad + epsilon);
+// accumulated_delta_var = rho a_d + (1 - rho) delta^2; w += lr delta.
+template <class T>
+double adadelta_update(T* w, T* grad, T* accumulated_grad, T* accumulated_delta_var, Index n,
+                       const GradientOptions& opt, double lr, double rho, double epsilon);
+
+// m += (g - m)(1 - beta_1); u = max(beta_2 u, |g|);
+// w -= lr m / ((1 - beta_1^t)(u + epsilon)), the caller giving bias_correction = 1 - beta_1^t.
+template <class T>
+double adamax_update(T* w, T* grad, T* m, T* u, Index n, const GradientOptions& opt, double lr,
+                     double beta_1, double beta_2, double epsilon, double bias_correction);
+
+// m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2);
+// w -= lr (momentum_coef m + gradient_coef g) / (sqrt(v / velocity_correction) + epsilon),
+// the caller computing momentum_coef = u_{t+1} / (1 - u_prod_{t+1}),
+// gradient_coef = (1 - u_t) / (1 - u_prod_t), velocity_correction = 1 - beta_2^t.
+template <class T>
+double nadam_update(T* w, T* grad, T* m, T* v, Index n, const GradientOptions& opt, double lr,
+                    double beta_1, double beta_2, double epsilon, double momentum_coef,
+                    double gradient_coef, double velocity_correction);
+
+// w -= lr sign(beta_1 m + (1 - beta_1) g); then m = beta_2 m + (1 - beta_2) g.
+template <class T>
+double lion_update(T* w, T* grad, T* m, Index n, const GradientOptions& opt, double lr,
+                   double beta_1, double beta_2);
+
+// Keras' FTRL-proximal: with p = -lr_power, new_n = n + g^2,
+// linear += g + 2 l2_shrinkage w - (new_n^p - n^p) / lr * w,
+// w = (clip(linear, -l1, l1) - linear) / (new_n^p / lr + 2 l2), n = new_n.
+// l2 is Keras' l2_regularization_strength + beta / (2 lr), computed by the caller.
+template <class T>
+double ftrl_update(T* w, T* grad, T* accumulator, T* linear, Index n, const GradientOptions& opt,
+                   double lr, double lr_power, double l1, double l2, double l2_shrinkage);
+
 // One weight of a multi-weight step: the weight, its gradient and the rule's slots (in the order
 // of the single-weight function's slot arguments; null where the rule variant uses none), n
 // elements each, with the weight's own regularizer and clipnorm scale.
@@ -69,6 +109,27 @@ double rmsprop_update_many(const UpdateTensor<T>* tensors, Index count, double* 
 template <class T>
 double adam_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
                         double alpha, double beta_1, double beta_2, double epsilon, bool amsgrad);
+
+template <class T>
+double adagrad_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                           double lr, double epsilon);
+template <class T>
+double adadelta_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                            double lr, double rho, double epsilon);
+template <class T>
+double adamax_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                          double lr, double beta_1, double beta_2, double epsilon,
+                          double bias_correction);
+template <class T>
+double nadam_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                         double lr, double beta_1, double beta_2, double epsilon,
+                         double momentum_coef, double gradient_coef, double velocity_correction);
+template <class T>
+double lion_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                        double lr, double beta_1, double beta_2);
+template <class T>
+double ftrl_update_many(const UpdateTensor<T>* tensors, Index count, double* penalties,
+                        double lr, double lr_power, double l1, double l2, double l2_shrinkage);
 
 // sum of (grad + l1 sign(w) + 2 l2 w)^2 in double (thread-count independent): the norm that
 // clipnorm and global_clipnorm clip. A read-only pass, needed only when clipping by norm.
