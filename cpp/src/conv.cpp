@@ -34,16 +34,18 @@ inline void valid_taps(const WindowAxis& a, Index start, Index* lo, Index* hi) {
   *hi = start >= a.in ? 0 : std::min<Index>(a.kernel, (a.in - start + d - 1) / d);
 }
 
-// col (images * out_h * out_w, k_h * k_w * in_c): each row the receptive field of one output
-// pixel, zeros where it hangs over the padding. Undilated, the input columns along a kernel row
-// are consecutive whatever the stride, so each kernel row is one contiguous copy of
-// (hi - lo) * C; dilated, each tap is a copy of its C channels.
+// col (images * out_h * out_w, k_h * k_w * group_in): each row the receptive field of one output
+// pixel over input channels [c0, c0 + group_in), zeros where it hangs over the padding.
+// Undilated and ungrouped, the input columns along a kernel row are consecutive whatever the
+// stride, so each kernel row is one contiguous copy of (hi - lo) * C; otherwise each tap is a
+// copy of its group's channels.
 template <class T>
-void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
-  const Index C = s.in_c, D = s.patch(), KW = s.w.kernel, row_len = KW * C;
+void im2col(T* col, const T* x, const Conv2DShape& s, Index images, Index c0) {
+  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel, row_len = KW * G;
   const Index dh = s.h.dilation, dw = s.w.dilation;
+  const bool whole_rows = dw == 1 && G == C;
   for (Index g = 0; g < images; ++g) {
-    const T* img = x + g * s.h.in * s.w.in * C;
+    const T* img = x + g * s.h.in * s.w.in * C + c0;
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
       for (Index ow = 0; ow < s.w.out; ++ow, col += D) {
@@ -57,31 +59,31 @@ void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
             std::fill(dst, dst + row_len, T(0));
             continue;
           }
-          std::fill(dst, dst + lo * C, T(0));
+          std::fill(dst, dst + lo * G, T(0));
           const T* src = img + (h * s.w.in + w0) * C;
-          if (dw == 1) {
+          if (whole_rows) {
             std::copy(src + lo * C, src + hi * C, dst + lo * C);
           } else {
             for (Index j = lo; j < hi; ++j) {
-              std::copy(src + j * dw * C, src + (j * dw + 1) * C, dst + j * C);
+              std::copy(src + j * dw * C, src + j * dw * C + G, dst + j * G);
             }
           }
-          std::fill(dst + hi * C, dst + row_len, T(0));
+          std::fill(dst + hi * G, dst + row_len, T(0));
         }
       }
     }
   }
 }
 
-// dx (images, in_h, in_w, in_c) = the sum of each dcol row back over its receptive field
-// (im2col's transpose, tap for tap).
+// dx (images, in_h, in_w, in_c) channels [c0, c0 + group_in) += each dcol row summed back over
+// its receptive field (im2col's transpose, tap for tap). The caller zeroes dx once.
 template <class T>
-void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
-  const Index C = s.in_c, D = s.patch(), KW = s.w.kernel, row_len = KW * C;
+void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images, Index c0) {
+  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel, row_len = KW * G;
   const Index dh = s.h.dilation, dw = s.w.dilation;
-  std::fill(dx, dx + images * s.h.in * s.w.in * C, T(0));
+  const bool whole_rows = dw == 1 && G == C;
   for (Index g = 0; g < images; ++g) {
-    T* img = dx + g * s.h.in * s.w.in * C;
+    T* img = dx + g * s.h.in * s.w.in * C + c0;
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
       for (Index ow = 0; ow < s.w.out; ++ow, dcol += D) {
@@ -94,12 +96,12 @@ void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
           if (h < 0 || h >= s.h.in) continue;
           T* dst = img + (h * s.w.in + w0) * C;
           const T* src = dcol + i * row_len;
-          if (dw == 1) {
+          if (whole_rows) {
             const Index len = (hi - lo) * C;
             ArrayMap<T>(dst + lo * C, len) += ConstArrayMap<T>(src + lo * C, len);
           } else {
             for (Index j = lo; j < hi; ++j) {
-              ArrayMap<T>(dst + j * dw * C, C) += ConstArrayMap<T>(src + j * C, C);
+              ArrayMap<T>(dst + j * dw * C, G) += ConstArrayMap<T>(src + j * G, G);
             }
           }
         }
@@ -136,12 +138,13 @@ using ConstChunkMap = Eigen::Map<const Chunk<T, W>>;
 template <class T, int W>
 using ChunkMap = Eigen::Map<Chunk<T, W>>;
 
-// Output channels [f0, f0 + W) of y (rows, F) = bias + the convolution, straight from x, the W
-// accumulators held in registers across all taps (W is a compile-time width).
+// Output channels [f0, f0 + W) of y (rows, F) = bias + the convolution of input channels
+// [c0, c0 + group_in) (their group's), straight from x, the W accumulators held in registers
+// across all taps (W is a compile-time width).
 template <int W, class T>
 void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
-                         Index images, Index f0) {
-  const Index C = s.in_c, F = s.out_c, KW = s.w.kernel, row = s.w.in * C;
+                         Index images, Index c0, Index f0) {
+  const Index C = s.in_c, G = s.group_in(), F = s.out_c, KW = s.w.kernel, row = s.w.in * C;
   const Index tap_row = s.h.dilation * row, tap_col = s.w.dilation * C;
   const Chunk<T, W> start =
       bias ? Chunk<T, W>(ConstChunkMap<T, W>(bias + f0)) : Chunk<T, W>::Zero();
@@ -150,9 +153,9 @@ void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const
     Chunk<T, W> acc = start;
     for (Index i = i_lo; i < i_hi; ++i) {
       for (Index j = j_lo; j < j_hi; ++j) {
-        const T* xp = x + base + i * tap_row + j * tap_col;
-        const T* kp = kernel + (i * KW + j) * C * F + f0;
-        for (Index c = 0; c < C; ++c) acc += xp[c] * ConstChunkMap<T, W>(kp + c * F);
+        const T* xp = x + base + i * tap_row + j * tap_col + c0;
+        const T* kp = kernel + (i * KW + j) * G * F + f0;
+        for (Index c = 0; c < G; ++c) acc += xp[c] * ConstChunkMap<T, W>(kp + c * F);
       }
     }
     ChunkMap<T, W>(y + r * F + f0) = acc;
@@ -170,13 +173,17 @@ void for_each_column_chunk(Index channels, F&& columns) {
   for (; f0 < channels; ++f0) columns(std::integral_constant<int, 1>{}, f0);
 }
 
-// y rows of `images` images = bias + the convolution, for small patches.
+// y rows of `images` images = bias + the convolution, for small patches, group by group.
 template <class T>
 void conv_direct(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
                  Index images) {
-  for_each_column_chunk(s.out_c, [&](auto width, Index f0) {
-    conv_direct_columns<decltype(width)::value>(y, x, kernel, bias, s, images, f0);
-  });
+  const Index G = s.group_in(), FG = s.group_out();
+  for (Index g = 0; g < s.groups; ++g) {
+    for_each_column_chunk(FG, [&](auto width, Index f) {
+      conv_direct_columns<decltype(width)::value>(y, x, kernel, bias, s, images, g * G,
+                                                  g * FG + f);
+    });
+  }
 }
 
 bool direct(const Conv2DShape& s) { return !s.pointwise() && s.patch() <= kDirectPatch; }
@@ -290,8 +297,15 @@ void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv
       if (bias) {
         for (Index r = 0; r < rows; ++r) std::copy(bias, bias + F, yb + r * F);
       }
-      if (!s.pointwise()) im2col(col, xb, s, images);
-      matmul(yb, s.pointwise() ? xb : col, kernel, rows, D, F, false, false, bias != nullptr);
+      // Group g: its channels of x (or of their im2col) times its columns of the kernel, into
+      // its columns of y, in place through the row strides.
+      const Index G = s.group_in(), FG = s.group_out();
+      for (Index g = 0; g < s.groups; ++g) {
+        if (!s.pointwise()) im2col(col, xb, s, images, g * G);
+        const T* a = s.pointwise() ? xb + g * G : col;
+        gemm(yb + g * FG, F, a, s.pointwise() ? s.in_c : D, false, kernel + g * FG, F, false,
+             rows, D, FG, bias != nullptr);
+      }
     }
     if (act != Activation::Linear) activation_forward(yb, yb, rows, F, act, alpha);
   });
@@ -316,21 +330,31 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
       dz = buffer;
     }
     T* partial = workspace + k * partial_size;
-    if (dkernel) {
-      if (!s.pointwise()) im2col(col, xb, s, images);
-      matmul(partial, s.pointwise() ? xb : col, dz, D, rows, F, true, false, false);
-    }
     if (dbias) {
       RowVectorMap<T> sums(partial + D * F, F);
       sums.setZero();
       for (Index r = 0; r < rows; ++r) sums += ConstRowVectorMap<T>(dz + r * F, F);
     }
-    if (dx) {
-      // dcol = dz kernel^T, then each row back onto its receptive field.
-      T* dxb = dx + n0 * image_in;
-      T* dcol = s.pointwise() ? dxb : col;
-      matmul(dcol, dz, kernel, rows, F, D, false, true, false);
-      if (!s.pointwise()) col2im(dxb, dcol, s, images);
+    T* dxb = dx ? dx + n0 * image_in : nullptr;
+    if (dx && !s.pointwise()) std::fill(dxb, dxb + images * image_in, T(0));
+    // Group by group (one group unless Keras' groups > 1): the group's im2col columns, its
+    // slice of the kernel gradient, then dcol = dz_g kernel_g^T back onto its input channels.
+    const Index G = s.group_in(), FG = s.group_out(), C = s.in_c;
+    for (Index g = 0; g < s.groups; ++g) {
+      const T* dzg = dz + g * FG;
+      const T* kg = kernel + g * FG;
+      if (dkernel) {
+        if (!s.pointwise()) im2col(col, xb, s, images, g * G);
+        const T* a = s.pointwise() ? xb + g * G : col;
+        gemm(partial + g * FG, F, a, s.pointwise() ? C : D, true, dzg, F, false, D, rows, FG,
+             false);
+      }
+      if (dx && s.pointwise()) {
+        gemm(dxb + g * G, C, dzg, F, false, kg, F, true, rows, FG, G, false);
+      } else if (dx) {
+        gemm(col, D, dzg, F, false, kg, F, true, rows, FG, D, false);
+        col2im(dxb, col, s, images, g * G);
+      }
     }
   });
   if (dkernel) add_partials(dkernel, workspace, b.blocks, D * F, partial_size);

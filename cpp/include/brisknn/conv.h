@@ -23,10 +23,15 @@ bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* ax
 // Whether (kernel - 1) * dilation + 1 fits in an Index, for kernel, dilation >= 1.
 bool window_span_fits(Index kernel, Index dilation);
 
+// groups > 1 (Keras' Conv2D(groups=g)): input channels [g * in_c / groups, ...) meet output
+// channels [g * out_c / groups, ...) only, through a kernel (k_h, k_w, in_c / groups, out_c).
 struct Conv2DShape {
   Index batch, in_c, out_c;
   WindowAxis h, w;
-  Index patch() const { return h.kernel * w.kernel * in_c; }  // im2col row length
+  Index groups = 1;
+  Index group_in() const { return in_c / groups; }
+  Index group_out() const { return out_c / groups; }
+  Index patch() const { return h.kernel * w.kernel * group_in(); }  // im2col row length
   Index pixels() const { return h.out * w.out; }              // output positions per image
   bool pointwise() const {  // 1x1, stride 1: x already is the im2col matrix
     return h.kernel == 1 && w.kernel == 1 && h.stride == 1 && w.stride == 1;

@@ -1,0 +1,245 @@
+"""Keras 3's grouped Conv2D, Conv2DTranspose(output_padding), DepthwiseConv2D, SeparableConv2D,
+Lambda and Identity: forward against plain NumPy, backward against finite differences
+(float64), Keras' weight shapes and order, configs, saving, and errors naming the layer."""
+import numpy as np
+import pytest
+
+import brisknn
+from brisknn import layers
+from conftest import numeric_grad
+
+
+# -- NumPy references ----------------------------------------------------------------------
+def same_pad(size, k, s):
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def conv_ref(x, kernel, strides, padding, dilation=(1, 1), groups=1):
+    """Grouped cross-correlation, Keras/TF padding, kernel (kh, kw, cin // groups, f)."""
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    if padding == "same":
+        (oh, t, b), (ow, l, r) = same_pad(h, eh, sh), same_pad(w, ew, sw)
+    else:
+        (oh, t, b), (ow, l, r) = ((h - eh) // sh + 1, 0, 0), ((w - ew) // sw + 1, 0, 0)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (t, b), (l, r), (0, 0)))
+    y = np.zeros((n, oh, ow, f))
+    fg = f // groups
+    for g in range(groups):
+        xs = xp[..., g * cg:(g + 1) * cg]
+        for i in range(kh):
+            for j in range(kw):
+                win = xs[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                         j * dw:j * dw + (ow - 1) * sw + 1:sw]
+                y[..., g * fg:(g + 1) * fg] += np.einsum(
+                    "nhwc,cf->nhwf", win, kernel[i, j, :, g * fg:(g + 1) * fg])
+    return y
+
+
+def depthwise_ref(x, dkernel, strides, padding, dilation=(1, 1)):
+    """Channel c convolved with dkernel[:, :, c, m] gives output channel c * dm + m (TF)."""
+    kh, kw, c, dm = dkernel.shape
+    return conv_ref(x, dkernel.reshape(kh, kw, 1, c * dm), strides, padding, dilation, groups=c)
+
+
+def transpose_ref(x, kernel, strides, padding, output_padding, dilation=(1, 1)):
+    """Scatter of each input pixel through the kernel (k_h, k_w, filters, in), then Keras'
+    output length and its JAX backend's padding (= TF's where TF runs)."""
+    n, h, w, _ = x.shape
+    kh, kw, f, _ = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    axes = []
+    for size, k, s, d, p in ((h, kh, sh, dh, output_padding[0]),
+                             (w, kw, sw, dw, output_padding[1])):
+        e = (k - 1) * d + 1
+        if padding == "valid":
+            axes.append(((size - 1) * s + e + (max(e, s) - e if p is None else p), 0))
+        elif p is None:
+            axes.append((size * s, max(e - s, 0) // 2))
+        else:
+            axes.append(((size - 1) * s + e % 2 + p, max(e - e % 2 - p, 0) // 2))
+    (oh, top), (ow, left) = axes
+    y = np.zeros((n, oh, ow, f))
+    for i in range(h):
+        for j in range(w):
+            for a in range(kh):
+                for b in range(kw):
+                    o1, o2 = i * sh + a * dh - top, j * sw + b * dw - left
+                    if 0 <= o1 < oh and 0 <= o2 < ow:
+                        y[:, o1, o2] += x[:, i, j] @ kernel[a, b].T
+    return y
+
+
+def check_layer_gradients(layer, x, rtol=1e-6):
+    """dx and every weight's gradient against central differences of sum(y * w)."""
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=layer(x).shape)
+
+    def loss():
+        return float((layer.forward(x) * weights).sum())
+
+    for var in layer.weights:
+        var.grad.fill(0)
+    layer.forward(x, training=True)
+    dx = layer.backward(weights)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=rtol, atol=1e-8)
+    for var in layer.weights:
+        np.testing.assert_allclose(var.grad, numeric_grad(loss, var.value), rtol=rtol,
+                                   atol=1e-8, err_msg=var.name)
+
+
+# -- Conv2D(groups) --------------------------------------------------------------------------
+# (x shape, filters, kernel_size, strides, padding, dilation, groups)
+GROUPED = [
+    ((2, 6, 5, 4), 6, (3, 3), (1, 1), "valid", (1, 1), 2),   # direct (small patch)
+    ((2, 7, 7, 6), 9, (3, 2), (2, 1), "same", (1, 1), 3),
+    ((1, 5, 6, 8), 4, (1, 1), (1, 1), "same", (1, 1), 4),    # pointwise, strided channels
+    ((2, 5, 5, 6), 6, (1, 1), (2, 2), "valid", (1, 1), 2),   # 1x1 strided: im2col
+    ((2, 8, 8, 4), 4, (3, 3), (1, 1), "same", (2, 2), 4),    # dilated, one channel a group
+    ((1, 6, 6, 32), 64, (3, 3), (1, 1), "same", (1, 1), 2),  # im2col + GEMM per group
+    ((3, 5, 5, 3), 6, (2, 2), (1, 1), "valid", (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("x_shape,filters,kernel_size,strides,padding,dilation,groups", GROUPED)
+def test_grouped_conv2d_forward_matches_numpy(x_shape, filters, kernel_size, strides, padding,
+                                               dilation, groups):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    layer = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                          dilation_rate=dilation, groups=groups,
+                          bias_initializer="random_normal")
+    y = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == kernel_size + (x_shape[3] // groups, filters)
+    assert bias.shape == (filters,)
+    ref = conv_ref(x, kernel, strides, padding, dilation, groups) + bias
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+    assert layer.compute_output_shape((None,) + x_shape[1:]) == (None,) + y.shape[1:]
+
+
+@pytest.mark.parametrize("x_shape,filters,kernel_size,strides,padding,dilation,groups",
+                         [g for g in GROUPED if g[0][3] <= 8])
+def test_grouped_conv2d_backward_matches_finite_differences(x_shape, filters, kernel_size,
+                                                            strides, padding, dilation, groups):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(1).normal(size=x_shape)
+    layer = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                          dilation_rate=dilation, groups=groups, activation="tanh",
+                          bias_initializer="random_normal")
+    check_layer_gradients(layer, x)
+
+
+def test_grouped_conv1d_matches_grouped_conv2d_on_a_row():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 6)).astype(np.float32)
+    layer = layers.Conv1D(4, 3, padding="causal", groups=2)
+    y = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (3, 3, 4)
+    xp = np.pad(x, ((0, 0), (2, 0), (0, 0)))[:, None]
+    ref = conv_ref(xp, kernel[None], (1, 1), "valid", groups=2)[:, 0] + bias
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_grouped_conv2d_errors_are_keras_and_name_the_layer():
+    with pytest.raises(ValueError, match=r"Conv2D 'g1'.*The number of filters must be evenly "
+                                         r"divisible by the number of groups. Received: "
+                                         r"groups=4, filters=6\."):
+        layers.Conv2D(6, 3, groups=4, name="g1")
+    with pytest.raises(ValueError, match=r"Conv2D 'g2'.*The number of groups must be a "
+                                         r"positive integer. Received: groups=0\."):
+        layers.Conv2D(6, 3, groups=0, name="g2")
+    layer = layers.Conv2D(6, 3, groups=3, name="g3")
+    with pytest.raises(ValueError, match=r"'g3'.*The number of input channels must be evenly "
+                                         r"divisible by the number of groups. Received "
+                                         r"groups=3, but the input has 4 channels"):
+        layer(np.zeros((1, 5, 5, 4), np.float32))
+    from brisknn import _core
+    x, k = np.zeros((1, 5, 5, 4), np.float32), np.zeros((3, 3, 2, 6), np.float32)
+    y, ws = np.zeros((1, 3, 3, 6), np.float32), np.zeros(10**5, np.float32)
+    _core.conv2d_forward(x, k, None, y, ws, (1, 1), "valid", groups=2)
+    with pytest.raises(ValueError, match=r"kernel of shape \(3, 3, 2, 6\) with groups=3 "
+                                         r"expects 6 input channels, x of shape \(1, 5, 5, 4\)"):
+        _core.conv2d_forward(x, k, None, y, ws, (1, 1), "valid", groups=3)
+    with pytest.raises(ValueError, match=r"6 output channels, not divisible by groups=4"):
+        _core.conv2d_forward(np.zeros((1, 5, 5, 8), np.float32), k, None, y, ws, (1, 1),
+                             "valid", groups=4)
+
+
+def test_grouped_conv2d_config_round_trips_and_saves(tmp_path):
+    model = brisknn.Sequential([layers.Input((6, 6, 4)), layers.Conv2D(6, 3, groups=2),
+                                layers.Flatten(), layers.Dense(2)])
+    config = model.layers[0].get_config()
+    assert config["groups"] == 2
+    again = layers.Conv2D.from_config(config)
+    assert again.groups == 2 and again.get_config() == config
+    path = str(tmp_path / "grouped.keras")
+    model.save(path)
+    loaded = brisknn.models.load_model(path)
+    x = np.random.default_rng(3).normal(size=(2, 6, 6, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.layers[0].get_weights()[0].shape == (3, 3, 2, 6)
+
+
+# -- Conv2DTranspose(output_padding) ---------------------------------------------------------
+# (x shape, kernel_size, strides, padding, output_padding, dilation)
+TRANSPOSED = [
+    ((2, 3, 4, 2), (3, 3), (2, 2), "same", (1, 1), (1, 1)),
+    ((2, 3, 4, 2), (3, 3), (2, 2), "same", (0, 1), (1, 1)),
+    ((1, 4, 3, 3), (4, 4), (2, 2), "same", (1, 0), (1, 1)),   # even kernel, op 0: padded canvas
+    ((1, 3, 3, 2), (2, 2), (3, 3), "same", (0, 0), (1, 1)),
+    ((2, 3, 4, 2), (3, 2), (2, 3), "valid", (1, 2), (1, 1)),
+    ((2, 2, 3, 1), (2, 3), (3, 1), "valid", (2, 0), (1, 1)),
+    ((1, 4, 4, 2), (3, 3), (1, 1), "same", (0, 0), (2, 2)),   # dilated span 5, op 0
+    ((1, 4, 4, 2), (2, 2), (1, 1), "same", (0, 0), (1, 1)),   # shrinks by one: Keras' formula
+    ((1, 3, 3, 2), (1, 1), (3, 2), "same", (2, 1), (1, 1)),   # op past the kernel
+]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,output_padding,dilation",
+                         TRANSPOSED)
+def test_conv2d_transpose_output_padding_matches_numpy_and_keras_lengths(
+        x_shape, kernel_size, strides, padding, output_padding, dilation):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(4).normal(size=x_shape)
+    layer = layers.Conv2DTranspose(3, kernel_size, strides=strides, padding=padding,
+                                   output_padding=output_padding, dilation_rate=dilation,
+                                   bias_initializer="random_normal")
+    y = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == kernel_size + (3, x_shape[3])
+    ref = transpose_ref(x, kernel, strides, padding, output_padding, dilation) + bias
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-12)
+    assert layer.compute_output_shape((None,) + x_shape[1:]) == (None,) + y.shape[1:]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,output_padding,dilation",
+                         TRANSPOSED[:5])
+def test_conv2d_transpose_output_padding_backward_matches_finite_differences(
+        x_shape, kernel_size, strides, padding, output_padding, dilation):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(5).normal(size=x_shape)
+    layer = layers.Conv2DTranspose(2, kernel_size, strides=strides, padding=padding,
+                                   output_padding=output_padding, dilation_rate=dilation,
+                                   activation="tanh", bias_initializer="random_normal")
+    check_layer_gradients(layer, x)
+
+
+def test_conv2d_transpose_output_padding_checks_and_config():
+    with pytest.raises(ValueError, match=r"Conv2DTranspose 't1'.*`output_padding` must be < "
+                                         r"`strides`. output_padding=\(2, 0\), "
+                                         r"strides=\(2, 2\)"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=(2, 0), name="t1")
+    with pytest.raises(ValueError, match=r"Conv2DTranspose 't2'.*output_padding"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=-1, name="t2")
+    layer = layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1)
+    config = layer.get_config()
+    assert config["output_padding"] == (1, 1)
+    assert layers.Conv2DTranspose.from_config(config).get_config() == config
+    assert layers.Conv2DTranspose(2, 3).get_config()["output_padding"] is None
