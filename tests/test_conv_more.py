@@ -243,3 +243,141 @@ def test_conv2d_transpose_output_padding_checks_and_config():
     assert config["output_padding"] == (1, 1)
     assert layers.Conv2DTranspose.from_config(config).get_config() == config
     assert layers.Conv2DTranspose(2, 3).get_config()["output_padding"] is None
+
+
+# -- DepthwiseConv2D and SeparableConv2D -----------------------------------------------------
+# (x shape, kernel_size, strides, padding, depth_multiplier, dilation)
+DEPTHWISE = [
+    ((2, 6, 5, 3), (3, 3), (1, 1), "valid", 1, (1, 1)),
+    ((2, 7, 6, 4), (3, 2), (2, 1), "same", 2, (1, 1)),
+    ((1, 8, 8, 2), (3, 3), (1, 1), "same", 3, (2, 2)),
+    ((2, 5, 5, 5), (1, 1), (1, 1), "valid", 2, (1, 1)),   # 1x1: pointwise, one channel a group
+    ((1, 9, 9, 40), (7, 7), (2, 2), "same", 1, (1, 1)),   # patch 49: im2col + GEMM per channel
+]
+
+
+def test_depthwise_conv2d_weights_defaults_and_config_are_keras():
+    layer = layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")
+    layer(np.zeros((1, 5, 5, 4), np.float32))
+    kernel, bias = layer.get_weights()
+    assert [w.name for w in layer.weights] == ["kernel", "bias"]
+    assert kernel.shape == (3, 3, 4, 2) and bias.shape == (8,)
+    assert layer.depthwise_kernel is layer.kernel
+    config = layer.get_config()
+    assert (config["kernel_size"], config["strides"], config["padding"],
+            config["depth_multiplier"], config["dilation_rate"], config["use_bias"],
+            config["activation"]) == ((3, 3), (1, 1), "valid", 2, (1, 1), True, "linear")
+    assert config["depthwise_initializer"]["class_name"] == "GlorotUniform"
+    assert "filters" not in config and "groups" not in config
+    again = layers.DepthwiseConv2D.from_config(config)
+    assert again.get_config() == config
+    assert layer.compute_output_shape((None, 5, 5, 4)) == (None, 3, 3, 8)
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,multiplier,dilation", DEPTHWISE)
+def test_depthwise_conv2d_forward_matches_numpy(x_shape, kernel_size, strides, padding,
+                                                multiplier, dilation):
+    x = np.random.default_rng(6).normal(size=x_shape).astype(np.float32)
+    layer = layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
+                                   depth_multiplier=multiplier, dilation_rate=dilation,
+                                   bias_initializer="random_normal")
+    y = layer(x).numpy()
+    kernel, bias = layer.get_weights()
+    ref = depthwise_ref(x, kernel, strides, padding, dilation) + bias
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+    assert layer.compute_output_shape((None,) + x_shape[1:]) == (None,) + y.shape[1:]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,multiplier,dilation",
+                         DEPTHWISE[:4])
+def test_depthwise_conv2d_backward_matches_finite_differences(x_shape, kernel_size, strides,
+                                                              padding, multiplier, dilation):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(8).normal(size=x_shape)
+    layer = layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
+                                   depth_multiplier=multiplier, dilation_rate=dilation,
+                                   activation="tanh", bias_initializer="random_normal")
+    check_layer_gradients(layer, x)
+
+
+def test_separable_conv2d_weights_order_and_config_are_keras():
+    layer = layers.SeparableConv2D(5, 3, depth_multiplier=2, padding="same", name="sep")
+    layer(np.zeros((1, 6, 6, 3), np.float32))
+    assert [w.name for w in layer.weights] == ["depthwise_kernel", "pointwise_kernel", "bias"]
+    assert [w.shape for w in layer.get_weights()] == [(3, 3, 3, 2), (1, 1, 6, 5), (5,)]
+    config = layer.get_config()
+    for key in ("depthwise_initializer", "pointwise_initializer", "bias_initializer",
+                "depthwise_regularizer", "pointwise_regularizer", "depthwise_constraint",
+                "pointwise_constraint"):
+        assert key in config
+    assert (config["filters"], config["depth_multiplier"], config["padding"]) == (5, 2, "same")
+    assert layers.SeparableConv2D.from_config(config).get_config() == config
+    assert layers.SeparableConvolution2D is layers.SeparableConv2D
+    layer = layers.SeparableConv2D(4, 3, use_bias=False)
+    layer(np.zeros((1, 5, 5, 2), np.float32))
+    assert [w.shape for w in layer.get_weights()] == [(3, 3, 2, 1), (1, 1, 2, 4)]
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,multiplier,dilation", DEPTHWISE)
+def test_separable_conv2d_forward_matches_numpy(x_shape, kernel_size, strides, padding,
+                                                multiplier, dilation):
+    x = np.random.default_rng(9).normal(size=x_shape).astype(np.float32)
+    layer = layers.SeparableConv2D(6, kernel_size, strides=strides, padding=padding,
+                                   depth_multiplier=multiplier, dilation_rate=dilation,
+                                   bias_initializer="random_normal", activation="relu")
+    y = layer(x).numpy()
+    depthwise, pointwise, bias = layer.get_weights()
+    middle = depthwise_ref(x, depthwise, strides, padding, dilation)
+    ref = np.maximum(conv_ref(middle, pointwise, (1, 1), "valid") + bias, 0)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("x_shape,kernel_size,strides,padding,multiplier,dilation",
+                         DEPTHWISE[:4])
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_separable_conv2d_backward_matches_finite_differences(
+        x_shape, kernel_size, strides, padding, multiplier, dilation, activation):
+    brisknn.backend.set_floatx("float64")
+    x = np.random.default_rng(10).normal(size=x_shape)
+    layer = layers.SeparableConv2D(3, kernel_size, strides=strides, padding=padding,
+                                   depth_multiplier=multiplier, dilation_rate=dilation,
+                                   activation=activation, bias_initializer="random_normal")
+    check_layer_gradients(layer, x)
+
+
+def test_depthwise_and_separable_errors_name_the_layer():
+    with pytest.raises(ValueError, match=r"DepthwiseConv2D 'd1'.*Invalid value for argument "
+                                         r"`depth_multiplier`. Expected a strictly positive "
+                                         r"value. Received depth_multiplier=0\."):
+        layers.DepthwiseConv2D(3, depth_multiplier=0, name="d1")
+    with pytest.raises(ValueError, match=r"SeparableConv2D 's1'.*depth_multiplier"):
+        layers.SeparableConv2D(4, 3, depth_multiplier=-1, name="s1")
+    with pytest.raises(ValueError, match=r"SeparableConv2D 's2'.*filters must be a positive"):
+        layers.SeparableConv2D(0, 3, name="s2")
+    with pytest.raises(ValueError, match=r"'d2'.*larger than the input"):
+        layers.DepthwiseConv2D(5, name="d2")(np.zeros((1, 3, 3, 2), np.float32))
+    layer = layers.SeparableConv2D(4, 3, name="s3")
+    layer(np.zeros((1, 5, 5, 2), np.float32))
+    with pytest.raises(ValueError, match=r"'s3'"):
+        layer(np.zeros((1, 5, 5, 3), np.float32))
+
+
+def test_a_mobilenet_style_model_trains_saves_and_loads(tmp_path):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(32, 8, 8, 3)).astype(np.float32)
+    y = (x[..., 0].mean(axis=(1, 2)) > 0).astype(np.int64)
+    model = brisknn.Sequential([
+        layers.Input((8, 8, 3)), layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu"),
+        layers.Conv2D(8, 1, groups=4, activation="relu"),
+        layers.SeparableConv2D(8, 3, strides=2, padding="same", activation="relu"),
+        layers.GlobalAveragePooling2D(), layers.Dense(2, activation="softmax")])
+    model.compile(brisknn.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = str(tmp_path / "mobile.keras")
+    model.save(path)
+    loaded = brisknn.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert [w.shape for w in loaded.layers[1].get_weights()] == [(3, 3, 8, 2), (16,)]
