@@ -381,3 +381,80 @@ def test_a_mobilenet_style_model_trains_saves_and_loads(tmp_path):
     loaded = brisknn.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [w.shape for w in loaded.layers[1].get_weights()] == [(3, 3, 8, 2), (16,)]
+
+
+# -- Lambda and Identity -----------------------------------------------------------------------
+def test_lambda_forward_arguments_training_and_output_shapes():
+    x = np.random.default_rng(12).normal(size=(3, 4, 2)).astype(np.float32)
+    layer = layers.Lambda(lambda t, scale: t * scale, arguments={"scale": 3.0})
+    np.testing.assert_allclose(layer(x).numpy(), x * 3.0, rtol=1e-6)
+    assert layer(x).numpy().dtype == np.float32  # a float64 result comes back in the layer's
+    assert layer.compute_output_shape((None, 4, 2)) == (None, 4, 2)
+    seen = []
+    flag = layers.Lambda(lambda t, training=None: seen.append(training) or t)
+    flag(x, training=True)
+    flag(x)
+    assert seen[-2:] == [True, False]  # (building probed the output shape with False)
+    assert layers.Lambda(lambda t: t.sum(axis=-1)).compute_output_shape((None, 4, 2)) == (None, 4)
+    assert layers.Lambda(lambda t: t, output_shape=(8,)).compute_output_shape((5, 4, 2)) == (5, 8)
+    assert layers.Lambda(lambda t: t, output_shape=lambda s: (s[0], 1)).compute_output_shape(
+        (None, 3)) == (None, 1)
+    with pytest.raises(NotImplementedError, match="Please specify the `output_shape`"):
+        layers.Lambda(lambda t: t.reshape(7)).compute_output_shape((None, 4))
+
+
+def test_lambda_models_predict_evaluate_and_refuse_backward_by_name():
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.normal(size=(16, 2)).astype(np.float32)
+    front = brisknn.Sequential([layers.Input((4,)), layers.Lambda(lambda t: t * 2.0),
+                                layers.Dense(2), layers.Identity()])
+    front.compile("adam", "mse")
+    dense = front.layers[1]
+    w, b = dense.get_weights()
+    np.testing.assert_allclose(front.predict(x, verbose=0), (x * 2.0) @ w + b, rtol=1e-5)
+    history = front.fit(x, y, epochs=3, batch_size=8, verbose=0)  # nothing learns before it
+    assert len(history.history["loss"]) == 3
+    middle = brisknn.Sequential([layers.Input((4,)), layers.Dense(3),
+                                 layers.Lambda(lambda t: t ** 2, name="square"), layers.Dense(2)])
+    middle.compile("adam", "mse")
+    assert np.isfinite(middle.evaluate(x, y, verbose=0))
+    before = [v.copy() for v in middle.get_weights()]
+    with pytest.raises(NotImplementedError, match=r"Layer 'square' \(Lambda\) cannot pass a "
+                                                  r"gradient back"):
+        middle.fit(x, y, epochs=1, verbose=0)
+    for old, new in zip(before, middle.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_lambda_configs_hold_no_code_and_loading_is_refused(tmp_path):
+    def double(t):
+        return t * 2
+
+    model = brisknn.Sequential([layers.Input((3,)), layers.Lambda(double, output_shape=(3,)),
+                                layers.Lambda(lambda t: t + 1), layers.Dense(1)])
+    config = model.layers[0].get_config()
+    assert config["function"] == {"class_name": "function",
+                                  "config": {"name": "double", "module": __name__}}
+    assert config["output_shape"] == (3,)
+    text = model.to_json()
+    assert "__lambda__" in text and "t + 1" not in text and "co_code" not in text
+    path = str(tmp_path / "lambda.keras")
+    model.save(path)
+    for safe_mode in (True, False):
+        with pytest.raises(ValueError, match=r"Requested the deserialization of a `Lambda` "
+                                             r"layer.*never stores or runs code"):
+            brisknn.models.load_model(path, safe_mode=safe_mode)
+    with pytest.raises(ValueError, match="deserialization of a `Lambda`"):
+        brisknn.models.model_from_json(text)
+    with pytest.raises(ValueError, match=r"Lambda 'l1'.*callable"):
+        layers.Lambda(3, name="l1")
+
+
+def test_identity_passes_values_gradients_and_masks():
+    x = np.random.default_rng(14).normal(size=(2, 3)).astype(np.float32)
+    layer = layers.Identity(name="same")
+    np.testing.assert_array_equal(layer(x).numpy(), x)
+    np.testing.assert_array_equal(layer.backward(x * 2), x * 2)
+    assert layer.get_weights() == [] and layer.supports_masking
+    assert layers.Identity.from_config(layer.get_config()).name == "same"
