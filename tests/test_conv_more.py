@@ -458,3 +458,91 @@ def test_identity_passes_values_gradients_and_masks():
     np.testing.assert_array_equal(layer.backward(x * 2), x * 2)
     assert layer.get_weights() == [] and layer.supports_masking
     assert layers.Identity.from_config(layer.get_config()).name == "same"
+
+
+# -- the depthwise kernels themselves ----------------------------------------------------------
+def test_depthwise_kernels_accumulate_and_match_numpy_and_the_grouped_gemm_path():
+    from brisknn import _core
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(3, 7, 6, 5))
+    kernel = rng.normal(size=(3, 2, 5, 3))
+    bias = rng.normal(size=15)
+    y = np.empty((3, 4, 6, 15))
+    _core.depthwise_conv2d_forward(x, kernel, bias, y, (2, 1), "same")
+    np.testing.assert_allclose(y, depthwise_ref(x, kernel, (2, 1), "same") + bias, rtol=1e-12,
+                               atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    dx, dk, db = np.empty_like(x), np.ones_like(kernel), np.ones(15)
+    _core.depthwise_conv2d_backward(dy, x, kernel, dx, dk, db, (2, 1), "same")
+    # The same gradients from the grouped convolution with one channel per group, run through
+    # the im2col + GEMM path one group at a time (a 1-channel-group conv would be routed to
+    # the depthwise kernel): each channel separately, stitched together.
+    ref_dx, ref_dk = np.empty_like(x), np.empty_like(kernel)
+    for c in range(5):
+        out = slice(3 * c, 3 * c + 3)
+        pdx, pdk, _ = brisknn.ops.conv2d_backward(
+            np.ascontiguousarray(dy[..., out]), np.ascontiguousarray(x[..., c:c + 1]),
+            np.ascontiguousarray(kernel[:, :, c:c + 1]), (2, 1), "same")
+        ref_dx[..., c], ref_dk[:, :, c] = pdx[..., 0], pdk[:, :, 0]
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dk, 1 + ref_dk, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, 1 + dy.sum(axis=(0, 1, 2)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+def test_depthwise_results_do_not_depend_on_the_thread_count(multiplier):
+    from brisknn import _core
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(21, 12, 12, 8)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 8, multiplier)).astype(np.float32)
+    dy = rng.normal(size=(21, 12, 12, 8 * multiplier)).astype(np.float32)
+    results = []
+    threads = brisknn.get_num_threads()
+    try:
+        for count in (1, 2, 3):
+            brisknn.set_num_threads(count)
+            y = np.empty_like(dy)
+            _core.depthwise_conv2d_forward(x, kernel, None, y, (1, 1), "same", "relu")
+            dx, dk, db = np.empty_like(x), np.zeros_like(kernel), np.zeros(dy.shape[-1],
+                                                                              np.float32)
+            _core.depthwise_conv2d_backward(dy, x, kernel, dx, dk, db, (1, 1), "same", y, "relu")
+            results.append([y, dx, dk, db])
+    finally:
+        brisknn.set_num_threads(threads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_depthwise_binding_checks_shapes_and_dtypes():
+    from brisknn import _core
+    x, k = np.zeros((2, 5, 5, 3), np.float32), np.zeros((3, 3, 3, 2), np.float32)
+    y = np.zeros((2, 3, 3, 6), np.float32)
+    _core.depthwise_conv2d_forward(x, k, None, y, (1, 1), "valid")
+    with pytest.raises(ValueError, match=r"depthwise_conv2d_forward: kernel of shape "
+                                         r"\(3, 3, 2, 2\) expects 2 input channels, x of shape "
+                                         r"\(2, 5, 5, 3\) has 3"):
+        _core.depthwise_conv2d_forward(x, k[:, :, :2].copy(), None, y, (1, 1), "valid")
+    with pytest.raises(ValueError, match=r"y has shape \(2, 3, 3, 6\), expected \(2, 5, 5, 6\)"):
+        _core.depthwise_conv2d_forward(x, k, None, y, (1, 1), "same")
+    with pytest.raises(TypeError, match="kernel has dtype float64, expected float32"):
+        _core.depthwise_conv2d_forward(x, k.astype(np.float64), None, y, (1, 1), "valid")
+    with pytest.raises(ValueError, match="needs the forward output y"):
+        _core.depthwise_conv2d_backward(y, x, k, None, None, None, (1, 1), "valid",
+                                        activation="relu")
+    with pytest.raises(ValueError, match=r"dbias has shape \(5,\), expected \(6,\)"):
+        _core.depthwise_conv2d_backward(y, x, k, None, None, np.zeros(5, np.float32), (1, 1),
+                                        "valid")
+
+
+def test_depthwise_conv2d_channels_first_matches_channels_last():
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(2, 6, 5, 3)).astype(np.float32)
+    last = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")
+    first = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
+                                   data_format="channels_first")
+    y_last = last(x).numpy()
+    first(np.moveaxis(x, -1, 1))
+    first.set_weights(last.get_weights())
+    np.testing.assert_allclose(first(np.moveaxis(x, -1, 1)).numpy(), np.moveaxis(y_last, -1, 1),
+                               rtol=1e-6)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "brisknn/dense.h"
 #include "brisknn/views.h"
@@ -281,9 +282,15 @@ Index conv2d_workspace_size(const Conv2DShape& s, bool backward, Index threads) 
   return b.shared + std::max<Index>(1, std::min(threads, b.blocks)) * b.slot_size;
 }
 
+// A grouped convolution with one input channel per group is a depthwise one: its kernel
+// (k_h, k_w, 1, C * M) has the depthwise kernel's (k_h, k_w, C, M) layout, output channel
+// c * M + m alike. The depthwise kernels run it without a GEMM per channel.
+static bool one_channel_groups(const Conv2DShape& s) { return s.groups > 1 && s.group_in() == 1; }
+
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv2DShape& s,
                     Activation act, T alpha, T* workspace, Index workspace_size) {
+  if (one_channel_groups(s)) return depthwise_conv2d_forward(y, x, kernel, bias, s, act, alpha);
   const Blocking b = blocking_of(s, false);
   const Index P = s.pixels(), D = s.patch(), F = s.out_c, image_in = s.h.in * s.w.in * s.in_c;
   for_each_block(s, b, workspace, workspace_size, [&](Index k, T* col) {
@@ -315,6 +322,9 @@ template <class T>
 void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activation act,
                      T alpha, const T* x, const T* kernel, const Conv2DShape& s, T* workspace,
                      Index workspace_size) {
+  if (one_channel_groups(s)) {
+    return depthwise_conv2d_backward(dx, dkernel, dbias, dy, y, act, alpha, x, kernel, s);
+  }
   const Blocking b = blocking_of(s, true);
   const Index P = s.pixels(), D = s.patch(), F = s.out_c, image_in = s.h.in * s.w.in * s.in_c;
   const Index partial_size = D * F + F;
@@ -361,11 +371,172 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
   if (dbias) add_partials(dbias, workspace + D * F, b.blocks, F, partial_size);
 }
 
+namespace {
+
+constexpr Index kDepthwiseBlocks = 8;  // fixed image blocks of the backward's partial sums
+
+// Runs f(n, y row, x offset of the window's top-left, [i_lo, i_hi), [j_lo, j_hi)) for each
+// output pixel of image n, with the taps that land inside the input.
+template <class F>
+void for_each_image_pixel(const Conv2DShape& s, Index n, F&& f) {
+  Index r = n * s.pixels();
+  for (Index oh = 0; oh < s.h.out; ++oh) {
+    const Index h0 = oh * s.h.stride - s.h.pad_before;
+    Index i_lo, i_hi;
+    valid_taps(s.h, h0, &i_lo, &i_hi);
+    for (Index ow = 0; ow < s.w.out; ++ow, ++r) {
+      const Index w0 = ow * s.w.stride - s.w.pad_before;
+      Index j_lo, j_hi;
+      valid_taps(s.w, w0, &j_lo, &j_hi);
+      f(r, ((n * s.h.in + h0) * s.w.in + w0) * s.in_c, i_lo, i_hi, j_lo, j_hi);
+    }
+  }
+}
+
+// Images per thread chunk below which threads do not pay.
+Index depthwise_grain(const Conv2DShape& s) {
+  const Index macs = std::max<Index>(1, s.pixels() * s.h.kernel * s.w.kernel * s.out_c);
+  return std::max<Index>(1, kSlotMacs / macs);
+}
+
+}  // namespace
+
+// The kernel (taps, C, M) as planes (taps, M, C): plane (tap, m) holds kernel[tap, :, m], so
+// each multiplier's multiply-add runs over C contiguous channels (for M = 1 it is the kernel).
+template <class T>
+const T* kernel_planes(const T* kernel, Index taps, Index C, Index M, std::vector<T>* planes) {
+  if (M == 1) return kernel;
+  planes->resize(static_cast<size_t>(taps * M * C));
+  for (Index t = 0; t < taps; ++t) {
+    for (Index c = 0; c < C; ++c) {
+      for (Index m = 0; m < M; ++m) (*planes)[(t * M + m) * C + c] = kernel[(t * C + c) * M + m];
+    }
+  }
+  return planes->data();
+}
+
+template <class T>
+void depthwise_conv2d_forward(T* y, const T* x, const T* kernel, const T* bias,
+                              const Conv2DShape& s, Activation act, T alpha) {
+  const Index C = s.in_c, F = s.out_c, M = F / C, KW = s.w.kernel;
+  const Index tap_row = s.h.dilation * s.w.in * C, tap_col = s.w.dilation * C;
+  std::vector<T> planes, bias_planes;
+  const T* kt = kernel_planes(kernel, s.h.kernel * KW, C, M, &planes);
+  const T* bt = bias ? kernel_planes(bias, 1, C, M, &bias_planes) : nullptr;
+  parallel_for(s.batch, depthwise_grain(s), [&](Index begin, Index end) {
+    std::vector<T> planar(static_cast<size_t>(M > 1 ? F : 0));  // one pixel, (M, C)
+    for (Index n = begin; n < end; ++n) {
+      for_each_image_pixel(s, n, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
+                                     Index j_hi) {
+        T* acc = M == 1 ? y + r * F : planar.data();
+        if (bt) std::copy(bt, bt + F, acc); else std::fill(acc, acc + F, T(0));
+        for (Index i = i_lo; i < i_hi; ++i) {
+          for (Index j = j_lo; j < j_hi; ++j) {
+            const ConstArrayMap<T> xc(x + base + i * tap_row + j * tap_col, C);
+            const T* kp = kt + (i * KW + j) * F;
+            for (Index m = 0; m < M; ++m) {
+              ArrayMap<T>(acc + m * C, C) += xc * ConstArrayMap<T>(kp + m * C, C);
+            }
+          }
+        }
+        if (M > 1) {  // back to TF's channel order c * M + m
+          T* out = y + r * F;
+          for (Index m = 0; m < M; ++m) {
+            for (Index c = 0; c < C; ++c) out[c * M + m] = acc[m * C + c];
+          }
+        }
+      });
+      if (act != Activation::Linear) {
+        T* yn = y + n * s.pixels() * F;
+        activation_forward(yn, yn, s.pixels(), F, act, alpha);
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y,
+                               Activation act, T alpha, const T* x, const T* kernel,
+                               const Conv2DShape& s) {
+  const Index C = s.in_c, F = s.out_c, M = F / C, KW = s.w.kernel, P = s.pixels();
+  const Index tap_row = s.h.dilation * s.w.in * C, tap_col = s.w.dilation * C;
+  const Index image_in = s.h.in * s.w.in * C, taps = s.h.kernel * KW, K = taps * F;
+  if (s.batch == 0) return;
+  std::vector<T> planes;
+  const T* kt = kernel_planes(kernel, taps, C, M, &planes);
+  const Index blocks = std::min<Index>(kDepthwiseBlocks, s.batch);
+  // Per block: its kernel gradient (as planes) and bias gradient sums, the dz of its current
+  // image, and one pixel's dz as planes.
+  const Index dz_size = act != Activation::Linear ? P * F : 0;
+  const Index slot = K + F + dz_size + (M > 1 ? F : 0);
+  std::vector<T> work(static_cast<size_t>(blocks * slot));
+  parallel_for(blocks, std::max<Index>(1, depthwise_grain(s) * blocks / s.batch),
+               [&](Index first, Index last) {
+    for (Index b = first; b < last; ++b) {
+      T* dk = work.data() + b * slot;
+      T* db = dk + K;
+      T* dz_buffer = db + F;
+      T* planar = dz_buffer + dz_size;
+      std::fill(dk, dk + K + F, T(0));
+      for (Index n = s.batch * b / blocks; n < s.batch * (b + 1) / blocks; ++n) {
+        const T* dz = dy + n * P * F;
+        if (act != Activation::Linear) {
+          activation_backward(dz_buffer, dz, y + n * P * F, P, F, act, alpha);
+          dz = dz_buffer;
+        }
+        if (dx) std::fill(dx + n * image_in, dx + (n + 1) * image_in, T(0));
+        if (dbias) {
+          ArrayMap<T> sums(db, F);
+          for (Index r = 0; r < P; ++r) sums += ConstArrayMap<T>(dz + r * F, F);
+        }
+        for_each_image_pixel(s, n, [&](Index r, Index base, Index i_lo, Index i_hi,
+                                       Index j_lo, Index j_hi) {
+          const T* g = dz + (r - n * P) * F;  // r counts rows from image 0
+          if (M > 1) {
+            for (Index c = 0; c < C; ++c) {
+              for (Index m = 0; m < M; ++m) planar[m * C + c] = g[c * M + m];
+            }
+            g = planar;
+          }
+          for (Index i = i_lo; i < i_hi; ++i) {
+            for (Index j = j_lo; j < j_hi; ++j) {
+              const Index at = base + i * tap_row + j * tap_col, tap = (i * KW + j) * F;
+              const ConstArrayMap<T> xc(x + at, C);
+              for (Index m = 0; m < M; ++m) {
+                const ConstArrayMap<T> gm(g + m * C, C);
+                if (dkernel) ArrayMap<T>(dk + tap + m * C, C) += xc * gm;
+                if (dx) ArrayMap<T>(dx + at, C) += gm * ConstArrayMap<T>(kt + tap + m * C, C);
+              }
+            }
+          }
+        });
+      }
+    }
+  });
+  if (dbias) add_partials(dbias, work.data() + K, blocks, F, slot);
+  if (!dkernel) return;
+  if (M == 1) {
+    add_partials(dkernel, work.data(), blocks, K, slot);
+    return;
+  }
+  std::vector<T> total(static_cast<size_t>(K), T(0));
+  add_partials(total.data(), work.data(), blocks, K, slot);
+  for (Index t = 0; t < taps; ++t) {
+    for (Index c = 0; c < C; ++c) {
+      for (Index m = 0; m < M; ++m) dkernel[(t * C + c) * M + m] += total[(t * M + m) * C + c];
+    }
+  }
+}
+
 #define BRISKNN_INSTANTIATE(T)                                                                 \
   template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2DShape&,       \
                                   Activation, T, T*, Index);                                  \
   template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, Activation, T, const T*,  \
-                                   const T*, const Conv2DShape&, T*, Index);
+                                   const T*, const Conv2DShape&, T*, Index);                  \
+  template void depthwise_conv2d_forward<T>(T*, const T*, const T*, const T*,                \
+                                            const Conv2DShape&, Activation, T);               \
+  template void depthwise_conv2d_backward<T>(T*, T*, T*, const T*, const T*, Activation, T,  \
+                                             const T*, const T*, const Conv2DShape&);
 BRISKNN_INSTANTIATE(float)
 BRISKNN_INSTANTIATE(double)
 #undef BRISKNN_INSTANTIATE

@@ -61,4 +61,20 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
                      T alpha, const T* x, const T* kernel, const Conv2DShape& s, T* workspace,
                      Index workspace_size);
 
+// Keras' DepthwiseConv2D on the same geometry (s.in_c = C, s.out_c = C * M, s.groups = C):
+// y (batch, out_h, out_w, C * M) = act(bias + sum over taps of x[c] * kernel[i, j, c, m]) at
+// output channel c * M + m, kernel (k_h, k_w, C, M). Direct: per output pixel, each tap is one
+// multiply-add over the C * M channels, contiguous in both x and the kernel. OpenMP over images.
+template <class T>
+void depthwise_conv2d_forward(T* y, const T* x, const T* kernel, const T* bias,
+                              const Conv2DShape& s, Activation act, T alpha);
+
+// From dy and the forward output y (dz = dy * act'(y); y unused for Linear): dx overwritten,
+// dkernel and dbias accumulated (+=); any may be null. Images in fixed blocks, each block's
+// kernel and bias gradients summed in block order: the same bits on any thread count.
+template <class T>
+void depthwise_conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y,
+                               Activation act, T alpha, const T* x, const T* kernel,
+                               const Conv2DShape& s);
+
 }  // namespace brisknn

@@ -591,8 +591,10 @@ class DepthwiseConv2D(Conv2D):
     c * depth_multiplier + m (TF's order); Keras 3's weights: kernel (k_h, k_w, in_channels,
     depth_multiplier), then bias (in_channels * depth_multiplier,).
 
-    It is the grouped Conv2D with one group per input channel: the kernel viewed (no copy) as
-    (k_h, k_w, 1, in_channels * depth_multiplier) is exactly that convolution's kernel."""
+    It is the grouped Conv2D with one group per input channel (the kernel viewed as
+    (k_h, k_w, 1, in_channels * depth_multiplier)), which gives its shapes and checks; it runs
+    on its own kernels, depthwise_conv2d_forward/backward: per output pixel a tap is one
+    multiply-add over all channels, where the grouped GEMMs would be one tiny product each."""
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
@@ -624,6 +626,30 @@ class DepthwiseConv2D(Conv2D):
         channels = input_shape[-1]
         return self.kernel_size + (1, None if channels is None else
                                    channels * self.depth_multiplier)
+
+    def _convolve(self, x4, strides, padding, training, logits):
+        act = self._kernel_activation(logits)
+        y = np.empty(conv2d_output_shape(x4.shape, self._kernel_4d(self.kernel.value).shape,
+                                         strides, padding, "depthwise_conv2d",
+                                         self.dilation_rate, self.groups), dtype=x4.dtype)
+        _core.depthwise_conv2d_forward(x4, self.kernel.value,
+                                       self.bias.value if self.use_bias else None, y, strides,
+                                       padding, act, self.activation_alpha, self.dilation_rate)
+        y = self._activate_separately(y)
+        self._x, self._y = x4, y
+        return y
+
+    def _convolve_backward(self, dy4, strides, padding, need_dx):
+        train = self.trainable
+        dx = np.empty_like(self._x) if need_dx else None
+        dy4, act = self._kernel_backward_activation(
+            np.ascontiguousarray(dy4, dtype=self._y.dtype))
+        _core.depthwise_conv2d_backward(dy4, self._x, self.kernel.value, dx,
+                                        self.kernel.grad if train else None,
+                                        self.bias.grad if train and self.use_bias else None,
+                                        strides, padding, self._y, act, self.activation_alpha,
+                                        self.dilation_rate)
+        return dx
 
     def _channels(self, input_shape):
         channels = self._last_shape(input_shape)[-1]
@@ -670,7 +696,7 @@ class SeparableConv2D(_ConvOptions, Layer):
     padding and dilation here) then a pointwise one (kernel (1, 1, in_channels *
     depth_multiplier, filters)), then bias and activation; Keras 3's weights in its order:
     depthwise_kernel, pointwise_kernel, bias. The two steps run on the Conv2D kernels (the
-    first grouped, one group per channel), the bias and activation fused into the second."""
+    first by DepthwiseConv2D's kernels), the bias and activation fused into the second."""
 
     input_spec_last_axis_only = True
 
@@ -745,11 +771,9 @@ class SeparableConv2D(_ConvOptions, Layer):
         middle = np.empty(conv2d_output_shape(x.shape, depthwise.shape, self.strides,
                                               self.padding, self._where(True),
                                               self.dilation_rate, channels), dtype=x.dtype)
-        self._workspace = workspace(self._workspace, x.shape, depthwise.shape, self.strides,
-                                    self.padding, training, x.dtype, self.dilation_rate,
-                                    channels)
-        _core.conv2d_forward(x, depthwise, None, middle, self._workspace, self.strides,
-                             self.padding, "linear", 0.0, self.dilation_rate, channels)
+        _core.depthwise_conv2d_forward(x, self.depthwise_kernel.value, None, middle,
+                                       self.strides, self.padding, "linear", 0.0,
+                                       self.dilation_rate)
         act = self._kernel_activation(logits)
         pointwise = self.pointwise_kernel.value
         y = np.empty(middle.shape[:3] + (self.filters,), dtype=x.dtype)
@@ -781,16 +805,11 @@ class SeparableConv2D(_ConvOptions, Layer):
                               self.activation_alpha)
         if not (need_dx or train):
             return None
-        channels = self._x.shape[-1]
-        depthwise = self._depthwise_4d(self.depthwise_kernel.value)
         dx = np.empty_like(self._x) if need_dx else None
-        self._workspace = workspace(self._workspace, self._x.shape, depthwise.shape,
-                                    self.strides, self.padding, True, dy.dtype,
-                                    self.dilation_rate, channels)
-        _core.conv2d_backward(dmiddle, self._x, depthwise, dx,
-                              self._depthwise_4d(self.depthwise_kernel.grad) if train else None,
-                              None, self._workspace, self.strides, self.padding,
-                              dilation_rate=self.dilation_rate, groups=channels)
+        _core.depthwise_conv2d_backward(dmiddle, self._x, self.depthwise_kernel.value, dx,
+                                        self.depthwise_kernel.grad if train else None, None,
+                                        self.strides, self.padding,
+                                        dilation_rate=self.dilation_rate)
         return dx
 
     def get_config(self):
