@@ -546,3 +546,21 @@ def test_depthwise_conv2d_channels_first_matches_channels_last():
     first.set_weights(last.get_weights())
     np.testing.assert_allclose(first(np.moveaxis(x, -1, 1)).numpy(), np.moveaxis(y_last, -1, 1),
                                rtol=1e-6)
+
+
+def test_separable_conv2d_channels_first_and_the_functional_api():
+    rng = np.random.default_rng(18)
+    x = rng.normal(size=(2, 3, 6, 5)).astype(np.float32)
+    last = layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2)
+    first = layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2,
+                                   data_format="channels_first")
+    y_last = last(x).numpy()
+    first(np.moveaxis(x, -1, 1))
+    first.set_weights(last.get_weights())
+    np.testing.assert_allclose(first(np.moveaxis(x, -1, 1)).numpy(), np.moveaxis(y_last, -1, 1),
+                               rtol=1e-6)
+    inputs = brisknn.Input((3, 6, 5))
+    outputs = layers.Lambda(lambda t: t * 2.0)(layers.DepthwiseConv2D(3)(inputs))
+    model = brisknn.Model(inputs, outputs)
+    assert model.output_shape == (None, 1, 4, 5)
+    assert model.predict(x, verbose=0).shape == (2, 1, 4, 5)
