@@ -2,8 +2,9 @@
 from brisknn.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
-                                 Convolution2DTranspose, DepthwiseConv2D, SeparableConv2D,
-                                 SeparableConvolution2D)
+                                 Convolution2DTranspose)
+from brisknn.layers.conv_depthwise import (DepthwiseConv2D, SeparableConv2D,
+                                           SeparableConvolution2D)
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
 from brisknn.layers.lambda_layer import Identity, Lambda
