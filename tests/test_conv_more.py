@@ -99,7 +99,9 @@ GROUPED = [
     ((2, 7, 7, 6), 9, (3, 2), (2, 1), "same", (1, 1), 3),
     ((1, 5, 6, 8), 4, (1, 1), (1, 1), "same", (1, 1), 4),    # pointwise, strided channels
     ((2, 5, 5, 6), 6, (1, 1), (2, 2), "valid", (1, 1), 2),   # 1x1 strided: im2col
-    ((2, 8, 8, 4), 4, (3, 3), (1, 1), "same", (2, 2), 4),    # dilated, one channel a group
+    ((2, 8, 8, 4), 4, (3, 3), (1, 1), "same", (2, 2), 4),    # one channel a group: depthwise
+    ((2, 8, 7, 8), 4, (3, 3), (1, 1), "same", (2, 1), 2),    # dilated, im2col per tap
+    ((2, 9, 9, 12), 8, (5, 5), (2, 2), "valid", (1, 1), 4),  # im2col + GEMMs, 3 channels a group
     ((1, 6, 6, 32), 64, (3, 3), (1, 1), "same", (1, 1), 2),  # im2col + GEMM per group
     ((3, 5, 5, 3), 6, (2, 2), (1, 1), "valid", (1, 1), 1),
 ]

@@ -35,59 +35,69 @@ inline void valid_taps(const WindowAxis& a, Index start, Index* lo, Index* hi) {
   *hi = start >= a.in ? 0 : std::min<Index>(a.kernel, (a.in - start + d - 1) / d);
 }
 
-// col (images * out_h * out_w, k_h * k_w * group_in): each row the receptive field of one output
-// pixel over input channels [c0, c0 + group_in), zeros where it hangs over the padding.
-// Undilated and ungrouped, the input columns along a kernel row are consecutive whatever the
-// stride, so each kernel row is one contiguous copy of (hi - lo) * C; otherwise each tap is a
-// copy of its group's channels.
+// col (images * out_h * out_w, groups * k_h * k_w * group_in): each row the receptive field of
+// one output pixel, group after group (group g's patch, tap-major, in columns [g * D, g * D + D)),
+// zeros where it hangs over the padding. Undilated and ungrouped, the input columns along a
+// kernel row are consecutive whatever the stride, so each kernel row is one contiguous copy of
+// (hi - lo) * C; otherwise each tap's channels are dealt out to their groups, in one pass.
 template <class T>
-void im2col(T* col, const T* x, const Conv2DShape& s, Index images, Index c0) {
-  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel, row_len = KW * G;
-  const Index dh = s.h.dilation, dw = s.w.dilation;
-  const bool whole_rows = dw == 1 && G == C;
-  for (Index g = 0; g < images; ++g) {
-    const T* img = x + g * s.h.in * s.w.in * C + c0;
+void im2col(T* col, const T* x, const Conv2DShape& s, Index images) {
+  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel;
+  const Index width = s.col_width(), dh = s.h.dilation, dw = s.w.dilation;
+  const bool whole_rows = dw == 1 && s.groups == 1;
+  for (Index n = 0; n < images; ++n) {
+    const T* img = x + n * s.h.in * s.w.in * C;
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
-      for (Index ow = 0; ow < s.w.out; ++ow, col += D) {
+      for (Index ow = 0; ow < s.w.out; ++ow, col += width) {
         const Index w0 = ow * s.w.stride - s.w.pad_before;
         Index lo, hi;
         valid_taps(s.w, w0, &lo, &hi);
         for (Index i = 0; i < s.h.kernel; ++i) {
-          T* dst = col + i * row_len;
           const Index h = h0 + i * dh;
-          if (h < 0 || h >= s.h.in || hi <= lo) {
-            std::fill(dst, dst + row_len, T(0));
+          const bool row_in = h >= 0 && h < s.h.in && lo < hi;
+          const T* src = row_in ? img + (h * s.w.in + w0) * C : nullptr;
+          if (whole_rows) {
+            T* dst = col + i * KW * C;
+            if (!row_in) {
+              std::fill(dst, dst + KW * C, T(0));
+              continue;
+            }
+            std::fill(dst, dst + lo * C, T(0));
+            std::copy(src + lo * C, src + hi * C, dst + lo * C);
+            std::fill(dst + hi * C, dst + KW * C, T(0));
             continue;
           }
-          std::fill(dst, dst + lo * G, T(0));
-          const T* src = img + (h * s.w.in + w0) * C;
-          if (whole_rows) {
-            std::copy(src + lo * C, src + hi * C, dst + lo * C);
-          } else {
-            for (Index j = lo; j < hi; ++j) {
-              std::copy(src + j * dw * C, src + j * dw * C + G, dst + j * G);
+          for (Index j = 0; j < KW; ++j) {
+            T* dst = col + (i * KW + j) * G;
+            if (!row_in || j < lo || j >= hi) {
+              for (Index g = 0; g < s.groups; ++g) std::fill(dst + g * D, dst + g * D + G, T(0));
+              continue;
+            }
+            const T* tap = src + j * dw * C;
+            for (Index g = 0; g < s.groups; ++g) {
+              std::copy(tap + g * G, tap + g * G + G, dst + g * D);
             }
           }
-          std::fill(dst + hi * G, dst + row_len, T(0));
         }
       }
     }
   }
 }
 
-// dx (images, in_h, in_w, in_c) channels [c0, c0 + group_in) += each dcol row summed back over
-// its receptive field (im2col's transpose, tap for tap). The caller zeroes dx once.
+// dx (images, in_h, in_w, in_c) = each dcol row (im2col's layout) summed back over its
+// receptive field (im2col's transpose, tap for tap).
 template <class T>
-void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images, Index c0) {
-  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel, row_len = KW * G;
-  const Index dh = s.h.dilation, dw = s.w.dilation;
-  const bool whole_rows = dw == 1 && G == C;
-  for (Index g = 0; g < images; ++g) {
-    T* img = dx + g * s.h.in * s.w.in * C + c0;
+void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
+  const Index C = s.in_c, G = s.group_in(), D = s.patch(), KW = s.w.kernel;
+  const Index width = s.col_width(), dh = s.h.dilation, dw = s.w.dilation;
+  const bool whole_rows = dw == 1 && s.groups == 1;
+  std::fill(dx, dx + images * s.h.in * s.w.in * C, T(0));
+  for (Index n = 0; n < images; ++n) {
+    T* img = dx + n * s.h.in * s.w.in * C;
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
-      for (Index ow = 0; ow < s.w.out; ++ow, dcol += D) {
+      for (Index ow = 0; ow < s.w.out; ++ow, dcol += width) {
         const Index w0 = ow * s.w.stride - s.w.pad_before;
         Index lo, hi;
         valid_taps(s.w, w0, &lo, &hi);
@@ -96,13 +106,17 @@ void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images, Index c0) 
           const Index h = h0 + i * dh;
           if (h < 0 || h >= s.h.in) continue;
           T* dst = img + (h * s.w.in + w0) * C;
-          const T* src = dcol + i * row_len;
           if (whole_rows) {
             const Index len = (hi - lo) * C;
+            const T* src = dcol + i * KW * C;
             ArrayMap<T>(dst + lo * C, len) += ConstArrayMap<T>(src + lo * C, len);
-          } else {
-            for (Index j = lo; j < hi; ++j) {
-              ArrayMap<T>(dst + j * dw * C, G) += ConstArrayMap<T>(src + j * G, G);
+            continue;
+          }
+          for (Index j = lo; j < hi; ++j) {
+            T* tap = dst + j * dw * C;
+            const T* src = dcol + (i * KW + j) * G;
+            for (Index g = 0; g < s.groups; ++g) {
+              ArrayMap<T>(tap + g * G, G) += ConstArrayMap<T>(src + g * D, G);
             }
           }
         }
@@ -205,7 +219,7 @@ Blocking blocking_of(const Conv2DShape& s, bool backward) {
   b.blocks = s.batch > 0 ? (s.batch + b.images - 1) / b.images : 0;
   const Index rows = b.images * s.pixels();
   const bool needs_col = backward ? !s.pointwise() : !s.pointwise() && !direct(s);
-  b.col_size = needs_col ? rows * s.patch() : 0;
+  b.col_size = needs_col ? rows * s.col_width() : 0;
   b.slot_size = b.col_size + (backward ? rows * s.out_c : 0);
   b.shared = backward ? b.blocks * (s.patch() * s.out_c + s.out_c) : 0;
   return b;
@@ -273,7 +287,7 @@ bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* ax
 Index conv2d_block_images(const Conv2DShape& s) {
   const Index pixels = std::max<Index>(s.pixels(), 1);
   Index images = (kBlockRows + pixels - 1) / pixels;
-  images = std::min(images, std::max<Index>(1, kBlockElements / (pixels * s.patch())));
+  images = std::min(images, std::max<Index>(1, kBlockElements / (pixels * s.col_width())));
   return std::max<Index>(1, std::min(images, s.batch));
 }
 
@@ -307,11 +321,11 @@ void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv
       // Group g: its channels of x (or of their im2col) times its columns of the kernel, into
       // its columns of y, in place through the row strides.
       const Index G = s.group_in(), FG = s.group_out();
+      if (!s.pointwise()) im2col(col, xb, s, images);
       for (Index g = 0; g < s.groups; ++g) {
-        if (!s.pointwise()) im2col(col, xb, s, images, g * G);
-        const T* a = s.pointwise() ? xb + g * G : col;
-        gemm(yb + g * FG, F, a, s.pointwise() ? s.in_c : D, false, kernel + g * FG, F, false,
-             rows, D, FG, bias != nullptr);
+        const T* a = s.pointwise() ? xb + g * G : col + g * D;
+        gemm(yb + g * FG, F, a, s.pointwise() ? s.in_c : s.col_width(), false, kernel + g * FG,
+             F, false, rows, D, FG, bias != nullptr);
       }
     }
     if (act != Activation::Linear) activation_forward(yb, yb, rows, F, act, alpha);
@@ -346,25 +360,25 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
       for (Index r = 0; r < rows; ++r) sums += ConstRowVectorMap<T>(dz + r * F, F);
     }
     T* dxb = dx ? dx + n0 * image_in : nullptr;
-    if (dx && !s.pointwise()) std::fill(dxb, dxb + images * image_in, T(0));
-    // Group by group (one group unless Keras' groups > 1): the group's im2col columns, its
-    // slice of the kernel gradient, then dcol = dz_g kernel_g^T back onto its input channels.
-    const Index G = s.group_in(), FG = s.group_out(), C = s.in_c;
-    for (Index g = 0; g < s.groups; ++g) {
-      const T* dzg = dz + g * FG;
-      const T* kg = kernel + g * FG;
-      if (dkernel) {
-        if (!s.pointwise()) im2col(col, xb, s, images, g * G);
-        const T* a = s.pointwise() ? xb + g * G : col;
-        gemm(partial + g * FG, F, a, s.pointwise() ? C : D, true, dzg, F, false, D, rows, FG,
-             false);
+    // Group by group (one group unless Keras' groups > 1): the group's slice of the kernel
+    // gradient from its im2col columns, then dcol_g = dz_g kernel_g^T into the same columns
+    // (the im2col is spent by then), all of dcol going back onto x in one pass.
+    const Index G = s.group_in(), FG = s.group_out(), C = s.in_c, W = s.col_width();
+    if (dkernel) {
+      if (!s.pointwise()) im2col(col, xb, s, images);
+      for (Index g = 0; g < s.groups; ++g) {
+        const T* a = s.pointwise() ? xb + g * G : col + g * D;
+        gemm(partial + g * FG, F, a, s.pointwise() ? C : W, true, dz + g * FG, F, false, D,
+             rows, FG, false);
       }
-      if (dx && s.pointwise()) {
-        gemm(dxb + g * G, C, dzg, F, false, kg, F, true, rows, FG, G, false);
-      } else if (dx) {
-        gemm(col, D, dzg, F, false, kg, F, true, rows, FG, D, false);
-        col2im(dxb, col, s, images, g * G);
+    }
+    if (dx) {
+      for (Index g = 0; g < s.groups; ++g) {
+        T* dcol = s.pointwise() ? dxb + g * G : col + g * D;
+        gemm(dcol, s.pointwise() ? C : W, dz + g * FG, F, false, kernel + g * FG, F, true, rows,
+             FG, D, false);
       }
+      if (!s.pointwise()) col2im(dxb, col, s, images);
     }
   });
   if (dkernel) add_partials(dkernel, workspace, b.blocks, D * F, partial_size);

@@ -31,7 +31,8 @@ struct Conv2DShape {
   Index groups = 1;
   Index group_in() const { return in_c / groups; }
   Index group_out() const { return out_c / groups; }
-  Index patch() const { return h.kernel * w.kernel * group_in(); }  // im2col row length
+  Index patch() const { return h.kernel * w.kernel * group_in(); }  // one group's kernel rows
+  Index col_width() const { return patch() * groups; }  // im2col row: every group's patch
   Index pixels() const { return h.out * w.out; }              // output positions per image
   bool pointwise() const {  // 1x1, stride 1: x already is the im2col matrix
     return h.kernel == 1 && w.kernel == 1 && h.stride == 1 && w.stride == 1;
