@@ -488,7 +488,7 @@ def test_conv2d_transpose_config_refusals_and_a_dcgan_generator():
     again = layers.Conv2DTranspose.from_config(layer.get_config())
     assert (again.filters, again.strides, again.padding, again.use_bias) == (4, (2, 2), "same",
                                                                             False)
-    with pytest.raises(NotImplementedError, match="output_padding"):
+    with pytest.raises(ValueError, match="`output_padding` must be < `strides`"):
         layers.Conv2DTranspose(2, 3, output_padding=1)
     # Keras' DCGAN generator shape: Dense -> Reshape -> Conv2DTranspose(strides=2) x2.
     generator = brisknn.Sequential([

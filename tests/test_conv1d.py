@@ -261,8 +261,9 @@ def test_conv1d_refuses_what_it_does_not_support_by_name():
     with pytest.raises(ValueError, match="`strides > 1` not supported in conjunction with "
                                          "`dilation_rate > 1`"):
         layers.Conv1D(2, 3, strides=2, dilation_rate=2)
-    with pytest.raises(NotImplementedError, match="groups"):
-        layers.Conv1D(2, 3, groups=2)
+    with pytest.raises(ValueError, match="Conv1D .*number of filters must be evenly divisible "
+                                         "by the number of groups. Received: groups=3"):
+        layers.Conv1D(2, 3, groups=3)
     with pytest.raises(ValueError, match="padding must be 'valid', 'same' or 'causal'"):
         layers.Conv1D(2, 3, padding="full")
     with pytest.raises(ValueError, match="kernel_size must be an int or a tuple of 1"):

@@ -167,6 +167,21 @@ def _crop_pad_1d():
         layers.Flatten(), layers.Dense(2)]), (6, 2)
 
 
+def _identity():
+    return models.Sequential([layers.Input((3,)), layers.Identity(), layers.Dense(2),
+                              layers.Identity(name="after")]), (3,)
+
+
+def _depthwise_separable():
+    return models.Sequential([
+        layers.Input((6, 6, 4)), layers.Conv2D(4, 3, groups=2, padding="same"),
+        layers.DepthwiseConv2D(3, depth_multiplier=2, activation="relu"),
+        layers.SeparableConv2D(3, 2, strides=2, padding="same"),
+        layers.SeparableConvolution2D(2, 1, use_bias=False),
+        layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1),
+        layers.Flatten(), layers.Dense(2)]), (6, 6, 4)
+
+
 _CASES = {"dense": _dense, "dropout_activation": _dropout_activation, "conv": _conv,
           "conv1d": _conv1d,
           "nested": _nested, "global_pooling": _global_pooling, "upsampling": _upsampling}
@@ -176,7 +191,9 @@ _COVERED = {"Dense", "Activation", "Dropout", "Flatten", "Reshape", "Conv2D", "C
             "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPool1D", "UpSampling2D",
             "LeakyReLU", "BatchNormalization", "Conv2DTranspose", "Convolution2DTranspose",
             "ZeroPadding2D", "Conv1D", "Convolution1D", "MaxPooling1D", "MaxPool1D",
-            "AveragePooling1D", "AvgPool1D"}
+            "AveragePooling1D", "AvgPool1D",
+            # Lambda refuses to load (its code is never saved): test_conv_more tests that.
+            "Lambda"}
 # Layers other branches add: their cases join in once the classes exist.
 _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
           "embedding": (_embedding, {"Embedding", "GlobalAveragePooling1D", "GlobalAvgPool1D"}),
@@ -191,7 +208,10 @@ _LATER = {"recurrent": (_recurrent, {"SimpleRNN", "LSTM", "GRU"}),
                                                    "RepeatVector", "Permute"}),
           "layer_norm_prelu": (_layer_norm_prelu, {"LayerNormalization", "PReLU"}),
           "crop_pad_1d": (_crop_pad_1d, {"UpSampling1D", "ZeroPadding1D", "Cropping1D",
-                                         "Cropping2D"})}
+                                         "Cropping2D"}),
+          "depthwise_separable": (_depthwise_separable, {"DepthwiseConv2D", "SeparableConv2D",
+                                                         "SeparableConvolution2D"}),
+          "identity": (_identity, {"Identity"})}
 _IDS = {"embedding": 20, "masked": 20}  # cases whose input is token ids below this bound
 for _name, (_build, _classes) in _LATER.items():
     if all(hasattr(layers, c) for c in _classes):

@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -24,10 +25,11 @@ std::string shape_str(const Shape& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-// The convolution of x (batch, height, width, in_c) with kernel (k_h, k_w, in_c, out_c),
-// checked: ranks, matching channels, non-empty sizes, strides, and a kernel that fits.
+// The convolution of x (batch, height, width, in_c) with kernel (k_h, k_w, in_c / groups,
+// out_c), checked: ranks, matching channels and groups, non-empty sizes, strides, and a kernel
+// that fits.
 Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair strides,
-                       const std::string& padding, Pair dilation) {
+                       const std::string& padding, Pair dilation, Index groups = 1) {
   const bool same = parse_padding(fn, padding);
   if (x.size() != 4) {
     fail_value(std::string(fn) + ": x must have rank 4 (batch, height, width, channels), got "
@@ -37,10 +39,21 @@ Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair
     fail_value(std::string(fn) + ": kernel must have rank 4 (k_h, k_w, in_channels, "
                "out_channels), got shape " + shape_str(kernel));
   }
-  if (kernel[2] != x[3]) {
-    fail_value(std::string(fn) + ": kernel of shape " + shape_str(kernel) + " expects " +
-               std::to_string(kernel[2]) + " input channels, x of shape " + shape_str(x) +
-               " has " + std::to_string(x[3]));
+  if (groups < 1) {
+    fail_value(std::string(fn) + ": groups must be >= 1, got " + std::to_string(groups));
+  }
+  if (kernel[2] > std::numeric_limits<Index>::max() / groups || kernel[2] * groups != x[3]) {
+    fail_value(std::string(fn) + ": kernel of shape " + shape_str(kernel) +
+               (groups > 1 ? " with groups=" + std::to_string(groups) : std::string()) +
+               " expects " +
+               (kernel[2] <= std::numeric_limits<Index>::max() / groups
+                    ? std::to_string(kernel[2] * groups) : std::string("too many")) +
+               " input channels, x of shape " + shape_str(x) + " has " + std::to_string(x[3]));
+  }
+  if (kernel[3] % groups != 0) {
+    fail_value(std::string(fn) + ": kernel of shape " + shape_str(kernel) + " has " +
+               std::to_string(kernel[3]) + " output channels, not divisible by groups=" +
+               std::to_string(groups));
   }
   if (x[3] < 1 || kernel[3] < 1) {
     fail_value(std::string(fn) + ": no channels: x " + shape_str(x) + ", kernel " +
@@ -50,6 +63,7 @@ Conv2DShape conv_shape(const char* fn, const Shape& x, const Shape& kernel, Pair
   s.batch = x[0];
   s.in_c = x[3];
   s.out_c = kernel[3];
+  s.groups = groups;
   window_axes(fn, {x[1], x[2]}, {kernel[0], kernel[1]}, strides, same,
               "kernel of shape " + shape_str(kernel), &s.h, &s.w, dilation);
   return s;
@@ -83,10 +97,10 @@ T* optional_out_like(const char* fn, const char* name, const std::optional<py::a
 void forward(const py::array& x, const py::array& kernel, const std::optional<py::array>& bias,
              const py::array& y, const py::array& workspace, Pair strides,
              const std::string& padding, const std::string& activation, double alpha,
-             Pair dilation) {
+             Pair dilation, Index groups) {
   const char* fn = "conv2d_forward";
   const Activation act = activation_arg(fn, activation);
-  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation, groups);
   dispatch_float(fn, x, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = data_ptr<T>(fn, "x", x, false);
@@ -104,10 +118,10 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
               const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
               const std::optional<py::array>& dbias, const py::array& workspace, Pair strides,
               const std::string& padding, const std::optional<py::array>& y,
-              const std::string& activation, double alpha, Pair dilation) {
+              const std::string& activation, double alpha, Pair dilation, Index groups) {
   const char* fn = "conv2d_backward";
   const Activation act = fused_backward_activation_arg(fn, activation);
-  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
+  const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation, groups);
   if (act != Activation::Linear && !y) {
     fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
   }
@@ -125,6 +139,76 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
     py::gil_scoped_release release;
     conv2d_backward<T>(dxp, dkp, dbp, dyp, yp, act, static_cast<T>(alpha), xp, kp, s, ws,
                        ws_size);
+  });
+}
+
+// The depthwise convolution of x (batch, h, w, C) with kernel (k_h, k_w, C, M): the grouped
+// convolution of a (k_h, k_w, 1, C * M) kernel with C groups, checked as that.
+Conv2DShape depthwise_shape(const char* fn, const Shape& x, const Shape& kernel, Pair strides,
+                            const std::string& padding, Pair dilation) {
+  if (kernel.size() != 4) {
+    fail_value(std::string(fn) + ": kernel must have rank 4 (k_h, k_w, in_channels, "
+               "depth_multiplier), got shape " + shape_str(kernel));
+  }
+  if (x.size() == 4 && kernel[2] != x[3]) {
+    fail_value(std::string(fn) + ": kernel of shape " + shape_str(kernel) + " expects " +
+               std::to_string(kernel[2]) + " input channels, x of shape " + shape_str(x) +
+               " has " + std::to_string(x[3]));
+  }
+  if (kernel[2] < 1 || kernel[3] < 1 ||
+      kernel[3] > std::numeric_limits<Index>::max() / kernel[2]) {
+    fail_value(std::string(fn) + ": no channels (or too many): kernel " + shape_str(kernel));
+  }
+  return conv_shape(fn, x, {kernel[0], kernel[1], 1, kernel[2] * kernel[3]}, strides, padding,
+                    dilation, kernel[2]);
+}
+
+void depthwise_forward(const py::array& x, const py::array& kernel,
+                       const std::optional<py::array>& bias, const py::array& y, Pair strides,
+                       const std::string& padding, const std::string& activation, double alpha,
+                       Pair dilation) {
+  const char* fn = "depthwise_conv2d_forward";
+  const Activation act = activation_arg(fn, activation);
+  const Conv2DShape s = depthwise_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
+  dispatch_float(fn, x, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = data_ptr<T>(fn, "x", x, false);
+    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+    const T* bp = optional_in<T>(fn, "bias", bias, {s.out_c});
+    T* yp = out<T>(fn, "y", y, {s.batch, s.h.out, s.w.out, s.out_c});
+    expect_outputs_disjoint(fn, {{"x", x}, {"kernel", kernel}}, {{"y", y}});
+    py::gil_scoped_release release;
+    depthwise_conv2d_forward<T>(yp, xp, kp, bp, s, act, static_cast<T>(alpha));
+  });
+}
+
+void depthwise_backward(const py::array& dy, const py::array& x, const py::array& kernel,
+                        const std::optional<py::array>& dx,
+                        const std::optional<py::array>& dkernel,
+                        const std::optional<py::array>& dbias, Pair strides,
+                        const std::string& padding, const std::optional<py::array>& y,
+                        const std::string& activation, double alpha, Pair dilation) {
+  const char* fn = "depthwise_conv2d_backward";
+  const Activation act = fused_backward_activation_arg(fn, activation);
+  const Conv2DShape s = depthwise_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
+  if (act != Activation::Linear && !y) {
+    fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
+  }
+  dispatch_float(fn, x, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = in<T>(fn, "dy", dy, {s.batch, s.h.out, s.w.out, s.out_c});
+    const T* yp = act != Activation::Linear ? in_like<T>(fn, "y", *y, dy) : nullptr;
+    const T* xp = data_ptr<T>(fn, "x", x, false);
+    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
+    T* dxp = optional_out_like<T>(fn, "dx", dx, x);
+    T* dkp = optional_out_like<T>(fn, "dkernel", dkernel, kernel);
+    T* dbp = dbias ? out<T>(fn, "dbias", *dbias, {s.out_c}) : nullptr;
+    const py::handle none = py::none();
+    expect_disjoint(fn, {{"dx", dx ? py::handle(*dx) : none},
+                         {"dkernel", dkernel ? py::handle(*dkernel) : none},
+                         {"dbias", dbias ? py::handle(*dbias) : none}});
+    py::gil_scoped_release release;
+    depthwise_conv2d_backward<T>(dxp, dkp, dbp, dyp, yp, act, static_cast<T>(alpha), xp, kp, s);
   });
 }
 
@@ -155,30 +239,44 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d_workspace_size",
       [](const Shape& x_shape, const Shape& kernel_shape, Pair strides,
-         const std::string& padding, bool backward, Pair dilation) {
+         const std::string& padding, bool backward, Pair dilation, Index groups) {
         const Conv2DShape s = conv_shape("conv2d_workspace_size", x_shape, kernel_shape,
-                                         strides, padding, dilation);
+                                         strides, padding, dilation, groups);
         return conv2d_workspace_size(s, backward, get_num_threads());
       },
       py::arg("x_shape"), py::arg("kernel_shape"), py::arg("strides"), py::arg("padding"),
-      py::arg("backward"), py::arg("dilation_rate") = Pair{1, 1},
+      py::arg("backward"), py::arg("dilation_rate") = Pair{1, 1}, py::arg("groups") = 1,
       "Elements (of x's dtype) of the workspace conv2d_forward/backward use on the current "
       "thread count. Keep one buffer and reuse it across calls.");
   m.def("conv2d_forward", &forward, py::arg("x"), py::arg("kernel"), py::arg("bias"),
         py::arg("y"), py::arg("workspace"), py::arg("strides"), py::arg("padding"),
         py::arg("activation") = "linear", py::arg("alpha") = 0.0,
-        py::arg("dilation_rate") = Pair{1, 1},
+        py::arg("dilation_rate") = Pair{1, 1}, py::arg("groups") = 1,
         "y (batch, out_h, out_w, out_c) = activation(conv(x, kernel) + bias); bias may be "
         "None. dilation_rate (d_h, d_w) spaces the kernel taps d apart (an atrous "
-        "convolution).");
+        "convolution). groups > 1 (Keras' grouped convolution): kernel (k_h, k_w, "
+        "in_c / groups, out_c), group g's input channels feeding its out_c / groups outputs.");
   m.def("conv2d_backward", &backward, py::arg("dy"), py::arg("x"), py::arg("kernel"),
         py::arg("dx"), py::arg("dkernel"), py::arg("dbias"), py::arg("workspace"),
         py::arg("strides"), py::arg("padding"), py::arg("y") = py::none(),
         py::arg("activation") = "linear", py::arg("alpha") = 0.0,
-        py::arg("dilation_rate") = Pair{1, 1},
+        py::arg("dilation_rate") = Pair{1, 1}, py::arg("groups") = 1,
         "From dy = dL/dy and the forward output y: dz = dy * activation'(y) (dz = dy for "
         "'linear', the default), then dx overwritten, dkernel and dbias accumulated (+=); any of "
         "them may be None to skip it.");
+  m.def("depthwise_conv2d_forward", &depthwise_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("bias"), py::arg("y"), py::arg("strides"), py::arg("padding"),
+        py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        py::arg("dilation_rate") = Pair{1, 1},
+        "Keras' DepthwiseConv2D: y (batch, out_h, out_w, C * M) = activation(depthwise(x, "
+        "kernel) + bias), kernel (k_h, k_w, C, M), output channel c * M + m; bias may be None.");
+  m.def("depthwise_conv2d_backward", &depthwise_backward, py::arg("dy"), py::arg("x"),
+        py::arg("kernel"), py::arg("dx"), py::arg("dkernel"), py::arg("dbias"),
+        py::arg("strides"), py::arg("padding"), py::arg("y") = py::none(),
+        py::arg("activation") = "linear", py::arg("alpha") = 0.0,
+        py::arg("dilation_rate") = Pair{1, 1},
+        "From dy and the forward output y: dz = dy * activation'(y), then dx overwritten, "
+        "dkernel and dbias accumulated (+=); any of them may be None to skip it.");
 }
 
 }  // namespace brisknn::bind

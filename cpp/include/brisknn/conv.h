@@ -23,10 +23,16 @@ bool window_axis(Index in, Index kernel, Index stride, bool same, WindowAxis* ax
 // Whether (kernel - 1) * dilation + 1 fits in an Index, for kernel, dilation >= 1.
 bool window_span_fits(Index kernel, Index dilation);
 
+// groups > 1 (Keras' Conv2D(groups=g)): input channels [g * in_c / groups, ...) meet output
+// channels [g * out_c / groups, ...) only, through a kernel (k_h, k_w, in_c / groups, out_c).
 struct Conv2DShape {
   Index batch, in_c, out_c;
   WindowAxis h, w;
-  Index patch() const { return h.kernel * w.kernel * in_c; }  // im2col row length
+  Index groups = 1;
+  Index group_in() const { return in_c / groups; }
+  Index group_out() const { return out_c / groups; }
+  Index patch() const { return h.kernel * w.kernel * group_in(); }  // one group's kernel rows
+  Index col_width() const { return patch() * groups; }  // im2col row: every group's patch
   Index pixels() const { return h.out * w.out; }              // output positions per image
   bool pointwise() const {  // 1x1, stride 1: x already is the im2col matrix
     return h.kernel == 1 && w.kernel == 1 && h.stride == 1 && w.stride == 1;
@@ -55,5 +61,21 @@ template <class T>
 void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activation act,
                      T alpha, const T* x, const T* kernel, const Conv2DShape& s, T* workspace,
                      Index workspace_size);
+
+// Keras' DepthwiseConv2D on the same geometry (s.in_c = C, s.out_c = C * M, s.groups = C):
+// y (batch, out_h, out_w, C * M) = act(bias + sum over taps of x[c] * kernel[i, j, c, m]) at
+// output channel c * M + m, kernel (k_h, k_w, C, M). Direct: per output pixel, each tap is one
+// multiply-add over the C * M channels, contiguous in both x and the kernel. OpenMP over images.
+template <class T>
+void depthwise_conv2d_forward(T* y, const T* x, const T* kernel, const T* bias,
+                              const Conv2DShape& s, Activation act, T alpha);
+
+// From dy and the forward output y (dz = dy * act'(y); y unused for Linear): dx overwritten,
+// dkernel and dbias accumulated (+=); any may be null. Images in fixed blocks, each block's
+// kernel and bias gradients summed in block order: the same bits on any thread count.
+template <class T>
+void depthwise_conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y,
+                               Activation act, T alpha, const T* x, const T* kernel,
+                               const Conv2DShape& s);
 
 }  // namespace brisknn

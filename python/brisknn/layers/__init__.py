@@ -3,8 +3,11 @@ from brisknn.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from brisknn.layers.base import Layer
 from brisknn.layers.conv import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D,
                                  Convolution2DTranspose)
+from brisknn.layers.conv_depthwise import (DepthwiseConv2D, SeparableConv2D,
+                                           SeparableConvolution2D)
 from brisknn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer,
                                  Masking, Reshape)
+from brisknn.layers.lambda_layer import Identity, Lambda
 from brisknn.layers.embedding import Embedding, GlobalAveragePooling1D, GlobalAvgPool1D
 from brisknn.layers.normalization import BatchNormalization, LayerNormalization
 from brisknn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
@@ -30,4 +33,5 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
 __all__ += ["Rescaling", "TimeDistributed", "ReLU", "Softmax", "ELU", "Normalization",
             "RepeatVector", "Permute", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
             "GaussianDropout", "LayerNormalization", "PReLU", "UpSampling1D", "ZeroPadding1D",
-            "Cropping1D", "Cropping2D"]
+            "Cropping1D", "Cropping2D", "DepthwiseConv2D", "SeparableConv2D",
+            "SeparableConvolution2D", "Lambda", "Identity"]

@@ -153,6 +153,28 @@ class _Convolution(_ConvOptions, Layer):
     viewed as (1, k, in, filters), its gradient the same way, so both accumulate in place."""
 
     input_spec_last_axis_only = True  # Keras: the rank and the channels; any spatial size
+    groups = 1
+
+    def _set_groups(self, groups, filters, where):
+        """Keras' BaseConv checks of `groups` (its messages), naming the layer."""
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError(f"{where}: The number of groups must be a positive integer. "
+                             f"Received: groups={groups}.")
+        if isinstance(filters, (int, np.integer)) and not isinstance(filters, bool) and \
+                filters > 0 and filters % groups != 0:
+            raise ValueError(f"{where}: The number of filters must be evenly divisible by the "
+                             f"number of groups. Received: groups={groups}, filters={filters}.")
+        self.groups = int(groups)
+
+    def _group_channels(self, input_shape):
+        """in_channels // groups, after Keras' build check that groups divide them."""
+        channels = self._last_shape(input_shape)[-1]
+        if channels is not None and channels % self.groups != 0:
+            raise ValueError(f"{self._where()}: The number of input channels must be evenly "
+                             f"divisible by the number of groups. Received groups="
+                             f"{self.groups}, but the input has {channels} channels (full input "
+                             f"shape is {_shape_str(input_shape)}).")
+        return None if channels is None else channels // self.groups
 
     def _kernel_4d(self, array):
         return array
@@ -164,7 +186,7 @@ class _Convolution(_ConvOptions, Layer):
     def _workspace_for(self, x4, strides, padding, backward):
         self._workspace = workspace(self._workspace, x4.shape,
                                     self._kernel_4d(self.kernel.value).shape, strides, padding,
-                                    backward, x4.dtype, self._dilation_2d)
+                                    backward, x4.dtype, self._dilation_2d, self.groups)
         return self._workspace
 
     def _convolve(self, x4, strides, padding, training, logits):
@@ -172,11 +194,12 @@ class _Convolution(_ConvOptions, Layer):
         act = self._kernel_activation(logits)
         kernel = self._kernel_4d(self.kernel.value)
         y = np.empty(conv2d_output_shape(x4.shape, kernel.shape, strides, padding, "conv2d",
-                                         self._dilation_2d), dtype=x4.dtype)
+                                         self._dilation_2d, self.groups), dtype=x4.dtype)
         # Training sizes the workspace for backward too, so backward finds it ready.
         ws = self._workspace_for(x4, strides, padding, backward=training)
         _core.conv2d_forward(x4, kernel, self.bias.value if self.use_bias else None, y, ws,
-                             strides, padding, act, self.activation_alpha, self._dilation_2d)
+                             strides, padding, act, self.activation_alpha, self._dilation_2d,
+                             self.groups)
         y = self._activate_separately(y)
         self._x, self._y = x4, y
         return y
@@ -193,7 +216,7 @@ class _Convolution(_ConvOptions, Layer):
                               self.bias.grad if train and self.use_bias else None,
                               self._workspace_for(self._x, strides, padding, backward=True),
                               strides, padding, self._y, act, self.activation_alpha,
-                              self._dilation_2d)
+                              self._dilation_2d, self.groups)
         return dx
 
     def _add_weights(self, kernel_shape):
@@ -204,12 +227,7 @@ class _Convolution(_ConvOptions, Layer):
                                         self.bias_regularizer, constraint=self.bias_constraint)
 
     def get_config(self):
-        return {**super().get_config(), "groups": 1}
-
-
-def _refuse_groups(groups, where):
-    if groups != 1:
-        raise NotImplementedError(f"{where}: groups other than 1 are not supported")
+        return {**super().get_config(), "groups": self.groups}
 
 
 class Conv2D(_Convolution):
@@ -223,7 +241,7 @@ class Conv2D(_Convolution):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Conv2D {self.name!r}"
-        _refuse_groups(groups, where)
+        self._set_groups(groups, filters, where)
         self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
                                dilation_rate, activation, use_bias, kernel_initializer,
                                bias_initializer, kernel_regularizer, bias_regularizer,
@@ -232,19 +250,23 @@ class Conv2D(_Convolution):
                                bias_constraint=bias_constraint)
 
     def _kernel_shape(self, input_shape):
-        return self.kernel_size + (input_shape[-1], self.filters)
+        channels = input_shape[-1]
+        return self.kernel_size + (None if channels is None else channels // self.groups,
+                                   self.filters)
 
     def build(self, input_shape):
         self._check_input_rank(input_shape, known_channels=True)
+        self._group_channels(input_shape)
         self.compute_output_shape(input_shape)  # raises if the kernel does not fit
         self._add_weights(self._kernel_shape(self._last_shape(input_shape)))
 
     def compute_output_shape(self, input_shape):
         self._check_input_rank(input_shape)
+        self._group_channels(input_shape)
         shape = self._last_shape(input_shape)
         return self._first_shape(conv2d_output_shape(
             shape, self._kernel_shape(shape), self.strides, self.padding, self._where(True),
-            self.dilation_rate))
+            self.dilation_rate, self.groups))
 
     def forward(self, x, training=False, logits=False):
         return self._outer_forward(x, logits, lambda x, logits: self._convolve(
@@ -279,7 +301,7 @@ class Conv1D(_Convolution):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Conv1D {self.name!r}"
-        _refuse_groups(groups, where)
+        self._set_groups(groups, filters, where)
         self._set_conv_options(where, filters, kernel_size, strides, padding, data_format,
                                dilation_rate, activation, use_bias, kernel_initializer,
                                bias_initializer, kernel_regularizer, bias_regularizer,
@@ -312,19 +334,21 @@ class Conv1D(_Convolution):
             raise ValueError(f"Layer {self.name!r} (Conv1D) needs a known channel dimension, "
                              f"got input shape {_shape_str(input_shape)}")
         self.compute_output_shape(input_shape)  # raises if the kernel does not fit
-        self._add_weights(self.kernel_size + (channels, self.filters))
+        self._add_weights(self.kernel_size + (self._group_channels(input_shape), self.filters))
 
     def compute_output_shape(self, input_shape):
         self._check_input_rank(input_shape)
+        self._group_channels(input_shape)
         return self._first_shape(self._output_shape_last(self._last_shape(input_shape)))
 
     def _output_shape_last(self, input_shape):
         """The output shape (batch, steps, filters) for a channels_last input shape."""
         where = self._where(True)
-        if self.kernel is not None and input_shape[-1] not in (None, self.kernel.shape[1]):
+        expected = None if self.kernel is None else self.kernel.shape[1] * self.groups
+        if expected is not None and input_shape[-1] not in (None, expected):
             raise ValueError(f"{where}: input of shape {_shape_str(input_shape)} has "
                              f"{input_shape[-1]} channels, the kernel of shape "
-                             f"{self.kernel.shape} expects {self.kernel.shape[1]}")
+                             f"{self.kernel.shape} expects {expected}")
         steps = input_shape[1]
         if steps is not None:
             (_, stride), padding = self._window
@@ -371,6 +395,37 @@ class Conv1D(_Convolution):
 Convolution1D = Conv1D
 
 
+def _non_negative_pair(value, name, where):
+    """Keras' standardize_tuple(..., allow_zero=True) for a 2-D layer: an int or two ints >= 0."""
+    values = (value, value) if isinstance(value, (int, np.integer)) else value
+    try:
+        ok = len(values) == 2 and all(isinstance(v, (int, np.integer)) and
+                                      not isinstance(v, bool) and v >= 0 for v in values)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}: {name} must be an int or a pair of ints >= 0, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _window_of(z, window):
+    """z[:, top:top + rows, left:left + cols] (zeros where the window passes z's end), a copy."""
+    (top, rows), (left, cols) = window
+    out = np.zeros((z.shape[0], rows, cols) + z.shape[3:], dtype=z.dtype)
+    part = z[:, top:top + rows, left:left + cols]
+    out[:, :part.shape[1], :part.shape[2]] = part
+    return out
+
+
+def _window_into(dz, canvas_shape, window):
+    """The transpose of _window_of: dz placed at the window of a zero canvas."""
+    (top, rows), (left, cols) = window
+    out = np.zeros(canvas_shape, dtype=dz.dtype)
+    part = out[:, top:top + rows, left:left + cols]
+    part[...] = dz[:, :part.shape[1], :part.shape[2]]
+    return out
+
+
 class Conv2DTranspose(_ConvOptions, Layer):
     """The transpose (gradient) of a strided convolution, Keras' upsampling convolution:
     (batch, h, w, in_channels) -> (batch, h_out, w_out, filters) with h_out = h * stride for
@@ -392,13 +447,20 @@ class Conv2DTranspose(_ConvOptions, Layer):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self._set_conv_options(f"Conv2DTranspose {self.name!r}", filters, kernel_size, strides,
+        where = f"Conv2DTranspose {self.name!r}"
+        self._set_conv_options(where, filters, kernel_size, strides,
                                padding, data_format, dilation_rate, activation, use_bias,
                                kernel_initializer, bias_initializer, kernel_regularizer,
-                               bias_regularizer, output_padding=output_padding,
-                               activity_regularizer=activity_regularizer,
+                               bias_regularizer, activity_regularizer=activity_regularizer,
                                kernel_constraint=kernel_constraint,
                                bias_constraint=bias_constraint)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = _non_negative_pair(output_padding, "output_padding", where)
+            if any(p >= s for p, s in zip(self.output_padding, self.strides)):
+                raise ValueError(f"{where}: `output_padding` must be < `strides`. "
+                                 f"output_padding={self.output_padding}, "
+                                 f"strides={self.strides}")
 
     def build(self, input_shape):
         channels = self._check_input_rank(input_shape, known_channels=True)
@@ -414,22 +476,46 @@ class Conv2DTranspose(_ConvOptions, Layer):
         return self._first_shape(self._output_shape_last(self._last_shape(input_shape)))
 
     def _output_shape_last(self, input_shape):
+        # Keras' _get_output_shape_given_tf_padding, axis by axis
         out = []
-        for size, k, s, d in zip(input_shape[1:3], self.kernel_size, self.strides,
-                                 self.dilation_rate):
+        paddings = self.output_padding or (None, None)
+        for size, k, s, d, p in zip(input_shape[1:3], self.kernel_size, self.strides,
+                                    self.dilation_rate, paddings):
             k = (k - 1) * d + 1  # Keras: kernel_size + (kernel_size - 1) * (dilation - 1)
             if size is None:
                 out.append(None)
-            elif self.padding == "same":
+            elif self.padding == "valid":
+                out.append((size - 1) * s + k + (max(k, s) - k if p is None else p))
+            elif p is None:
                 out.append(size * s)
             else:
-                out.append(size * s + max(k - s, 0))
+                out.append((size - 1) * s + k % 2 + p)
         return (input_shape[0],) + tuple(out) + (self.filters,)
 
-    def _workspace_for(self, big_shape, backward, dtype):
+    def _canvas(self, input_shape):
+        """None when the output is the big side of a convolution of this layer's padding (every
+        case but one); else ((canvas h, canvas w), ((top, rows), (left, cols))): the output is
+        a window of the big side of a 'valid' convolution. That case is 'same' with an
+        output_padding of 0 along an axis whose (dilated) kernel is even: the output,
+        (size - 1) * stride long, is one step short of what a 'same' convolution maps back to
+        `size`; Keras' JAX and torch backends pad it by k // 2 before (the TF one refuses)."""
+        if self.padding != "same" or self.output_padding is None:
+            return None
+        spans = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate)]
+        if all(k % 2 + p > 0 for k, p in zip(spans, self.output_padding)):
+            return None
+        canvas, window = [], []
+        out = self._output_shape_last(input_shape)
+        for size, k, s, p, n in zip(input_shape[1:3], spans, self.strides,
+                                    self.output_padding, out[1:3]):
+            canvas.append((size - 1) * s + k)
+            window.append((max(k - k % 2 - p, 0) // 2, n))  # TF's (= JAX's) top padding
+        return tuple(canvas), tuple(window)
+
+    def _workspace_for(self, big_shape, backward, dtype, padding):
         # The convolution runs from the (big) output side to the input side.
         self._workspace = workspace(self._workspace, big_shape, self.kernel.shape, self.strides,
-                                    self.padding, backward, dtype, self.dilation_rate)
+                                    padding, backward, dtype, self.dilation_rate)
         return self._workspace
 
     def forward(self, x, training=False, logits=False):
@@ -437,12 +523,18 @@ class Conv2DTranspose(_ConvOptions, Layer):
 
     def _forward_last(self, x, logits):
         out_shape = self._output_shape_last(x.shape)
-        z = np.empty(out_shape, dtype=x.dtype)
-        ws = self._workspace_for(out_shape, True, x.dtype)
+        canvas = self._canvas(x.shape)
+        self._canvas_plan = canvas
+        big_shape = out_shape if canvas is None else (x.shape[0],) + canvas[0] + out_shape[3:]
+        padding = self.padding if canvas is None else "valid"
+        z = np.empty(big_shape, dtype=x.dtype)
+        ws = self._workspace_for(big_shape, True, x.dtype, padding)
         # conv2d_backward reads its `x` argument only for the kernel gradient (None here): z
         # stands in for it, giving the shape the convolution runs from.
         _core.conv2d_backward(np.ascontiguousarray(x), z, self.kernel.value, z, None, None, ws,
-                              self.strides, self.padding, dilation_rate=self.dilation_rate)
+                              self.strides, padding, dilation_rate=self.dilation_rate)
+        if canvas is not None:
+            z = _window_of(z, canvas[1])
         if self.use_bias:
             z += self.bias.value
         self._x, self._emitted_logits = x, logits
@@ -460,23 +552,27 @@ class Conv2DTranspose(_ConvOptions, Layer):
     def _backward_last(self, dy, need_dx):
         dz = np.ascontiguousarray(self._activation_backward(
             np.ascontiguousarray(dy, dtype=self._y.dtype)))
+        if self.use_bias and self.trainable:
+            self.bias.grad += dz.sum(axis=(0, 1, 2))
+        padding, canvas = self.padding, self._canvas_plan
+        if canvas is not None:
+            padding = "valid"
+            dz = _window_into(dz, (dz.shape[0],) + canvas[0] + dz.shape[3:], canvas[1])
         if self.trainable:
-            ws = self._workspace_for(dz.shape, True, dz.dtype)
+            ws = self._workspace_for(dz.shape, True, dz.dtype, padding)
             _core.conv2d_backward(self._x, dz, self.kernel.value, None, self.kernel.grad, None,
-                                  ws, self.strides, self.padding,
+                                  ws, self.strides, padding,
                                   dilation_rate=self.dilation_rate)
-            if self.use_bias:
-                self.bias.grad += dz.sum(axis=(0, 1, 2))
         if not need_dx:
             return None
         dx = np.empty_like(self._x)
         _core.conv2d_forward(dz, self.kernel.value, None, dx,
-                             self._workspace_for(dz.shape, False, dz.dtype), self.strides,
-                             self.padding, dilation_rate=self.dilation_rate)
+                             self._workspace_for(dz.shape, False, dz.dtype, padding),
+                             self.strides, padding, dilation_rate=self.dilation_rate)
         return dx
 
     def get_config(self):
-        return {**super().get_config(), "output_padding": None}
+        return {**super().get_config(), "output_padding": self.output_padding}
 
 
 Convolution2DTranspose = Conv2DTranspose

@@ -65,26 +65,32 @@ def window_output_shape(input_shape, window, strides, padding, where, what, dila
 
 
 def conv2d_output_shape(input_shape, kernel_shape, strides, padding, where="conv2d",
-                        dilation_rate=(1, 1)):
-    """(batch, out_h, out_w, filters) for x of input_shape and a kernel of kernel_shape."""
+                        dilation_rate=(1, 1), groups=1):
+    """(batch, out_h, out_w, filters) for x of input_shape and a kernel of kernel_shape
+    (k_h, k_w, in_channels / groups, filters)."""
     kernel_shape = tuple(kernel_shape)
     if len(kernel_shape) != 4:
         raise ValueError(f"{where}: kernel must be 4-D (k_h, k_w, in_channels, filters), got "
                          f"shape {kernel_shape}")
     spatial = window_output_shape(input_shape, kernel_shape[:2], strides, padding, where,
                                   f"kernel of shape {kernel_shape}", dilation_rate)
-    if input_shape[3] is not None and input_shape[3] != kernel_shape[2]:
+    if input_shape[3] is not None and input_shape[3] != kernel_shape[2] * groups:
+        grouped = f" with groups={groups}" if groups != 1 else ""
         raise ValueError(f"{where}: input of shape {tuple(input_shape)} has {input_shape[3]} "
-                         f"channels, the kernel of shape {kernel_shape} expects {kernel_shape[2]}")
+                         f"channels, the kernel of shape {kernel_shape}{grouped} expects "
+                         f"{kernel_shape[2] * groups}")
+    if kernel_shape[3] % groups:
+        raise ValueError(f"{where}: the kernel of shape {kernel_shape} has {kernel_shape[3]} "
+                         f"filters, not divisible by groups={groups}")
     return (input_shape[0],) + spatial + (kernel_shape[3],)
 
 
 def workspace(buffer, x_shape, kernel_shape, strides, padding, backward, dtype,
-              dilation_rate=(1, 1)):
+              dilation_rate=(1, 1), groups=1):
     """A workspace for conv2d on these shapes: `buffer` when it is large enough, else a new one.
     Keeping the returned array and passing it back makes repeated calls allocation-free."""
     size = _core.conv2d_workspace_size(x_shape, kernel_shape, strides, padding, backward,
-                                       dilation_rate)
+                                       dilation_rate, groups)
     if buffer is None or buffer.dtype != dtype or buffer.size < size:
         buffer = np.empty(max(size, 1), dtype=dtype)
     return buffer
@@ -98,12 +104,14 @@ def _activation(activation, alpha):
 
 # -- convolution -----------------------------------------------------------------------------
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, alpha=None,
-           dilation_rate=1):
+           dilation_rate=1, groups=1):
     """activation(conv(x, kernel) + bias): x (batch, height, width, in_channels), kernel
     (k_h, k_w, in_channels, filters), bias (filters,) or None; Keras 'valid'/'same' padding;
     `dilation_rate` spaces the kernel taps (an atrous convolution, spanning (k - 1) * d + 1).
     Returns (batch, out_h, out_w, filters). Like Keras (and every DL library) this is a
-    cross-correlation: the kernel is not flipped."""
+    cross-correlation: the kernel is not flipped. With groups > 1 the kernel is
+    (k_h, k_w, in_channels / groups, filters) and each group of input channels feeds its
+    filters / groups outputs only (Keras' grouped convolution)."""
     x = as_float(x)
     kernel = as_float(kernel, "kernel", x.dtype)
     bias = None if bias is None else as_float(bias, "bias", x.dtype)
@@ -112,14 +120,15 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", activation=None, al
     dilation = normalize_pair(dilation_rate, "dilation_rate", "conv2d")
     name, alpha = _activation(activation, alpha)
     y = np.empty(conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d",
-                                     dilation), dtype=x.dtype)
-    ws = workspace(None, x.shape, kernel.shape, strides, padding, False, x.dtype, dilation)
-    _core.conv2d_forward(x, kernel, bias, y, ws, strides, padding, name, alpha, dilation)
+                                     dilation, groups), dtype=x.dtype)
+    ws = workspace(None, x.shape, kernel.shape, strides, padding, False, x.dtype, dilation,
+                   groups)
+    _core.conv2d_forward(x, kernel, bias, y, ws, strides, padding, name, alpha, dilation, groups)
     return y
 
 
 def conv2d_backward(dy, x, kernel, strides=1, padding="valid", y=None, activation=None,
-                    alpha=None, dilation_rate=1):
+                    alpha=None, dilation_rate=1, groups=1):
     """(dx, dkernel, dbias) from dy (batch, out_h, out_w, filters). Without an activation dy
     is the gradient with respect to conv(x, kernel) + bias; with one, dy is the gradient with
     respect to y = conv2d(x, kernel, bias, ..., activation), and y must be given."""
@@ -131,13 +140,14 @@ def conv2d_backward(dy, x, kernel, strides=1, padding="valid", y=None, activatio
     padding = normalize_padding(padding, "conv2d_backward")
     dilation = normalize_pair(dilation_rate, "dilation_rate", "conv2d_backward")
     name, alpha = _activation(activation, alpha)
-    conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d_backward", dilation)
+    conv2d_output_shape(x.shape, kernel.shape, strides, padding, "conv2d_backward", dilation,
+                        groups)
     dx = np.empty_like(x)
     dkernel = np.zeros_like(kernel)
     dbias = np.zeros(kernel.shape[3:], dtype=x.dtype)
-    ws = workspace(None, x.shape, kernel.shape, strides, padding, True, x.dtype, dilation)
+    ws = workspace(None, x.shape, kernel.shape, strides, padding, True, x.dtype, dilation, groups)
     _core.conv2d_backward(dy, x, kernel, dx, dkernel, dbias, ws, strides, padding, y, name, alpha,
-                          dilation)
+                          dilation, groups)
     return dx, dkernel, dbias
 
 
