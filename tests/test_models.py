@@ -1025,3 +1025,21 @@ def test_activity_regularizers_join_the_loss_and_its_gradient_as_keras():
     np.testing.assert_allclose(model.train_on_batch(x, y), expected, rtol=1e-12)
     for b, k, g in zip(before, kernels, numeric):
         np.testing.assert_allclose((b - k) / lr, g, rtol=1e-6, atol=1e-9)
+
+
+def test_a_convolution_activity_regularizer_trains_with_the_right_gradient():
+    from conftest import numeric_grad
+    brisknn.backend.set_floatx("float64")  # conftest puts float32 back
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((3, 5, 5, 1)), rng.standard_normal((3, 1))
+    brisknn.utils.set_random_seed(2)
+    model = Sequential([layers.Input((5, 5, 1)),
+                        layers.Conv2D(2, 3, activation="tanh",
+                                      activity_regularizer=regularizers.L1L2(0.01, 0.03)),
+                        layers.Flatten(), Dense(1)])
+    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    kernel = model.layers[0].kernel.value
+    numeric = numeric_grad(lambda: model.evaluate(x, t, verbose=0), kernel)
+    before = kernel.copy()
+    model.train_on_batch(x, t)
+    np.testing.assert_allclose((before - kernel) / 0.1, numeric, rtol=1e-6, atol=1e-9)

@@ -57,7 +57,8 @@ class _ConvOptions(DataFormat, _ActivationMixin):
     def _set_conv_options(self, where, filters, kernel_size, strides, padding, data_format,
                           dilation_rate, activation, use_bias, kernel_initializer,
                           bias_initializer, kernel_regularizer, bias_regularizer,
-                          kernel_constraint=None, bias_constraint=None, **refused):
+                          kernel_constraint=None, bias_constraint=None,
+                          activity_regularizer=None):
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
@@ -71,9 +72,7 @@ class _ConvOptions(DataFormat, _ActivationMixin):
             raise ValueError(f"{where}: `strides > 1` not supported in conjunction with "
                              f"`dilation_rate > 1`. Received: strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
-        for name, value in refused.items():
-            if value is not None:
-                raise NotImplementedError(f"{where}: {name} is not supported")
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self._set_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
