@@ -354,11 +354,6 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
       dz = buffer;
     }
     T* partial = workspace + k * partial_size;
-    if (dbias) {
-      RowVectorMap<T> sums(partial + D * F, F);
-      sums.setZero();
-      for (Index r = 0; r < rows; ++r) sums += ConstRowVectorMap<T>(dz + r * F, F);
-    }
     T* dxb = dx ? dx + n0 * image_in : nullptr;
     // Group by group (one group unless Keras' groups > 1): the group's slice of the kernel
     // gradient from its im2col columns, then dcol_g = dz_g kernel_g^T into the same columns
@@ -371,6 +366,11 @@ void conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T* y, Activ
         gemm(partial + g * FG, F, a, s.pointwise() ? C : W, true, dz + g * FG, F, false, D,
              rows, FG, false);
       }
+    }
+    if (dbias) {
+      RowVectorMap<T> sums(partial + D * F, F);
+      sums.setZero();
+      for (Index r = 0; r < rows; ++r) sums += ConstRowVectorMap<T>(dz + r * F, F);
     }
     if (dx) {
       for (Index g = 0; g < s.groups; ++g) {
