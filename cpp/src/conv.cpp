@@ -126,12 +126,13 @@ void col2im(T* dx, const T* dcol, const Conv2DShape& s, Index images) {
 }
 
 // Runs f(output row, x offset of the receptive field's top-left, [i_lo, i_hi), [j_lo, j_hi))
-// for each output pixel of `images` images in order, with the kernel taps that land inside.
+// for each output pixel of images [first, first + images) in order, with the kernel taps that
+// land inside (rows and offsets counted from image 0).
 template <class F>
-void for_each_pixel(const Conv2DShape& s, Index images, F&& f) {
+void for_each_pixel(const Conv2DShape& s, Index first, Index images, F&& f) {
   const Index C = s.in_c;
-  Index r = 0;
-  for (Index g = 0; g < images; ++g) {
+  Index r = first * s.pixels();
+  for (Index g = first; g < first + images; ++g) {
     for (Index oh = 0; oh < s.h.out; ++oh) {
       const Index h0 = oh * s.h.stride - s.h.pad_before;
       Index i_lo, i_hi;
@@ -163,7 +164,7 @@ void conv_direct_columns(T* y, const T* x, const T* kernel, const T* bias, const
   const Index tap_row = s.h.dilation * row, tap_col = s.w.dilation * C;
   const Chunk<T, W> start =
       bias ? Chunk<T, W>(ConstChunkMap<T, W>(bias + f0)) : Chunk<T, W>::Zero();
-  for_each_pixel(s, images, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
+  for_each_pixel(s, 0, images, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
                                 Index j_hi) {
     Chunk<T, W> acc = start;
     for (Index i = i_lo; i < i_hi; ++i) {
@@ -389,24 +390,6 @@ namespace {
 
 constexpr Index kDepthwiseBlocks = 8;  // fixed image blocks of the backward's partial sums
 
-// Runs f(n, y row, x offset of the window's top-left, [i_lo, i_hi), [j_lo, j_hi)) for each
-// output pixel of image n, with the taps that land inside the input.
-template <class F>
-void for_each_image_pixel(const Conv2DShape& s, Index n, F&& f) {
-  Index r = n * s.pixels();
-  for (Index oh = 0; oh < s.h.out; ++oh) {
-    const Index h0 = oh * s.h.stride - s.h.pad_before;
-    Index i_lo, i_hi;
-    valid_taps(s.h, h0, &i_lo, &i_hi);
-    for (Index ow = 0; ow < s.w.out; ++ow, ++r) {
-      const Index w0 = ow * s.w.stride - s.w.pad_before;
-      Index j_lo, j_hi;
-      valid_taps(s.w, w0, &j_lo, &j_hi);
-      f(r, ((n * s.h.in + h0) * s.w.in + w0) * s.in_c, i_lo, i_hi, j_lo, j_hi);
-    }
-  }
-}
-
 // Images per thread chunk below which threads do not pay.
 Index depthwise_grain(const Conv2DShape& s) {
   const Index macs = std::max<Index>(1, s.pixels() * s.h.kernel * s.w.kernel * s.out_c);
@@ -440,8 +423,8 @@ void depthwise_conv2d_forward(T* y, const T* x, const T* kernel, const T* bias,
   parallel_for(s.batch, depthwise_grain(s), [&](Index begin, Index end) {
     std::vector<T> planar(static_cast<size_t>(M > 1 ? F : 0));  // one pixel, (M, C)
     for (Index n = begin; n < end; ++n) {
-      for_each_image_pixel(s, n, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
-                                     Index j_hi) {
+      for_each_pixel(s, n, 1, [&](Index r, Index base, Index i_lo, Index i_hi, Index j_lo,
+                                 Index j_hi) {
         T* acc = M == 1 ? y + r * F : planar.data();
         if (bt) std::copy(bt, bt + F, acc); else std::fill(acc, acc + F, T(0));
         for (Index i = i_lo; i < i_hi; ++i) {
@@ -503,8 +486,8 @@ void depthwise_conv2d_backward(T* dx, T* dkernel, T* dbias, const T* dy, const T
           ArrayMap<T> sums(db, F);
           for (Index r = 0; r < P; ++r) sums += ConstArrayMap<T>(dz + r * F, F);
         }
-        for_each_image_pixel(s, n, [&](Index r, Index base, Index i_lo, Index i_hi,
-                                       Index j_lo, Index j_hi) {
+        for_each_pixel(s, n, 1, [&](Index r, Index base, Index i_lo, Index i_hi,
+                                   Index j_lo, Index j_hi) {
           const T* g = dz + (r - n * P) * F;  // r counts rows from image 0
           if (M > 1) {
             for (Index c = 0; c < C; ++c) {
