@@ -412,3 +412,43 @@ def test_the_chain_accepts_only_what_it_takes_as_it_is():
     for bad in (targets.astype(np.float64), targets[:, :2], np.asfortranarray(targets),
                 np.where(np.eye(6, 3) > 0, np.nan, targets).astype(np.float32)):
         assert not dense_.accepts(x, bad)
+
+
+def test_an_update_plan_is_its_params_checked_once():
+    from brisknn import _core
+    rng = np.random.default_rng(0)
+
+    def params(dtype):
+        out = []
+        for shape in ((3, 4), (4,)):
+            w = rng.standard_normal(shape).astype(dtype)
+            out.append((w, rng.standard_normal(shape).astype(dtype), np.zeros_like(w),
+                        np.zeros_like(w), None, 0.01, 0.0, 1.0))
+        return out
+
+    mixed = params(np.float32) + params(np.float64)
+    copies = [tuple(a.copy() if isinstance(a, np.ndarray) else a for a in t) for t in mixed]
+    plan = _core.UpdatePlan(copies)
+    for _ in range(3):
+        for t, c in zip(mixed, copies):  # the same gradients for both
+            c[1][...] = t[1]
+        a = _core.adam_update_many(mixed, 0.01, 0.9, 0.999, 1e-7, False, 0.5)
+        b = _core.adam_update_many(plan, 0.01, 0.9, 0.999, 1e-7, False, 0.5)
+        assert a == b
+        for t, c in zip(mixed, copies):
+            np.testing.assert_array_equal(t[0], c[0])
+            np.testing.assert_array_equal(t[2], c[2])
+            t[1][...] = rng.standard_normal(t[1].shape)
+    with pytest.raises(ValueError, match=r"adam_update_many: params\[0\]: amsgrad=True needs "
+                                         r"the v_hat buffer"):
+        _core.adam_update_many(plan, 0.01, 0.9, 0.999, 1e-7, True)
+    with pytest.raises(TypeError, match="the plan's params have 3 slots, the rule takes 1"):
+        _core.sgd_update_many(plan, 0.1, 0.9, False)
+    with pytest.raises(ValueError, match="share memory"):
+        _core.UpdatePlan([mixed[0], mixed[0]])
+    with pytest.raises(TypeError, match="params must be a sequence of tuples or an UpdatePlan"):
+        _core.adam_update_many(3, 0.01, 0.9, 0.999, 1e-7, False)
+    alone = _core.UpdatePlan(params(np.float32))  # the plan alone keeps its arrays alive
+    import gc
+    gc.collect()
+    assert np.isfinite(_core.adam_update_many(alone, 0.01, 0.9, 0.999, 1e-7, False))

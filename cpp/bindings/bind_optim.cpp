@@ -44,11 +44,13 @@ GradientOptions gradient_options(double l1, double l2, double grad_scale, double
   return o;
 }
 
-// A slot of a multi-weight update: its name, and whether the rule variant uses it.
+// A slot of a multi-weight update: its name, and whether the rule variant uses it (`given`:
+// whichever the caller passed, for an UpdatePlan, which does not know the rule yet).
 struct SlotSpec {
   const char* name;
   bool needed;
   const char* variant;  // the configuration that uses it, for error messages
+  bool given = false;
 };
 
 // One weight's tuple (value, grad, slot..., l1, l2, grad_scale) of a multi-weight update, with
@@ -70,7 +72,8 @@ UpdateTensor<T> update_tensor(const std::string& where, const py::tuple& t,
   size_t s = 0;
   for (const SlotSpec& spec : slots) {
     const py::object slot = t[2 + s];
-    u.slot[s] = slot_arg<T>(at, spec.name, slot, value, spec.needed, spec.variant);
+    u.slot[s] = slot_arg<T>(at, spec.name, slot, value, spec.given ? !slot.is_none() : spec.needed,
+                            spec.variant);
     buffers.emplace_back(prefix + spec.name, slot);
     ++s;
   }
@@ -79,28 +82,32 @@ UpdateTensor<T> update_tensor(const std::string& where, const py::tuple& t,
   return u;
 }
 
-// A multi-weight update: params is a sequence of tuples (value, grad, slot..., l1, l2,
-// grad_scale). Everything is checked first (no two buffers anywhere in the list may share
-// memory); then, without the GIL, run(tensors, count, penalties) updates the float32 weights and
-// the float64 ones (a model may mix them); returns the penalties summed in params order, as
-// adding up one call per weight would.
-template <class Run>
-double run_many(const char* fn, const py::sequence& params, std::initializer_list<SlotSpec> slots,
-                double clipvalue, const Run& run) {
+// The tensors of a multi-weight update as checked from its params, and their params order.
+struct UpdateList {
   std::vector<UpdateTensor<float>> floats;
   std::vector<UpdateTensor<double>> doubles;
   std::vector<size_t> float_index, double_index;
-  std::vector<std::pair<std::string, py::handle>> buffers;
   // Owned references to every item: params may build its tuples on demand, and the arrays must
   // outlive the update, which runs without the GIL.
   std::vector<py::object> keep;
+  size_t count = 0, slots = 0;
+};
+
+// params: a sequence of tuples (value, grad, slot..., l1, l2, grad_scale), each checked as the
+// single-weight functions check their arguments, and no two buffers anywhere in the list
+// sharing memory.
+UpdateList check_params(const char* fn, const py::sequence& params,
+                        std::initializer_list<SlotSpec> slots, double clipvalue) {
+  UpdateList list;
+  std::vector<std::pair<std::string, py::handle>> buffers;
   const size_t arity = 5 + slots.size();
-  const size_t count = params.size();
-  for (size_t i = 0; i < count; ++i) {
+  list.count = params.size();
+  list.slots = slots.size();
+  for (size_t i = 0; i < list.count; ++i) {
     const std::string prefix = "params[" + std::to_string(i) + "] ";
     const std::string where = std::string(fn) + ": params[" + std::to_string(i) + "]";
     const py::object item = params[i];
-    keep.push_back(item);
+    list.keep.push_back(item);
     if (!py::isinstance<py::tuple>(item) || py::len(item) != arity) {
       fail_type(where + " must be a tuple (value, grad, " + std::to_string(slots.size()) +
                 " slots, l1, l2, grad_scale)");
@@ -113,28 +120,109 @@ double run_many(const char* fn, const py::sequence& params, std::initializer_lis
       using T = decltype(tag);
       const auto u = update_tensor<T>(where, t, slots, clipvalue, buffers, prefix);
       if constexpr (std::is_same_v<T, float>) {
-        floats.push_back(u);
-        float_index.push_back(i);
+        list.floats.push_back(u);
+        list.float_index.push_back(i);
       } else {
-        doubles.push_back(u);
-        double_index.push_back(i);
+        list.doubles.push_back(u);
+        list.double_index.push_back(i);
       }
     });
   }
   expect_disjoint(fn, std::move(buffers));
-  std::vector<double> float_penalty(floats.size()), double_penalty(doubles.size());
-  {
-    py::gil_scoped_release release;
-    if (!floats.empty()) {
-      run(floats.data(), static_cast<Index>(floats.size()), float_penalty.data());
+  return list;
+}
+
+// A multi-weight update's params checked once, for a training loop that steps the same weights
+// again and again: passed as params to any *_update_many function, which then checks only that
+// the slots its variant uses are there (checking the arrays again costs ~5 us a step, most of it
+// Python objects out of cache after the step's products).
+class UpdatePlan {
+ public:
+  explicit UpdatePlan(const py::sequence& params) {
+    if (params.size() == 0) fail_value("UpdatePlan: no params");
+    const auto first = params[0];
+    const size_t slots = py::isinstance<py::tuple>(first) && py::len(first) >= 5
+                             ? py::len(first) - 5 : 0;
+    static const char* const kNames[] = {"slot 0", "slot 1", "slot 2"};
+    if (slots > 3) fail_type("UpdatePlan: params[0] has more than 3 slots");
+    std::vector<SlotSpec> specs;
+    for (size_t s = 0; s < slots; ++s) specs.push_back({kNames[s], false, "", true});
+    list_ = slots == 0   ? check_params("UpdatePlan", params, {}, 0.0)
+            : slots == 1 ? check_params("UpdatePlan", params, {specs[0]}, 0.0)
+            : slots == 2 ? check_params("UpdatePlan", params, {specs[0], specs[1]}, 0.0)
+                         : check_params("UpdatePlan", params, {specs[0], specs[1], specs[2]}, 0.0);
+  }
+
+  // The list for a rule with these slots and clipvalue: the slots the variant uses must be
+  // there and no others (slot_arg's messages).
+  UpdateList for_rule(const char* fn, std::initializer_list<SlotSpec> slots,
+                      double clipvalue) const {
+    if (slots.size() != list_.slots) {
+      fail_type(std::string(fn) + ": the plan's params have " + std::to_string(list_.slots) +
+                " slots, the rule takes " + std::to_string(slots.size()));
     }
-    if (!doubles.empty()) {
-      run(doubles.data(), static_cast<Index>(doubles.size()), double_penalty.data());
+    UpdateList list = list_;
+    check_slots(fn, list.floats, list.float_index, slots, clipvalue);
+    check_slots(fn, list.doubles, list.double_index, slots, clipvalue);
+    return list;
+  }
+
+ private:
+  template <class T>
+  static void check_slots(const char* fn, std::vector<UpdateTensor<T>>& tensors,
+                          const std::vector<size_t>& index, std::initializer_list<SlotSpec> slots,
+                          double clipvalue) {
+    for (size_t j = 0; j < tensors.size(); ++j) {
+      size_t s = 0;
+      for (const SlotSpec& spec : slots) {
+        const bool present = tensors[j].slot[s++] != nullptr;
+        if (present == spec.needed) continue;
+        const std::string where =
+            std::string(fn) + ": params[" + std::to_string(index[j]) + "]: ";
+        if (spec.needed) fail_value(where + spec.variant + " needs the " + spec.name + " buffer");
+        fail_value(where + "got a " + spec.name + " buffer, but it is only used with " +
+                   spec.variant);
+      }
+      tensors[j].opt.clipvalue = clipvalue;
     }
   }
-  std::vector<double> penalty(count, 0.0);
-  for (size_t j = 0; j < floats.size(); ++j) penalty[float_index[j]] = float_penalty[j];
-  for (size_t j = 0; j < doubles.size(); ++j) penalty[double_index[j]] = double_penalty[j];
+
+  UpdateList list_;
+};
+
+// A multi-weight update: params is a sequence of tuples (value, grad, slot..., l1, l2,
+// grad_scale) or an UpdatePlan of them. Everything is checked first; then, without the GIL,
+// run(tensors, count, penalties) updates the float32 weights and the float64 ones (a model may
+// mix them); returns the penalties summed in params order, as adding up one call per weight
+// would.
+template <class Run>
+double run_many(const char* fn, const py::object& params, std::initializer_list<SlotSpec> slots,
+                double clipvalue, const Run& run) {
+  const bool plan = py::isinstance<UpdatePlan>(params);
+  if (!plan && !py::isinstance<py::sequence>(params)) {
+    fail_type(std::string(fn) + ": params must be a sequence of tuples or an UpdatePlan");
+  }
+  const UpdateList list = plan ? params.cast<const UpdatePlan&>().for_rule(fn, slots, clipvalue)
+                               : check_params(fn, params.cast<py::sequence>(), slots, clipvalue);
+  std::vector<double> float_penalty(list.floats.size()), double_penalty(list.doubles.size());
+  {
+    py::gil_scoped_release release;
+    // The kernels take the tensors by pointer to const; the copies in `list` are ours.
+    if (!list.floats.empty()) {
+      run(list.floats.data(), static_cast<Index>(list.floats.size()), float_penalty.data());
+    }
+    if (!list.doubles.empty()) {
+      run(list.doubles.data(), static_cast<Index>(list.doubles.size()),
+          double_penalty.data());
+    }
+  }
+  std::vector<double> penalty(list.count, 0.0);
+  for (size_t j = 0; j < list.floats.size(); ++j) {
+    penalty[list.float_index[j]] = float_penalty[j];
+  }
+  for (size_t j = 0; j < list.doubles.size(); ++j) {
+    penalty[list.double_index[j]] = double_penalty[j];
+  }
   double total = 0.0;
   for (double p : penalty) total += p;
   return total;
@@ -191,7 +279,7 @@ static void bind_more_optim(py::module_& m) {
       "Keras Adagrad step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
   m.def(
       "adagrad_update_many",
-      [](const py::sequence& params, double learning_rate, double epsilon, double clipvalue) {
+      [](const py::object& params, double learning_rate, double epsilon, double clipvalue) {
         return run_many("adagrad_update_many", params, {{"accumulator", true, "Adagrad"}},
                         clipvalue, [&](auto* ts, Index count, double* penalties) {
                           adagrad_update_many(ts, count, penalties, learning_rate, epsilon);
@@ -221,7 +309,7 @@ static void bind_more_optim(py::module_& m) {
       "Keras Adadelta step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
   m.def(
       "adadelta_update_many",
-      [](const py::sequence& params, double learning_rate, double rho, double epsilon,
+      [](const py::object& params, double learning_rate, double rho, double epsilon,
          double clipvalue) {
         return run_many("adadelta_update_many", params,
                         {{"accumulated_grad", true, "Adadelta"},
@@ -254,7 +342,7 @@ static void bind_more_optim(py::module_& m) {
       "returns the pre-step L1/L2 penalty.");
   m.def(
       "adamax_update_many",
-      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+      [](const py::object& params, double learning_rate, double beta_1, double beta_2,
          double epsilon, double bias_correction, double clipvalue) {
         return run_many("adamax_update_many", params,
                         {{"m", true, "Adamax"}, {"u", true, "Adamax"}}, clipvalue,
@@ -288,7 +376,7 @@ static void bind_more_optim(py::module_& m) {
       "returns the pre-step L1/L2 penalty.");
   m.def(
       "nadam_update_many",
-      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+      [](const py::object& params, double learning_rate, double beta_1, double beta_2,
          double epsilon, double momentum_coef, double gradient_coef, double velocity_correction,
          double clipvalue) {
         return run_many("nadam_update_many", params, {{"m", true, "Nadam"}, {"v", true, "Nadam"}},
@@ -320,7 +408,7 @@ static void bind_more_optim(py::module_& m) {
       "Keras Lion step on value in place; zeroes grad; returns the pre-step L1/L2 penalty.");
   m.def(
       "lion_update_many",
-      [](const py::sequence& params, double learning_rate, double beta_1, double beta_2,
+      [](const py::object& params, double learning_rate, double beta_1, double beta_2,
          double clipvalue) {
         return run_many("lion_update_many", params, {{"m", true, "Lion"}}, clipvalue,
                         [&](auto* ts, Index count, double* penalties) {
@@ -353,7 +441,7 @@ static void bind_more_optim(py::module_& m) {
       "returns the pre-step L1/L2 penalty of the weight's regularizer (l1, l2).");
   m.def(
       "ftrl_update_many",
-      [](const py::sequence& params, double learning_rate, double learning_rate_power,
+      [](const py::object& params, double learning_rate, double learning_rate_power,
          double l1_strength, double l2_strength, double l2_shrinkage, double clipvalue) {
         return run_many("ftrl_update_many", params,
                         {{"accumulator", true, "Ftrl"}, {"linear", true, "Ftrl"}}, clipvalue,
@@ -371,6 +459,11 @@ static void bind_more_optim(py::module_& m) {
 }
 
 void bind_optim(py::module_& m) {
+  py::class_<UpdatePlan>(m, "UpdatePlan",
+                         "A multi-weight update's params (value, grad, slot..., l1, l2, "
+                         "grad_scale) checked once; any *_update_many takes it as params and "
+                         "then checks only the slots its rule variant uses.")
+      .def(py::init<const py::sequence&>(), py::arg("params"));
   m.def(
       "sgd_update",
       [](const py::array& value, const py::array& grad, const py::object& momentum_slot,
@@ -450,7 +543,7 @@ void bind_optim(py::module_& m) {
       "zeroes grad; returns the pre-step L1/L2 penalty.");
   m.def(
       "sgd_update_many",
-      [](const py::sequence& params, double learning_rate, double momentum, bool nesterov,
+      [](const py::object& params, double learning_rate, double momentum, bool nesterov,
          double clipvalue) {
         return run_many("sgd_update_many", params,
                         {{"momentum_slot", momentum != 0.0, "momentum != 0"}}, clipvalue,
@@ -465,7 +558,7 @@ void bind_optim(py::module_& m) {
       "parallel pass; returns the sum of their penalties.");
   m.def(
       "rmsprop_update_many",
-      [](const py::sequence& params, double learning_rate, double rho, double momentum,
+      [](const py::object& params, double learning_rate, double rho, double momentum,
          double epsilon, bool centered, double clipvalue) {
         return run_many("rmsprop_update_many", params,
                         {{"velocity", true, "RMSprop"},
@@ -482,7 +575,7 @@ void bind_optim(py::module_& m) {
       "grad_scale) of params in one parallel pass; returns the sum of their penalties.");
   m.def(
       "adam_update_many",
-      [](const py::sequence& params, double alpha, double beta_1, double beta_2, double epsilon,
+      [](const py::object& params, double alpha, double beta_1, double beta_2, double epsilon,
          bool amsgrad, double clipvalue) {
         return run_many("adam_update_many", params,
                         {{"m", true, "Adam"}, {"v", true, "Adam"},

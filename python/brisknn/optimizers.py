@@ -261,8 +261,9 @@ class Optimizer:
 
     def _prepared_apply(self, variables):
         """apply(variables) for a loop that steps the same weights again and again: the kernel's
-        argument list built once (the weights' arrays and slots never change identity; their
-        regularizers' l1 and l2 are read now, so the caller watches them: DenseStep.key). Valid
+        argument list built and checked once (_core.UpdatePlan; the weights' arrays and slots
+        never change identity; their regularizers' l1 and l2 are read now, so the caller
+        watches them: DenseStep.key). Valid
         while `_static_config()` is unchanged and `_slots` is the same dict. None when a step
         needs more than the kernel call: clipping by norm and weight decay read the weights
         first, and a repeated weight is stepped twice. Constraints are projected after the
@@ -272,7 +273,7 @@ class Optimizer:
         if clips_norm or self.weight_decay or len(set(variables)) != len(variables):
             return None
         self._build_state(variables)
-        params = self._kernel_params(variables, itertools.repeat(1.0), True)
+        params = _core.UpdatePlan(self._kernel_params(variables, itertools.repeat(1.0), True))
         kernel, clipvalue = self._kernel_many, self._clipvalue()
 
         def step():
