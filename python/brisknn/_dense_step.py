@@ -44,8 +44,8 @@ class DenseStep:
         has) counts from the next step, and the prepared argument list holds their l1 and l2."""
         opt = model.optimizer
         return (model._trainable_seen, id(opt), id(opt._slots), opt._static_config(),
-                tuple(None if (reg := v.regularizer) is None else (reg.l1, reg.l2)
-                      for v in model._stepped))
+                [None if (reg := v.regularizer) is None else (reg.l1, reg.l2)
+                 for v in model._stepped])
 
     @classmethod
     def prepare(cls, model):

@@ -654,6 +654,8 @@ class Trainer(DataChecks):
             self.reset_metrics()
             loss = self._train_step(x, y, check_x="train_on_batch" if defer else None,
                                     sample_weight=sample_weight)
+        if not self._metrics and not return_dict:
+            return loss  # what _flatten_logs would give, without building the logs
         logs = {"loss": loss, **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
 
