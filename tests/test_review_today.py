@@ -13,3 +13,21 @@ def test_embedding_config_keeps_its_activity_regularizer():
     clone = layers.Embedding.from_config(config)
     assert clone.get_config()["activity_regularizer"] == config["activity_regularizer"]
     assert layers.Embedding(5, 2, name="e2").get_config()["activity_regularizer"] is None
+
+
+def test_activity_regularizer_set_after_a_step_counts_in_train_on_batch():
+    # The prepared Dense step was kept when a layer gained an activity regularizer after the
+    # first step, so train_on_batch left its penalty out (evaluate counted it).
+    from brisknn import Input, Sequential
+    x = np.ones((4, 2), np.float32)
+    y = np.zeros((4, 3), np.float32)
+    model = Sequential([Input((2,)), layers.Dense(3, kernel_initializer="ones")])
+    model.compile("sgd", "mse")
+    model.optimizer.learning_rate = 0.0
+    assert model.train_on_batch(x, y) == 4.0
+    model.layers[0].activity_regularizer = regularizers.L2(0.1)
+    # mse 4 + 0.1 * sum(2^2 over 12 outputs), Keras 3 not dividing by the batch
+    assert np.isclose(model.train_on_batch(x, y), 8.8)
+    assert np.isclose(model.evaluate(x, y, verbose=0), 8.8)
+    model.layers[0].activity_regularizer = None
+    assert model.train_on_batch(x, y) == 4.0

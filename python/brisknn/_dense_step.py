@@ -45,7 +45,9 @@ class DenseStep:
         opt = model.optimizer
         return (model._trainable_seen, id(opt), id(opt._slots), opt._static_config(),
                 [None if (reg := v.regularizer) is None else (reg.l1, reg.l2)
-                 for v in model._stepped])
+                 for v in model._stepped],
+                # a layer's activity_regularizer, settable as in Keras 3, rules the step out
+                [layer.activity_regularizer is None for layer in model._layers])
 
     @classmethod
     def prepare(cls, model):
