@@ -31,3 +31,26 @@ def test_activity_regularizer_set_after_a_step_counts_in_train_on_batch():
     assert np.isclose(model.evaluate(x, y, verbose=0), 8.8)
     model.layers[0].activity_regularizer = None
     assert model.train_on_batch(x, y) == 4.0
+
+
+def test_losses_hold_the_activity_penalty_of_the_last_call():
+    # Keras 3: after a call, layer.losses (and the model's) holds the activity regularizer's
+    # penalty of that call, before the weights' penalties; it was left out.
+    from brisknn import Input, Sequential
+    x = np.ones((4, 2), np.float32)
+    layer = layers.Dense(3, kernel_initializer="ones", activity_regularizer=regularizers.L2(0.1),
+                         kernel_regularizer=regularizers.L1(0.5), name="act_dense")
+    assert layer.losses == []  # not built, not called
+    layer(x)
+    assert np.allclose(layer.losses, [0.1 * 48.0, 0.5 * 6.0])
+    layer(x[:1])
+    assert np.allclose(layer.losses, [0.1 * 12.0, 0.5 * 6.0])
+    model = Sequential([Input((2,)), layers.Dense(3, kernel_initializer="ones",
+                                                  activity_regularizer=regularizers.L2(0.1))])
+    assert model.losses == []
+    model(x)
+    assert np.allclose(model.losses, [4.8])
+    model.compile("sgd", "mse")
+    # the penalty is counted once in the loss: mse 4 + 4.8
+    assert np.isclose(model.evaluate(x, np.zeros((4, 3)), verbose=0), 8.8)
+    assert np.isclose(model.test_on_batch(x, np.zeros((4, 3))), 8.8)

@@ -208,9 +208,13 @@ class Sequential(Trainer, LayerContainer, Layer):
             if check_x and i == 0 and not layer.input_finite:
                 _check_finite(x, "x", check_x)
             mask = _output_mask(layer, x, mask)
-            self._activity_penalty += _activity_penalty(layer, y, logits and i == last)
+            penalty = _activity_penalty(layer, y, logits and i == last)
+            self._activity_penalty += penalty
             if layer.activity_regularizer is not None:
                 self._activity_outputs[layer] = y
+                layer._call_losses = [penalty]
+            elif layer._call_losses:
+                layer._call_losses = ()
             x = y
         self._output_mask = mask
         return x
@@ -267,6 +271,9 @@ class Sequential(Trainer, LayerContainer, Layer):
     inputs = property(lambda self: [self.input], doc="Keras' model.inputs: [model.input].")
     outputs = property(lambda self: [self.output], doc="Keras' model.outputs: [model.output].")
 
+
+    def _activity_losses(self):
+        return [loss for layer in self._leaf_layers() for loss in layer._call_losses]
 
     def _leaf_layers(self):
         for layer in self._layers:

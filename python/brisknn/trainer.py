@@ -494,7 +494,7 @@ class Trainer(DataChecks):
 
     def _evaluate_arrays(self, x, y, sample_weight, batch_size, cb=None):
         self.reset_metrics()
-        penalty = sum(self.losses)
+        penalty = sum(self._weight_losses())
         total = 0.0
         if cb is not None:
             cb.on_test_begin({})
@@ -525,7 +525,7 @@ class Trainer(DataChecks):
             if penalty is None:  # the model is built now
                 self._setup_training(y.shape)
                 self.reset_metrics()
-                penalty = sum(self.losses)
+                penalty = sum(self._weight_losses())
             total += self._test_step(x, y, penalty, weight) * x.shape[0]
             seen += x.shape[0]
             if cb is not None:
@@ -666,7 +666,7 @@ class Trainer(DataChecks):
         sample_weight = self._prepare_sample_weight(sample_weight, y, "test_on_batch")
         self._setup_training(y.shape)
         self.reset_metrics()
-        logs = {"loss": self._test_step(x, y, sum(self.losses), sample_weight),
+        logs = {"loss": self._test_step(x, y, sum(self._weight_losses()), sample_weight),
                 **self._metric_logs()}
         return self._flatten_logs(logs, return_dict)
 

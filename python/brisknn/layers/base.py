@@ -63,6 +63,7 @@ class Layer:
     supports_masking = False
     forward_takes_mask = False
     activity_regularizer = None  # (a subclass that skips __init__ has none)
+    _call_losses = ()  # the activity regularizer's penalty of the last call, as Keras' losses
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, activity_regularizer=None, **kwargs):
@@ -170,9 +171,16 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of this layer's trainable weights, as floats: Keras 3's
-        `_get_regularization_losses` walks `trainable_weights` only, so a frozen weight's
-        penalty is neither reported nor trained on."""
+        """As Keras 3: the activity regularizer's penalty of the last call (_activity_losses),
+        then the regularization penalties of the trainable weights, as floats."""
+        return self._activity_losses() + self._weight_losses()
+
+    def _activity_losses(self):
+        return list(self._call_losses)
+
+    def _weight_losses(self):
+        """Keras 3's `_get_regularization_losses` walks `trainable_weights` only, so a frozen
+        weight's penalty is neither reported nor trained on."""
         return [float(w.regularizer(w.value)) for w in self.trainable_weights if w.regularizer]
 
     # -- shapes and building -----------------------------------------------------------------
@@ -272,8 +280,14 @@ class Layer:
         self._ensure_built(shape)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and self.forward_takes_mask:
-            return _tensor(self.forward(x, training=training, mask=mask))
-        return _tensor(self.forward(x, training=training))
+            y = self.forward(x, training=training, mask=mask)
+        else:
+            y = self.forward(x, training=training)
+        if self.activity_regularizer is not None and isinstance(y, np.ndarray):
+            self._call_losses = [float(self.activity_regularizer(y))]
+        elif self._call_losses:
+            self._call_losses = ()
+        return _tensor(y)
 
     @property
     def output(self):
