@@ -54,3 +54,15 @@ def test_losses_hold_the_activity_penalty_of_the_last_call():
     # the penalty is counted once in the loss: mse 4 + 4.8
     assert np.isclose(model.evaluate(x, np.zeros((4, 3)), verbose=0), 8.8)
     assert np.isclose(model.test_on_batch(x, np.zeros((4, 3))), 8.8)
+
+
+def test_compute_and_variable_dtype_name_the_layer_dtype():
+    # Keras 3's layer.compute_dtype / variable_dtype: the dtype's name; the global floatx
+    # before a layer without its own dtype is built.
+    from brisknn import backend
+    assert layers.Dense(2, dtype="float64").compute_dtype == "float64"
+    assert layers.Dense(2, dtype="float64").variable_dtype == "float64"
+    layer = layers.Dense(2)
+    assert layer.compute_dtype == backend.floatx() == layer.variable_dtype
+    layer.build((None, 3))
+    assert layer.compute_dtype == "float32"

@@ -170,6 +170,16 @@ class Layer:
         return int(sum(w.value.size for w in self._weights))
 
     @property
+    def compute_dtype(self):
+        """Keras 3's name of the dtype the layer computes in (its own, else floatx)."""
+        return self.dtype.name if self.dtype is not None else backend.floatx()
+
+    @property
+    def variable_dtype(self):
+        """Keras 3's name of its weights' dtype: the same as compute_dtype here."""
+        return self.compute_dtype
+
+    @property
     def losses(self):
         """As Keras 3: the activity regularizer's penalty of the last call (_activity_losses),
         then the regularization penalties of the trainable weights, as floats."""
