@@ -66,3 +66,23 @@ def test_compute_and_variable_dtype_name_the_layer_dtype():
     assert layer.compute_dtype == backend.floatx() == layer.variable_dtype
     layer.build((None, 3))
     assert layer.compute_dtype == "float32"
+
+
+def test_verbose_2_on_a_generator_counts_its_steps(capsys):
+    # Keras 3: the epoch line of a generator of unknown length ends with the steps seen
+    # ("3/3 - 0s - ..."); verbose=2 skipped the count and printed "0/0".
+    from brisknn import Input, Sequential
+    x = np.ones((10, 3), np.float32)
+    y = np.zeros(10, np.int64)
+
+    def batches():
+        for i in range(0, 10, 4):
+            yield x[i:i + 4], y[i:i + 4]
+
+    model = Sequential([Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    capsys.readouterr()
+    model.fit(batches(), verbose=2, shuffle=False)
+    assert capsys.readouterr().out.startswith("3/3 - ")
+    model.evaluate(batches(), verbose=2)
+    assert capsys.readouterr().out.startswith("3/3 - ")

@@ -150,9 +150,9 @@ class ProgbarLogger(Callback):
             self._out().flush()
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1  # verbose=2's epoch line counts the steps of an unknown length
         if self.verbose != 1:
             return
-        self._seen = batch + 1
         now = time.perf_counter()
         # Redraw at most ~20 times a second: printing every batch would cost more than training.
         if now - self._last_draw >= 0.05 or self._seen == self._target:
