@@ -271,7 +271,6 @@ class Sequential(Trainer, LayerContainer, Layer):
     inputs = property(lambda self: [self.input], doc="Keras' model.inputs: [model.input].")
     outputs = property(lambda self: [self.output], doc="Keras' model.outputs: [model.output].")
 
-
     def _activity_losses(self):
         return [loss for layer in self._leaf_layers() for loss in layer._call_losses]
 
