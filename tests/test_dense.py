@@ -347,3 +347,16 @@ def test_fused_backward_kernels_refuse_activations_whose_derivative_needs_the_in
         _core.dense_backward(dz, x, w, None, np.zeros_like(w), None, y, "gelu")
     _core.dense_forward(x, w, None, y, "gelu")  # forward alone is fine
     np.testing.assert_allclose(y, ops.gelu(x @ w), rtol=1e-6)
+
+
+def test_a_layer_reports_its_dtype_before_it_is_built_as_keras():
+    import brisknn
+    from brisknn import layers
+    dense = layers.Dense(3)
+    assert dense.dtype == "float32" and not dense.built  # Keras 3: the policy's, not None
+    brisknn.backend.set_floatx("float64")  # conftest puts float32 back
+    assert dense.dtype == "float64"
+    dense.build((None, 2))  # built with floatx() at the build, as before
+    assert dense.kernel.value.dtype == np.float64
+    brisknn.backend.set_floatx("float32")
+    assert dense.dtype == "float64" and layers.Dense(3, dtype="float64").dtype == "float64"

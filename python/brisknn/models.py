@@ -136,8 +136,8 @@ class Sequential(Trainer, LayerContainer, Layer):
         input_shape = tuple(input_shape)
         if self.built and self._input_shape is not None:
             self._check_input_shape(input_shape)
-        if self.dtype is None:
-            self.dtype = np.dtype(backend.floatx())
+        if self._dtype is None:
+            self.dtype = backend.floatx()
         shape = input_shape
         for layer in self._layers:
             _refuse_several_outputs(self, layer)

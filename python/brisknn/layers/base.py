@@ -63,6 +63,17 @@ class Layer:
     supports_masking = False
     forward_takes_mask = False
     activity_regularizer = None  # (a subclass that skips __init__ has none)
+    _dtype = None  # the layer's own dtype, or None until it is built with floatx()
+
+    @property
+    def dtype(self):
+        """The layer's dtype: its own, or floatx() (what it will be built with; Keras 3 reports
+        its dtype policy's before the build too)."""
+        return self._dtype if self._dtype is not None else np.dtype(backend.floatx())
+
+    @dtype.setter
+    def dtype(self, value):
+        self._dtype = None if value is None else np.dtype(value)
     _call_losses = ()  # the activity regularizer's penalty of the last call, as Keras' losses
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
@@ -80,7 +91,7 @@ class Layer:
         self._trainable_variables = []  # the weights created trainable (Keras' own list)
         self.trainable = trainable
         self.built = False
-        self.dtype = np.dtype(dtype) if dtype is not None else None
+        self._dtype = np.dtype(dtype) if dtype is not None else None
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
@@ -172,7 +183,7 @@ class Layer:
     @property
     def compute_dtype(self):
         """Keras 3's name of the dtype the layer computes in (its own, else floatx)."""
-        return self.dtype.name if self.dtype is not None else backend.floatx()
+        return self.dtype.name
 
     @property
     def variable_dtype(self):
@@ -217,8 +228,8 @@ class Layer:
                 # another size the layer's InputSpec lets through (input_spec_last_axis_only)
                 return tuple(self.compute_output_shape(input_shape))
             return self.output_shape
-        if self.dtype is None:
-            self.dtype = np.dtype(backend.floatx())
+        if self._dtype is None:
+            self.dtype = backend.floatx()
         self.input_shape = input_shape
         if not self.built:  # (built with no shape: an Embedding's build() needs none)
             self._building = True
@@ -318,7 +329,7 @@ class Layer:
     # -- serialization -----------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable,
-                  "dtype": self.dtype.name if self.dtype is not None else backend.floatx()}
+                  "dtype": self.dtype.name}
         if self._declared_input_shape is not None:
             config["batch_input_shape"] = list(self._declared_input_shape)
         if self.activity_regularizer is not None:
@@ -370,7 +381,7 @@ def symbolic_call(layer, x, training):
         raise NotImplementedError(
             f"Layer {layer.name!r} ({type(layer).__name__}) gives several outputs: brisknn's "
             "functional models are chains of single-output layers")
-    out = KerasTensor(out, layer.dtype or backend.floatx(), layer, x, training)
+    out = KerasTensor(out, layer.dtype, layer, x, training)
     if getattr(layer, "_keras_output", None) is None:  # layer.output: the first call's
         layer._keras_output = out
     return out

@@ -83,7 +83,7 @@ class Lambda(Layer):
             return (input_shape[0],) + self._output_shape
         probe = tuple(1 if d is None else d for d in input_shape)
         try:
-            y = self._call(np.zeros(probe, dtype=self.dtype or np.float32))
+            y = self._call(np.zeros(probe, dtype=self.dtype))
         except Exception as e:
             raise NotImplementedError(
                 f"Lambda {self.name!r}: We could not automatically infer the shape of the "

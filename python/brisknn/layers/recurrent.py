@@ -190,7 +190,7 @@ class _Recurrent(Layer):
 
     def get_initial_state(self, batch_size):
         """Keras 3: the zero states a sequence starts from, one (batch_size, units) per state."""
-        dtype = self.dtype or np.dtype(backend.floatx())
+        dtype = self.dtype
         return [_tensor(np.zeros((batch_size, self.units), dtype=dtype))
                 for _ in range(self._state_count)]
 
