@@ -114,6 +114,35 @@ void forward(const py::array& x, const py::array& kernel, const std::optional<py
   });
 }
 
+// A convolution backward's arrays, checked against its shape: dy like the output, y when the
+// fused activation needs it, the gradients (each optional) like what they are gradients of.
+template <class T>
+struct BackwardArgs {
+  const T *dy, *y, *x, *kernel;
+  T *dx, *dkernel, *dbias;
+};
+
+template <class T>
+BackwardArgs<T> backward_args(const char* fn, const Conv2DShape& s, Activation act,
+                              const std::string& activation, const py::array& dy,
+                              const std::optional<py::array>& y, const py::array& x,
+                              const py::array& kernel, const std::optional<py::array>& dx,
+                              const std::optional<py::array>& dkernel,
+                              const std::optional<py::array>& dbias) {
+  if (act != Activation::Linear && !y) {
+    fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
+  }
+  BackwardArgs<T> a;
+  a.dy = in<T>(fn, "dy", dy, {s.batch, s.h.out, s.w.out, s.out_c});
+  a.y = act != Activation::Linear ? in_like<T>(fn, "y", *y, dy) : nullptr;
+  a.x = data_ptr<T>(fn, "x", x, false);
+  a.kernel = data_ptr<T>(fn, "kernel", kernel, false);
+  a.dx = optional_out_like<T>(fn, "dx", dx, x);
+  a.dkernel = optional_out_like<T>(fn, "dkernel", dkernel, kernel);
+  a.dbias = dbias ? out<T>(fn, "dbias", *dbias, {s.out_c}) : nullptr;
+  return a;
+}
+
 void backward(const py::array& dy, const py::array& x, const py::array& kernel,
               const std::optional<py::array>& dx, const std::optional<py::array>& dkernel,
               const std::optional<py::array>& dbias, const py::array& workspace, Pair strides,
@@ -122,23 +151,14 @@ void backward(const py::array& dy, const py::array& x, const py::array& kernel,
   const char* fn = "conv2d_backward";
   const Activation act = fused_backward_activation_arg(fn, activation);
   const Conv2DShape s = conv_shape(fn, dims(x), dims(kernel), strides, padding, dilation, groups);
-  if (act != Activation::Linear && !y) {
-    fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
-  }
   dispatch_float(fn, x, [&](auto tag) {
     using T = decltype(tag);
-    const T* dyp = in<T>(fn, "dy", dy, {s.batch, s.h.out, s.w.out, s.out_c});
-    const T* yp = act != Activation::Linear ? in_like<T>(fn, "y", *y, dy) : nullptr;
-    const T* xp = data_ptr<T>(fn, "x", x, false);
-    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
-    T* dxp = optional_out_like<T>(fn, "dx", dx, x);
-    T* dkp = optional_out_like<T>(fn, "dkernel", dkernel, kernel);
-    T* dbp = dbias ? out<T>(fn, "dbias", *dbias, {s.out_c}) : nullptr;
+    const auto a = backward_args<T>(fn, s, act, activation, dy, y, x, kernel, dx, dkernel, dbias);
     Index ws_size;
     T* ws = workspace_arg<T>(fn, workspace, conv2d_workspace_size(s, true, 1), &ws_size);
     py::gil_scoped_release release;
-    conv2d_backward<T>(dxp, dkp, dbp, dyp, yp, act, static_cast<T>(alpha), xp, kp, s, ws,
-                       ws_size);
+    conv2d_backward<T>(a.dx, a.dkernel, a.dbias, a.dy, a.y, act, static_cast<T>(alpha), a.x,
+                       a.kernel, s, ws, ws_size);
   });
 }
 
@@ -191,24 +211,16 @@ void depthwise_backward(const py::array& dy, const py::array& x, const py::array
   const char* fn = "depthwise_conv2d_backward";
   const Activation act = fused_backward_activation_arg(fn, activation);
   const Conv2DShape s = depthwise_shape(fn, dims(x), dims(kernel), strides, padding, dilation);
-  if (act != Activation::Linear && !y) {
-    fail_value(std::string(fn) + ": activation '" + activation + "' needs the forward output y");
-  }
   dispatch_float(fn, x, [&](auto tag) {
     using T = decltype(tag);
-    const T* dyp = in<T>(fn, "dy", dy, {s.batch, s.h.out, s.w.out, s.out_c});
-    const T* yp = act != Activation::Linear ? in_like<T>(fn, "y", *y, dy) : nullptr;
-    const T* xp = data_ptr<T>(fn, "x", x, false);
-    const T* kp = data_ptr<T>(fn, "kernel", kernel, false);
-    T* dxp = optional_out_like<T>(fn, "dx", dx, x);
-    T* dkp = optional_out_like<T>(fn, "dkernel", dkernel, kernel);
-    T* dbp = dbias ? out<T>(fn, "dbias", *dbias, {s.out_c}) : nullptr;
+    const auto a = backward_args<T>(fn, s, act, activation, dy, y, x, kernel, dx, dkernel, dbias);
     const py::handle none = py::none();
     expect_disjoint(fn, {{"dx", dx ? py::handle(*dx) : none},
                          {"dkernel", dkernel ? py::handle(*dkernel) : none},
                          {"dbias", dbias ? py::handle(*dbias) : none}});
     py::gil_scoped_release release;
-    depthwise_conv2d_backward<T>(dxp, dkp, dbp, dyp, yp, act, static_cast<T>(alpha), xp, kp, s);
+    depthwise_conv2d_backward<T>(a.dx, a.dkernel, a.dbias, a.dy, a.y, act,
+                                 static_cast<T>(alpha), a.x, a.kernel, s);
   });
 }
 
