@@ -55,6 +55,9 @@ class Trainer(DataChecks):
             # The first len(plain) metrics are the unweighted ones.
             self._n_plain_metrics = len(self._metric_specs)
             self._metric_keys = _metric_keys(self._metrics, self._n_plain_metrics)
+            # A metric class of the user's own may keep y_pred: it gets a copy (_probabilities).
+            self._metrics_keep_y_pred = any(not type(m).__module__.startswith("brisknn.")
+                                            for m in self._metrics)
             self._fused = self._fusion()
         if self._train_vars is None:
             # The weights fit steps, fixed until the next compile (Keras' traced train step
@@ -186,8 +189,7 @@ class Trainer(DataChecks):
         if not self._metrics:
             return out
         if self._fused is None:
-            return out.copy() if any(not type(m).__module__.startswith("brisknn.")
-                                     for m in self._metrics) else out
+            return out.copy() if self._metrics_keep_y_pred else out
         probs = np.empty_like(out)
         _core.activation_forward(out, probs, self._fused)
         return probs
